@@ -1,0 +1,99 @@
+//! The one way in and out of every rb tool: parse, run, print the error, return the code.
+//!
+//! `main.rs` of each tool is one call to [`main`]. Help and version go to stdout with exit 0;
+//! any other argument error is exit 2. An error is printed once, on one line, as
+//! `rb-restore: error: …`, preceded by its detail lines and followed by its hints. Warnings
+//! and progress go to stderr with the tool's name; stdout carries documents only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use clap::Parser;
+
+use crate::config::Config;
+use crate::doc::Out;
+use crate::error::{Context, Error, Result};
+use crate::store::{self, Store};
+
+static TOOL: OnceLock<&'static str> = OnceLock::new();
+
+/// The running tool's name (`rb-restore`), for messages.
+pub fn tool() -> &'static str {
+    TOOL.get().copied().unwrap_or("rb")
+}
+
+/// Prints `tool: warning: message` on stderr.
+pub fn warn(message: &str) {
+    eprintln!("{}: warning: {message}", tool());
+}
+
+/// Prints `tool: message` on stderr: progress for the human watching.
+pub fn note(message: &str) {
+    eprintln!("{}: {message}", tool());
+}
+
+/// Prints an error as STYLE.md says: details, then one error line, then hints.
+pub fn report(e: &Error) {
+    let tool = tool();
+    for line in e.detail_lines() {
+        eprintln!("{tool}: {line}");
+    }
+    eprintln!("{tool}: error: {}", e.message());
+    for hint in e.hints() {
+        eprintln!("{tool}: hint: {hint}");
+    }
+}
+
+/// Parses the command line as `C`, runs `run`, prints any error, and returns the exit code.
+pub fn main<C: Parser>(tool: &'static str, run: fn(C, &mut Out) -> Result<()>) -> ExitCode {
+    let _ = TOOL.set(tool);
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let mut out = Out::stdout();
+    match run(cli, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.kind().code())
+        }
+    }
+}
+
+/// Where the project and its backups are: the flags every store-using tool shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The project root; every path in a snapshot is relative to it [default: the current folder]
+    #[arg(long, global = true, value_name = "DIR", env = "RB_ROOT")]
+    pub root: Option<PathBuf>,
+    /// The backups folder [default: ROOT/backups]
+    #[arg(long, global = true, value_name = "DIR", env = "RB_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Opens the store and reads `rollback.toml`. The root must exist; the store need not
+    /// (it is created by the first change).
+    pub fn open(&self) -> Result<(Store, Config)> {
+        let cwd = std::env::current_dir().ctx(|| "reading the current folder")?;
+        let root = match &self.root {
+            Some(r) => cwd.join(r),
+            None => cwd.clone(),
+        };
+        if !root.is_dir() {
+            return Err(crate::error::usage(format!("the project root {} is not a folder", root.display())));
+        }
+        let root = root.canonicalize().ctx(|| format!("resolving {}", root.display()))?;
+        let dir = match &self.store {
+            Some(s) => cwd.join(s),
+            None => root.join(store::DEFAULT_DIR),
+        };
+        let config = Config::load(&root)?;
+        Ok((Store::new(root, dir, tool()), config))
+    }
+}

@@ -1,0 +1,144 @@
+//! `rollback.toml`: the project's settings, every key optional, every default the seed's.
+//!
+//! This module reads the sections that `rb-common` itself uses (`[sets.*]`); the other tools'
+//! sections (`[nginx]`, `[django]`, …) are kept as raw TOML in [`Config::other`] for those
+//! tools to read with their own types. Commands are argument vectors, never shell text, and
+//! secrets are never values here, only names of environment variables that hold them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Result, failed, usage};
+
+/// The file name at the project root.
+pub const FILE: &str = "rollback.toml";
+
+/// A named list of paths and globs, and how to check a restore of it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SetConfig {
+    /// Paths relative to the root. A trailing `/` names a folder, restored exactly; `*`, `?`
+    /// and `[…]` make a glob, whose matches are the set's files at snapshot time.
+    pub paths: Vec<String>,
+    /// A command run (in the root) after a restore of this set; if it fails the restore is
+    /// put back. E.g. `["python", "manage.py", "check", "--deploy"]`.
+    #[serde(default)]
+    pub verify: Option<Vec<String>>,
+}
+
+/// The whole file, with the built-in defaults filled in.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Every set: the built-in ones, overridden or extended by the file.
+    pub sets: BTreeMap<String, SetConfig>,
+    /// The sections other tools read (`nginx`, `env`, `django`, …), as TOML.
+    pub other: toml::Table,
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    sets: BTreeMap<String, SetConfig>,
+    #[serde(flatten)]
+    other: toml::Table,
+}
+
+/// The seed's "Files to Backup" lists.
+pub fn default_sets() -> BTreeMap<String, SetConfig> {
+    let set =
+        |paths: &[&str]| SetConfig { paths: paths.iter().map(|p| p.to_string()).collect(), verify: None };
+    BTreeMap::from([
+        (
+            "config".to_string(),
+            set(&[
+                "core/config/settings/",
+                "nginx/nginx.conf",
+                "docker-compose*.yml",
+                "deploy/aws/cloudformation.yaml",
+                "deploy/aws/ecs-task-definition.json",
+                "deploy/render/render.yaml",
+            ]),
+        ),
+        ("nginx".to_string(), set(&["nginx/nginx.conf", "nginx/ssl/"])),
+        ("compose".to_string(), set(&["docker-compose*.yml"])),
+    ])
+}
+
+impl Config {
+    /// Reads `root/rollback.toml` if it exists; the defaults otherwise.
+    pub fn load(root: &Path) -> Result<Config> {
+        let path = root.join(FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config { sets: default_sets(), other: toml::Table::new() });
+            }
+            Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
+        };
+        Self::parse(&text, FILE)
+    }
+
+    /// Parses the text of a `rollback.toml`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config> {
+        let file: File = toml::from_str(text)
+            .map_err(|e| usage(format!("{origin}: {}", e.to_string().replace('\n', " ").trim())))?;
+        let mut sets = default_sets();
+        for (name, set) in file.sets {
+            check_set_name(&name).map_err(|e| e.context(origin))?;
+            if set.paths.is_empty() {
+                return Err(usage(format!("{origin}: [sets.{name}] has no paths")));
+            }
+            sets.insert(name, set);
+        }
+        Ok(Config { sets, other: file.other })
+    }
+
+    /// The set called `name`, or an error listing the sets there are.
+    pub fn set(&self, name: &str) -> Result<&SetConfig> {
+        self.sets.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.sets.keys().map(String::as_str).collect();
+            failed(format!("no set named {name:?}; the sets are: {}", known.join(", ")))
+                .hint(format!("add [sets.{name}] to {FILE}, or take an ad-hoc set with --name"))
+        })
+    }
+}
+
+/// Names that cannot be set names: they mean something else on the command line or in ids.
+const RESERVED: &[&str] = &["latest", "undo", "list", "verify", "prune"];
+
+/// A set name is a word of letters, digits, `_` and `-`, not starting with `-`, and not one
+/// of the reserved words.
+pub fn check_set_name(name: &str) -> Result<()> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if name.is_empty() || !ok_chars || name.starts_with('-') {
+        return Err(usage(format!(
+            "{name:?} is not a set name (letters, digits, `_` and `-`, not starting with `-`)"
+        )));
+    }
+    if RESERVED.contains(&name) {
+        return Err(usage(format!("{name:?} is reserved and cannot name a set")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_and_adds_sets() {
+        let c = Config::parse(
+            "[sets.config]\npaths = [\"a/\"]\nverify = [\"true\"]\n[sets.extra]\npaths = [\"b\"]\n[nginx]\ncommand = [\"nginx\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.set("config").unwrap().paths, ["a/"]);
+        assert_eq!(c.set("extra").unwrap().paths, ["b"]);
+        assert_eq!(c.set("nginx").unwrap().paths, ["nginx/nginx.conf", "nginx/ssl/"]);
+        assert!(c.other.contains_key("nginx"));
+        assert!(Config::parse("[sets.x]\npath = [\"a\"]\n", "t").is_err());
+        assert!(Config::parse("[sets.latest]\npaths = [\"a\"]\n", "t").is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The JSON documents on rb's pipes: one compact object per line (JSON Lines) on stdout.
+//!
+//! Every document is an object with two fixed fields, `rb` (the format version, 1) and `kind`
+//! (its type), followed by the kind's own fields. Unknown fields are ignored so that an older
+//! tool reads a newer document of the same version; a missing required field is an error.
+//! Optional fields are omitted rather than `null`.
+//!
+//! The kinds this library defines (more come with their tools):
+//!
+//! ```json
+//! {"rb":1,"kind":"snapshot","id":"config_20251013_120000","set":"config","created":"2025-10-13T12:00:00+00:00","paths":["core/config/settings/","nginx/nginx.conf"],"entries":[{"path":"core/config/settings","type":"dir","mode":"0755","mtime":"2025-10-13T11:59:00Z"},{"path":"nginx/nginx.conf","type":"file","mode":"0644","mtime":"2025-10-13T11:58:00Z","size":812,"sha256":"9f86…"}],"missing":["deploy/render/render.yaml"],"files":1,"bytes":812,"verified":true}
+//! {"rb":1,"kind":"restore","snapshot":"config_20251013_120000","undo":"undo_20251013_120501","created":[],"modified":["nginx/nginx.conf"],"removed":["core/config/settings/local.py"],"verified":true,"dry_run":false}
+//! {"rb":1,"kind":"event","time":"2025-10-13T12:05:01+00:00","tool":"rb-restore","action":"restore","ok":true,"message":"ROLLBACK SUCCESS","snapshot":"config_20251013_120000","undo":"undo_20251013_120501"}
+//! ```
+//!
+//! The field-level meaning of each kind is on its Rust type: [`crate::snapshot::Manifest`],
+//! [`crate::restore::RestoreDoc`], [`crate::store::Event`].
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Context, Error, Result, failed, usage};
+
+/// The document format version this rb writes and reads.
+pub const FORMAT: u64 = 1;
+
+/// A type that travels as a document of one `kind`.
+pub trait Document: Serialize + DeserializeOwned {
+    /// The `kind` field's value.
+    const KIND: &'static str;
+    /// Which command prints this kind, for the error that refuses another kind.
+    const SOURCE: &'static str;
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    rb: u64,
+    kind: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Serializes `doc` as one line of JSON with its envelope, without the newline.
+pub fn to_line<T: Document>(doc: &T) -> Result<String> {
+    serde_json::to_string(&Envelope { rb: FORMAT, kind: T::KIND, body: doc })
+        .ctx(|| format!("writing a {} document", T::KIND))
+}
+
+/// Parses one line as a document of kind `T`, checking `rb` and `kind`. `origin` names where
+/// the line came from (`stdin line 2`, a file path) for the error message.
+pub fn from_line<T: Document>(line: &str, origin: &str) -> Result<T> {
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| usage(format!("{origin}: not a JSON document: {e}")))?;
+    from_value(value, origin)
+}
+
+/// Checks the envelope of a parsed JSON value and converts it to `T`.
+pub fn from_value<T: Document>(value: Value, origin: &str) -> Result<T> {
+    let kind = check_envelope(&value, origin)?;
+    if kind != T::KIND {
+        return Err(usage(format!(
+            "{origin}: expected a `{}` document (printed by {}), got a `{kind}` document",
+            T::KIND,
+            T::SOURCE
+        )));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| usage(format!("{origin}: a malformed `{}` document: {e}", T::KIND)))
+}
+
+/// Checks `rb` and returns `kind`, for readers that accept several kinds.
+pub fn check_envelope<'v>(value: &'v Value, origin: &str) -> Result<&'v str> {
+    let Some(object) = value.as_object() else {
+        return Err(usage(format!("{origin}: expected a JSON object, an rb document")));
+    };
+    match object.get("rb").and_then(Value::as_u64) {
+        Some(FORMAT) => {}
+        Some(v) => {
+            return Err(usage(format!(
+                "{origin}: document format rb={v}, but this rb reads format {FORMAT}"
+            ))
+            .hint("the document was written by a newer rb; use that version to read it"));
+        }
+        None => {
+            return Err(usage(format!("{origin}: not an rb document (no \"rb\" format version field)")));
+        }
+    }
+    object
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| usage(format!("{origin}: an rb document without a \"kind\" field")))
+}
+
+/// Reads every non-blank line of stdin as a JSON value with a valid envelope. Refuses to read
+/// from a terminal (a forgotten argument would otherwise hang at 3 a.m.).
+pub fn read_stdin_values() -> Result<Vec<(Value, String)>> {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return Err(usage("no argument given and stdin is a terminal"));
+    }
+    let mut out = Vec::new();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let origin = format!("stdin line {}", n + 1);
+        let line = line.map_err(|e| usage(format!("{origin}: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| usage(format!("{origin}: not a JSON document: {e}")))?;
+        check_envelope(&value, &origin)?;
+        out.push((value, origin));
+    }
+    Ok(out)
+}
+
+/// Where documents go: stdout, one line each, flushed at once so a pipe reader sees it.
+///
+/// A write error (the reader went away) is reported, never swallowed: see STYLE.md's note on
+/// broken pipes. Callers write the undo to the store before they emit.
+pub struct Out {
+    sink: Box<dyn Write>,
+}
+
+impl Out {
+    /// Documents to the process's stdout.
+    pub fn stdout() -> Self {
+        Out { sink: Box::new(io::stdout()) }
+    }
+
+    /// Documents to any writer (tests, or a tool that captures another's output).
+    pub fn to_writer(sink: Box<dyn Write>) -> Self {
+        Out { sink }
+    }
+
+    /// Writes `doc` as one line and flushes.
+    pub fn emit<T: Document>(&mut self, doc: &T) -> Result<()> {
+        let line = to_line(doc)?;
+        writeln!(self.sink, "{line}")
+            .and_then(|()| self.sink.flush())
+            .map_err(|e| failed(format!("writing the {} document to stdout: {e}", T::KIND)))
+    }
+}
+
+/// A generic error document, for tools that report errors on stdout inside a larger run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDoc {
+    /// The tool that failed.
+    pub tool: String,
+    /// The exit code the tool returned.
+    pub code: u8,
+    /// The one-line message.
+    pub message: String,
+}
+
+impl Document for ErrorDoc {
+    const KIND: &'static str = "error";
+    const SOURCE: &'static str = "any rb tool";
+}
+
+impl From<(&str, &Error)> for ErrorDoc {
+    fn from((tool, e): (&str, &Error)) -> Self {
+        ErrorDoc { tool: tool.to_string(), code: e.kind().code(), message: e.message().into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_checks() {
+        let e = from_line::<ErrorDoc>("{\"rb\":2,\"kind\":\"error\"}", "x").unwrap_err();
+        assert!(e.message().contains("rb=2"), "{e}");
+        let e = from_line::<ErrorDoc>("{\"rb\":1,\"kind\":\"flags\"}", "x").unwrap_err();
+        assert!(e.message().contains("expected a `error` document"), "{e}");
+        let e = from_line::<ErrorDoc>("{\"rb\":1,", "x").unwrap_err();
+        assert!(e.message().starts_with("x: not a JSON document"), "{e}");
+        let doc = ErrorDoc { tool: "t".into(), code: 1, message: "m".into() };
+        let line = to_line(&doc).unwrap();
+        assert!(line.starts_with("{\"rb\":1,\"kind\":\"error\","), "{line}");
+        assert_eq!(from_line::<ErrorDoc>(&line, "x").unwrap().message, "m");
+    }
+}

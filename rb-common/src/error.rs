@@ -1,0 +1,178 @@
+//! The one error type of every rb tool, and the exit codes of DESIGN.md.
+//!
+//! An rb error is a sentence for the person on call, not a backtrace: what failed, naming the
+//! file, id or program, plus an optional hint of what to do next. Its [`Kind`] *is* the exit
+//! code, and the numbers appear only in [`Kind::code`]. Context is added at the boundary where
+//! the file or program is known ([`Context::ctx`]), so every message is printed once, on one
+//! line, by [`crate::cli::main`].
+
+use std::fmt;
+
+/// What an error means for the state of the system, which is what the exit code tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Failed; nothing was changed, or the change was fully reverted (exit 1).
+    Failed,
+    /// Bad usage or bad input (arguments, JSON, paths); nothing was changed (exit 2).
+    Usage,
+    /// Failed and the state may be partly changed; the message says how to finish or undo (exit 3).
+    Partial,
+    /// Another rollback holds the store's lock (exit 4).
+    Locked,
+}
+
+impl Kind {
+    /// The process exit code for this kind, as DESIGN.md's table gives it.
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Failed => 1,
+            Kind::Usage => 2,
+            Kind::Partial => 3,
+            Kind::Locked => 4,
+        }
+    }
+}
+
+/// An error with its kind (the exit code), a one-line message and optional hints.
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: Kind,
+    message: String,
+    hints: Vec<String>,
+    details: Vec<String>,
+}
+
+/// The result type of everything in rb.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), hints: Vec::new(), details: Vec::new() }
+    }
+
+    /// Adds a hint: something the user can do about it, printed as `tool: hint: …`.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Adds detail lines printed before the error line (one per damaged file, say).
+    #[must_use]
+    pub fn details(mut self, details: Vec<String>) -> Self {
+        self.details.extend(details);
+        self
+    }
+
+    /// Changes the kind, keeping the message (a failure that turned out to be bad input).
+    #[must_use]
+    pub fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Prefixes the message with where it happened: `reading backups/x: <message>`.
+    #[must_use]
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// The kind, i.e. the exit code.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The one-line message, without hints.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The hints, in the order they were added.
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    /// Lines that explain the error in detail, printed before it.
+    pub fn detail_lines(&self) -> &[String] {
+        &self.details
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Bad usage or bad input, nothing changed (exit 2).
+pub fn usage(message: impl Into<String>) -> Error {
+    Error::new(Kind::Usage, message)
+}
+
+/// Failed, nothing changed or fully reverted (exit 1).
+pub fn failed(message: impl Into<String>) -> Error {
+    Error::new(Kind::Failed, message)
+}
+
+/// Failed with the state possibly changed (exit 3); `how_to_finish` becomes the hint.
+pub fn partial(message: impl Into<String>, how_to_finish: impl Into<String>) -> Error {
+    Error::new(Kind::Partial, message).hint(how_to_finish)
+}
+
+/// Another process holds the lock (exit 4).
+pub fn locked(message: impl Into<String>) -> Error {
+    Error::new(Kind::Locked, message)
+}
+
+/// Adds context to foreign errors (I/O, JSON, TOML) and turns them into a [`Kind::Failed`]
+/// error, or keeps an rb error's kind while prefixing its message.
+pub trait Context<T> {
+    /// `result.ctx(|| format!("reading {}", path.display()))`.
+    fn ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| failed(format!("{}: {}", context(), clean_io(&e.to_string()))))
+    }
+}
+
+/// Adds context to an rb error while keeping its kind.
+pub trait ErrContext<T> {
+    /// Like [`Context::ctx`], for results that already carry an rb [`Error`].
+    fn within<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> ErrContext<T> for Result<T> {
+    fn within<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| e.context(context()))
+    }
+}
+
+/// `No such file or directory (os error 2)` reads better without the errno in parentheses.
+fn clean_io(message: &str) -> String {
+    match message.rfind(" (os error ") {
+        Some(at) if message.ends_with(')') => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_designs() {
+        assert_eq!([Kind::Failed, Kind::Usage, Kind::Partial, Kind::Locked].map(Kind::code), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn io_context_drops_errno() {
+        let e: Result<()> = Err(std::io::Error::from_raw_os_error(2)).ctx(|| "reading x");
+        assert_eq!(e.unwrap_err().message(), "reading x: No such file or directory");
+    }
+}

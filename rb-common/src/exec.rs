@@ -1,0 +1,90 @@
+//! Running external programs: an argument vector, never shell text.
+//!
+//! The seed's scripts interpolate values into `sh` and Python source; rb starts programs with
+//! an argv through duct, finds them with `which` (a missing one is an error that names it and
+//! the setting that points to it), captures their output, and carries their trimmed stderr
+//! into the error when they fail.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, failed, usage};
+
+/// What a finished program said.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+impl Output {
+    /// True when it exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The last lines of stderr (or stdout if stderr is empty), trimmed and joined with ` / `,
+    /// for a one-line error.
+    pub fn summary(&self) -> String {
+        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let tail = &lines[lines.len().saturating_sub(5)..];
+        tail.join(" / ")
+    }
+
+    /// `exit 1` or `killed by a signal`.
+    pub fn status(&self) -> String {
+        match self.code {
+            Some(c) => format!("exit {c}"),
+            None => "killed by a signal".to_string(),
+        }
+    }
+}
+
+/// Finds `program` on `PATH` (or, when it contains a `/`, relative to `dir`). `setting` names
+/// where the command was configured, for the error.
+pub fn find(program: &str, dir: &Path, setting: &str) -> Result<PathBuf> {
+    if program.contains('/') {
+        let path = dir.join(program);
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(failed(format!("program {program} not found (set by {setting})")));
+    }
+    which::which(program)
+        .map_err(|_| failed(format!("program `{program}` not found on PATH (set by {setting})")))
+}
+
+/// Runs `argv` in `dir` with stdin closed and output captured. A non-zero exit is not an error
+/// here: callers decide what it means. `setting` names the configuration that gave `argv`.
+pub fn run(argv: &[String], dir: &Path, setting: &str) -> Result<Output> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(usage(format!("{setting} is an empty command")));
+    };
+    let path = find(program, dir, setting)?;
+    let out = duct::cmd(&path, args)
+        .dir(dir)
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
+    Ok(Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// `python manage.py check`: an argv shown as a command line for messages (quoted where a word
+/// has spaces), never executed as such.
+pub fn display(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("{a:?}") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

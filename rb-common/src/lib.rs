@@ -1,0 +1,21 @@
+//! `rb-common`: what every rb tool shares — documents, the store, the snapshot and restore
+//! engines, path safety, atomic writes, external programs, configuration, errors and `main`.
+//!
+//! Each module says what it is for; DESIGN.md says why. The tools (`rb-snapshot`,
+//! `rb-restore`, …) are thin layers over this crate.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod doc;
+pub mod error;
+pub mod exec;
+pub mod fsx;
+pub mod legacy;
+pub mod lock;
+pub mod paths;
+pub mod restore;
+pub mod snapshot;
+pub mod store;
+
+pub use error::{Error, Result};

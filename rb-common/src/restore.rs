@@ -1,0 +1,794 @@
+//! The restore engine: plan what a snapshot changes in the live tree, verify, keep an undo,
+//! apply atomically, check, and put everything back if any of it fails.
+//!
+//! Parse → plan → act. [`plan`] compares the manifest with the live tree and produces a list
+//! of idempotent [`Step`]s plus what the undo snapshot must hold; nothing is written. Then
+//! [`restore`]: the hash of every file it will write is checked before any is written, the
+//! undo snapshot is taken (whole paths that will be replaced or removed, folders whose mode
+//! or mtime will change, and the paths that do not exist yet), and [`apply`] runs the steps:
+//! removals, new folders, every new file staged as a temporary file in its target folder,
+//! one `syncfs`, every staged file renamed into place, metadata last, one more `syncfs`. If a
+//! step or the set's verify command fails, the undo goes back and the exit is 1; if even that
+//! fails, exit 3 says how to finish.
+//!
+//! The steps are plain data (serde), so that a journal of them can be written before the
+//! first change and replayed (`--resume`) or reverted (`--abort`).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::doc::Document;
+use crate::error::{Context, Error, Result, failed, partial};
+use crate::exec;
+use crate::fsx::{self, Mode, Mtime};
+use crate::lock::Lock;
+use crate::paths;
+use crate::snapshot::{self, Entry, Item, Manifest, Node, UNDO_SET};
+use crate::store::{Event, Snapshot, Store};
+
+/// How to restore.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Merge, as `cp -r` did: remove nothing the snapshot does not have.
+    pub keep_extra: bool,
+    /// Compare file contents by hash instead of size and mtime.
+    pub checksum: bool,
+}
+
+/// One idempotent change to the live tree. Paths are relative to the root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Remove a file, symlink or whole folder (already gone is fine).
+    Remove {
+        /// What to remove.
+        path: String,
+    },
+    /// Create a folder (already there is fine); its mode comes with a later `DirMeta`.
+    MkDir {
+        /// The folder.
+        path: String,
+    },
+    /// Put a file's content in place from the snapshot, checked against its hash on the way.
+    Write {
+        /// Where it goes.
+        path: String,
+        /// Where its content is in the snapshot.
+        src: PathBuf,
+        /// Its mode.
+        mode: Mode,
+        /// Its mtime.
+        mtime: Mtime,
+        /// Its size.
+        size: u64,
+        /// Its SHA-256, when the snapshot has one.
+        sha256: Option<String>,
+    },
+    /// Put a symlink in place.
+    Link {
+        /// Where it goes.
+        path: String,
+        /// What it points to.
+        target: String,
+        /// Its own mtime.
+        mtime: Mtime,
+    },
+    /// Fix a file's or symlink's mode and mtime whose content is already right.
+    Meta {
+        /// The file or link.
+        path: String,
+        /// The mode (none for a symlink).
+        mode: Option<Mode>,
+        /// The mtime.
+        mtime: Mtime,
+    },
+    /// Set a folder's mode and mtime, after everything inside it is done.
+    DirMeta {
+        /// The folder.
+        path: String,
+        /// Its mode.
+        mode: Mode,
+        /// Its mtime.
+        mtime: Mtime,
+    },
+}
+
+/// What the undo snapshot must hold so that restoring it reverses the plan exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UndoSpec {
+    /// Paths that will be replaced or removed: recorded whole.
+    pub full: Vec<String>,
+    /// Folders whose own mode or mtime will change: recorded shallow.
+    pub shallow: Vec<String>,
+    /// Paths the restore will create: restoring the undo removes them.
+    pub missing: Vec<String>,
+}
+
+/// The plan of a restore: the steps in order, the report lists, and the undo's content.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Steps in execution order.
+    pub steps: Vec<Step>,
+    /// Paths that will be created.
+    pub created: Vec<String>,
+    /// Paths whose content, type, mode or mtime will change.
+    pub modified: Vec<String>,
+    /// Paths that will be removed.
+    pub removed: Vec<String>,
+    /// What the undo snapshot records.
+    pub undo: UndoSpec,
+}
+
+impl Plan {
+    /// True when the live tree already matches the snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// The `restore` document: what a restore did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoreDoc {
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// Its set.
+    pub set: String,
+    /// The undo snapshot holding what was replaced: `rb-restore <undo>` reverses this
+    /// restore. Absent for a dry run or when nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+    /// Paths created.
+    pub created: Vec<String>,
+    /// Paths whose content, type, mode or mtime changed.
+    pub modified: Vec<String>,
+    /// Paths removed (kept in the undo snapshot).
+    pub removed: Vec<String>,
+    /// True when every file written was checked against the snapshot's SHA-256 (false for a
+    /// legacy backup, which has none).
+    pub verified: bool,
+    /// The set's verify command that passed after the files were in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// True when nothing was changed because `--dry-run` was given.
+    pub dry_run: bool,
+}
+
+impl Document for RestoreDoc {
+    const KIND: &'static str = "restore";
+    const SOURCE: &'static str = "rb-restore";
+}
+
+#[derive(Debug)]
+enum Live {
+    Missing,
+    File(fs::Metadata),
+    Dir(fs::Metadata),
+    Link(fs::Metadata, String),
+}
+
+fn lstat(root: &Path, rel: &str) -> Result<Live> {
+    let path = root.join(rel);
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Live::Missing),
+        Err(e) => return Err(failed(format!("reading {rel}: {e}"))),
+    };
+    let ft = meta.file_type();
+    Ok(if ft.is_symlink() {
+        let target = fs::read_link(&path).ctx(|| format!("reading the symlink {rel}"))?;
+        Live::Link(meta, paths::utf8(&target)?.to_string())
+    } else if ft.is_dir() {
+        Live::Dir(meta)
+    } else {
+        Live::File(meta)
+    })
+}
+
+struct Planner<'a> {
+    root: &'a Path,
+    snap: &'a Snapshot,
+    opts: Options,
+    desired: BTreeMap<&'a str, &'a Entry>,
+    /// Paths removed (with everything under them): their descendants count as missing.
+    gone: HashSet<String>,
+    /// Paths created by this restore.
+    made: HashSet<String>,
+    /// Folders whose entries change (something created, renamed or removed in them).
+    touched: BTreeSet<String>,
+    removes: Vec<Step>,
+    mkdirs: Vec<Step>,
+    writes: Vec<Step>,
+    metas: Vec<Step>,
+    dir_metas: Vec<Step>,
+    plan: Plan,
+}
+
+impl Planner<'_> {
+    fn is_gone(&self, rel: &str) -> bool {
+        let mut at = rel;
+        while let Some(parent) = paths::parent(at) {
+            if self.gone.contains(parent) || self.made.contains(parent) {
+                return true;
+            }
+            at = parent;
+        }
+        self.gone.contains(rel)
+    }
+
+    fn live(&self, rel: &str) -> Result<Live> {
+        if self.is_gone(rel) { Ok(Live::Missing) } else { lstat(self.root, rel) }
+    }
+
+    fn touch_parent(&mut self, rel: &str) {
+        if let Some(parent) = paths::parent(rel) {
+            self.touched.insert(parent.to_string());
+        }
+    }
+
+    /// Records that `rel` will not exist any more (it is kept whole in the undo).
+    fn remove(&mut self, rel: &str) {
+        self.removes.push(Step::Remove { path: rel.to_string() });
+        self.gone.insert(rel.to_string());
+        self.plan.undo.full.push(rel.to_string());
+        self.touch_parent(rel);
+    }
+
+    /// Records that `rel` will be created: restoring the undo removes it, unless a folder
+    /// above it is created too (removing that one removes it).
+    fn created(&mut self, rel: &str) {
+        let under_made = {
+            let mut at = rel;
+            let mut found = false;
+            while let Some(parent) = paths::parent(at) {
+                if self.made.contains(parent) {
+                    found = true;
+                    break;
+                }
+                at = parent;
+            }
+            found
+        };
+        if !under_made {
+            self.plan.undo.missing.push(rel.to_string());
+        }
+        self.made.insert(rel.to_string());
+        self.touch_parent(rel);
+    }
+
+    /// Makes sure the folders above `rel` that are not entries exist, creating what is missing.
+    fn ensure_parents(&mut self, rel: &str) -> Result<()> {
+        paths::check_ancestors(self.root, rel)?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        for i in 1..parts.len() {
+            let dir = parts[..i].join("/");
+            if self.desired.contains_key(dir.as_str()) || self.made.contains(&dir) {
+                continue;
+            }
+            if let Live::Missing = self.live(&dir)? {
+                self.mkdirs.push(Step::MkDir { path: dir.clone() });
+                self.plan.created.push(dir.clone());
+                self.created(&dir);
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, e: &Entry) -> Result<()> {
+        let rel = e.path.as_str();
+        let parent_is_entry = paths::parent(rel).is_some_and(|p| self.desired.contains_key(p));
+        if !parent_is_entry {
+            self.ensure_parents(rel)?;
+        }
+        let live = self.live(rel)?;
+        let same_type = matches!(
+            (&e.node, &live),
+            (Node::File { .. }, Live::File(_))
+                | (Node::Dir { .. }, Live::Dir(_))
+                | (Node::Symlink { .. }, Live::Link(..))
+        );
+        let exists = !matches!(live, Live::Missing);
+        if exists && !same_type {
+            self.remove(rel);
+            self.plan.modified.push(rel.to_string());
+            return self.create(e, false);
+        }
+        match (&e.node, live) {
+            (_, Live::Missing) => {
+                self.plan.created.push(rel.to_string());
+                self.create(e, true)
+            }
+            (Node::File { mode, size, sha256 }, Live::File(meta)) => {
+                let same = if self.opts.checksum {
+                    let live_hash = fsx::hash_file(&self.root.join(rel))?;
+                    let want = match sha256 {
+                        Some(h) => h.clone(),
+                        None => fsx::hash_file(&self.snap.source(rel))?.sha256,
+                    };
+                    live_hash.sha256 == want && live_hash.size == *size
+                } else {
+                    meta.len() == *size && Mtime::of(&meta) == e.mtime
+                };
+                if !same {
+                    self.plan.undo.full.push(rel.to_string());
+                    self.plan.modified.push(rel.to_string());
+                    self.write(e);
+                } else if Mode::of(&meta) != *mode || Mtime::of(&meta) != e.mtime {
+                    self.plan.undo.full.push(rel.to_string());
+                    self.plan.modified.push(rel.to_string());
+                    self.metas.push(Step::Meta { path: rel.to_string(), mode: Some(*mode), mtime: e.mtime });
+                }
+                Ok(())
+            }
+            (Node::Symlink { target }, Live::Link(meta, live_target)) => {
+                if *target != live_target {
+                    self.plan.undo.full.push(rel.to_string());
+                    self.plan.modified.push(rel.to_string());
+                    self.write(e);
+                } else if Mtime::of(&meta) != e.mtime {
+                    self.plan.undo.full.push(rel.to_string());
+                    self.plan.modified.push(rel.to_string());
+                    self.metas.push(Step::Meta { path: rel.to_string(), mode: None, mtime: e.mtime });
+                }
+                Ok(())
+            }
+            (Node::Dir { mode, shallow }, Live::Dir(meta)) => {
+                if Mode::of(&meta) != *mode {
+                    self.plan.modified.push(rel.to_string());
+                }
+                if !*shallow && !self.opts.keep_extra {
+                    self.extras_in(rel)?;
+                }
+                Ok(())
+            }
+            _ => unreachable!("type mismatches were handled above"),
+        }
+    }
+
+    /// Plans the creation of entry `e` where nothing is (any more).
+    fn create(&mut self, e: &Entry, report_undo_missing: bool) -> Result<()> {
+        let rel = e.path.as_str();
+        if report_undo_missing {
+            self.created(rel);
+        } else {
+            self.made.insert(rel.to_string());
+            self.touch_parent(rel);
+        }
+        match &e.node {
+            Node::Dir { mode, .. } => {
+                self.mkdirs.push(Step::MkDir { path: rel.to_string() });
+                self.dir_metas.push(Step::DirMeta { path: rel.to_string(), mode: *mode, mtime: e.mtime });
+            }
+            _ => self.write(e),
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, e: &Entry) {
+        let rel = e.path.clone();
+        self.touch_parent(&rel);
+        match &e.node {
+            Node::File { mode, size, sha256 } => self.writes.push(Step::Write {
+                src: self.snap.source(&rel),
+                path: rel,
+                mode: *mode,
+                mtime: e.mtime,
+                size: *size,
+                sha256: sha256.clone(),
+            }),
+            Node::Symlink { target } => {
+                self.writes.push(Step::Link { path: rel, target: target.clone(), mtime: e.mtime });
+            }
+            Node::Dir { .. } => unreachable!("folders are created, not written"),
+        }
+    }
+
+    /// Plans the removal of what is in folder `rel` now and is not in the snapshot.
+    fn extras_in(&mut self, rel: &str) -> Result<()> {
+        let mut extra = Vec::new();
+        for child in fs::read_dir(self.root.join(rel)).ctx(|| format!("listing {rel}"))? {
+            let child = child.ctx(|| format!("listing {rel}"))?;
+            let name = child.file_name();
+            let child_rel = format!("{rel}/{}", paths::utf8(Path::new(&name))?);
+            if !self.desired.contains_key(child_rel.as_str()) {
+                extra.push(child_rel);
+            }
+        }
+        extra.sort();
+        for child in extra {
+            self.remove(&child);
+            self.plan.removed.push(child);
+        }
+        Ok(())
+    }
+
+    /// Plans the removal of a path outside the entries that the snapshot says should not
+    /// exist (a `missing` path or a glob match it did not have).
+    fn unwanted(&mut self, rel: &str) -> Result<()> {
+        if self.desired.contains_key(rel) || self.is_gone(rel) {
+            return Ok(());
+        }
+        let mut at = rel;
+        while let Some(parent) = paths::parent(at) {
+            if self.desired.get(parent).is_some_and(|e| e.is_full_dir()) {
+                return Ok(()); // a full folder's extras are already handled
+            }
+            at = parent;
+        }
+        paths::check_ancestors(self.root, rel)?;
+        if !matches!(lstat(self.root, rel)?, Live::Missing) {
+            self.remove(rel);
+            self.plan.removed.push(rel.to_string());
+        }
+        Ok(())
+    }
+
+    /// Folder metadata and the shallow part of the undo, once all changes are known.
+    fn finish_dirs(&mut self) -> Result<()> {
+        let desired: Vec<&Entry> = self.desired.values().copied().collect();
+        for e in desired {
+            let Node::Dir { mode, .. } = e.node else { continue };
+            if self.made.contains(&e.path) || self.is_gone(&e.path) {
+                continue;
+            }
+            if let Live::Dir(meta) = lstat(self.root, &e.path)? {
+                let differs = Mode::of(&meta) != mode || Mtime::of(&meta) != e.mtime;
+                if differs || self.touched.contains(&e.path) {
+                    self.dir_metas.push(Step::DirMeta { path: e.path.clone(), mode, mtime: e.mtime });
+                    self.plan.undo.shallow.push(e.path.clone());
+                }
+            }
+        }
+        let touched: Vec<String> = self.touched.iter().cloned().collect();
+        for dir in touched {
+            if self.desired.contains_key(dir.as_str()) || self.made.contains(&dir) || self.is_gone(&dir) {
+                continue;
+            }
+            if let Live::Dir(_) = lstat(self.root, &dir)? {
+                self.plan.undo.shallow.push(dir);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compares the snapshot with the live tree under `root` and plans the restore. Reads only
+/// metadata (and, with `checksum`, the live files); changes nothing.
+pub fn plan(root: &Path, snap: &Snapshot, opts: Options) -> Result<Plan> {
+    let m = &snap.manifest;
+    let mut p = Planner {
+        root,
+        snap,
+        opts,
+        desired: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
+        gone: HashSet::new(),
+        made: HashSet::new(),
+        touched: BTreeSet::new(),
+        removes: Vec::new(),
+        mkdirs: Vec::new(),
+        writes: Vec::new(),
+        metas: Vec::new(),
+        dir_metas: Vec::new(),
+        plan: Plan::default(),
+    };
+    for e in &m.entries {
+        p.entry(e)?;
+    }
+    if !opts.keep_extra {
+        for rel in &m.missing {
+            p.unwanted(rel)?;
+        }
+        for glob in &m.globs {
+            for hit in snapshot::glob_matches(root, glob)? {
+                p.unwanted(&hit)?;
+            }
+        }
+    }
+    p.finish_dirs()?;
+    // Deepest folders first: setting a parent's mtime before a child's would be undone.
+    p.dir_metas.sort_by(|a, b| step_path(b).cmp(step_path(a)));
+    p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
+    let mut plan = p.plan;
+    plan.steps = [p.removes, p.mkdirs, p.writes, p.metas, p.dir_metas].concat();
+    for list in [&mut plan.created, &mut plan.modified, &mut plan.removed, &mut plan.undo.shallow] {
+        list.sort();
+        list.dedup();
+    }
+    Ok(plan)
+}
+
+fn step_path(s: &Step) -> &str {
+    match s {
+        Step::Remove { path }
+        | Step::MkDir { path }
+        | Step::Write { path, .. }
+        | Step::Link { path, .. }
+        | Step::Meta { path, .. }
+        | Step::DirMeta { path, .. } => path,
+    }
+}
+
+/// Checks the content of every file the plan will write against the snapshot's hashes,
+/// reading them all before anything changes. Every damaged or missing file is named.
+pub fn verify_sources(snap: &Snapshot, plan: &Plan) -> Result<()> {
+    let mut problems = Vec::new();
+    for step in &plan.steps {
+        let Step::Write { path, src, size, sha256, .. } = step else { continue };
+        if let Some(problem) = check_file(src, *size, sha256.as_deref()) {
+            problems.push(format!("{path}: {problem}"));
+        }
+    }
+    damaged(&snap.manifest.id, problems, "; nothing was changed")
+}
+
+/// What is wrong with a snapshot file, if anything: missing, another size, another hash.
+pub fn check_file(src: &Path, size: u64, sha256: Option<&str>) -> Option<String> {
+    match fs::symlink_metadata(src) {
+        Err(_) => return Some("missing from the snapshot".into()),
+        Ok(m) if !m.is_file() => return Some("not a regular file in the snapshot".into()),
+        Ok(_) => {}
+    }
+    let want = sha256?;
+    match fsx::hash_file(src) {
+        Err(e) => Some(e.message().to_string()),
+        Ok(d) if d.size != size => Some(format!("{} bytes in the snapshot, {size} recorded", d.size)),
+        Ok(d) if d.sha256 != want => Some("content differs from its recorded SHA-256".into()),
+        Ok(_) => None,
+    }
+}
+
+/// The error for a damaged snapshot (`problems` are `path: what`), or `Ok` when there are
+/// none. `tail` ends the message (what that means for the state).
+pub fn damaged(id: &str, problems: Vec<String>, tail: &str) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let n = problems.len();
+    let noun = if n == 1 { "file" } else { "files" };
+    let list = problems.iter().map(|p| p.split(':').next().unwrap_or(p)).collect::<Vec<_>>().join(", ");
+    Err(failed(format!("snapshot {id} is damaged: {n} {noun} ({list}){tail}"))
+        .details(problems.into_iter().map(|p| format!("damaged: {p}")).collect()))
+}
+
+/// Runs the plan's steps against the live tree under `root`.
+pub fn apply(root: &Path, plan: &Plan) -> Result<()> {
+    let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Remove { path } => fsx::remove_any(&root.join(path))?,
+            Step::MkDir { path } => match fs::create_dir(root.join(path)) {
+                Err(e) if !(e.kind() == std::io::ErrorKind::AlreadyExists && root.join(path).is_dir()) => {
+                    return Err(failed(format!("creating {path}: {e}")));
+                }
+                _ => {}
+            },
+            Step::Write { path, src, mode, mtime, size, sha256 } => {
+                staged.push((
+                    stage_file(root, path, src, *mode, *mtime, *size, sha256.as_deref())?,
+                    root.join(path),
+                ));
+            }
+            Step::Link { path, target, mtime } => {
+                staged.push((stage_link(root, path, target, *mtime)?, root.join(path)));
+            }
+            Step::Meta { .. } | Step::DirMeta { .. } => {}
+        }
+    }
+    if !staged.is_empty() {
+        fsx::sync_fs(root)?;
+    }
+    for (tmp, target) in staged {
+        tmp.persist(&target)
+            .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
+    }
+    for step in &plan.steps {
+        match step {
+            Step::Meta { path, mode: Some(mode), mtime } => {
+                fsx::set_mode(&root.join(path), *mode)?;
+                fsx::set_mtime(&root.join(path), *mtime)?;
+            }
+            Step::Meta { path, mode: None, mtime } => fsx::set_symlink_mtime(&root.join(path), *mtime)?,
+            Step::DirMeta { path, mode, mtime } => {
+                fsx::set_mode(&root.join(path), *mode)?;
+                fsx::set_mtime(&root.join(path), *mtime)?;
+            }
+            _ => {}
+        }
+    }
+    fsx::sync_fs(root)
+}
+
+fn staging_dir(root: &Path, rel: &str) -> PathBuf {
+    match paths::parent(rel) {
+        Some(p) => root.join(p),
+        None => root.to_path_buf(),
+    }
+}
+
+/// Copies a snapshot file into a temporary file next to its target, checking its hash on
+/// the way; the temporary file is removed if anything fails before it is renamed.
+fn stage_file(
+    root: &Path,
+    rel: &str,
+    src: &Path,
+    mode: Mode,
+    mtime: Mtime,
+    size: u64,
+    sha256: Option<&str>,
+) -> Result<tempfile::TempPath> {
+    let dir = staging_dir(root, rel);
+    let tmp = tempfile::Builder::new()
+        .prefix(".rb-tmp.")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(&dir)
+        .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut file = tmp.as_file();
+    let digest = fsx::hash_copy(src, Some(&mut file))?;
+    if digest.size != size || sha256.is_some_and(|h| h != digest.sha256) {
+        return Err(failed(format!("{rel}: the snapshot's copy changed while it was being restored")));
+    }
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode.0))
+        .ctx(|| format!("setting the mode of {rel}"))?;
+    let path = tmp.into_temp_path();
+    fsx::set_mtime(&path, mtime)?;
+    Ok(path)
+}
+
+/// Makes a symlink under a temporary name next to its target.
+fn stage_link(root: &Path, rel: &str, target: &str, mtime: Mtime) -> Result<tempfile::TempPath> {
+    let dir = staging_dir(root, rel);
+    for n in 0..1000u32 {
+        let tmp = dir.join(format!(".rb-tmp.link.{}.{n}", std::process::id()));
+        match symlink(target, &tmp) {
+            Ok(()) => {
+                let path = tempfile::TempPath::try_from_path(tmp)
+                    .ctx(|| format!("naming a temporary symlink in {}", dir.display()))?;
+                fsx::set_symlink_mtime(&path, mtime)?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(format!("creating a symlink in {}: {e}", dir.display()))),
+        }
+    }
+    Err(failed(format!("no free temporary name in {}", dir.display())))
+}
+
+/// The set's verify command, if it has one: its argv and the setting that gave it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The command.
+    pub argv: Vec<String>,
+    /// Where it was configured (`sets.config.verify in rollback.toml`).
+    pub setting: String,
+}
+
+/// Takes the undo snapshot for `plan`: what the restore of `snap` will replace.
+pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest> {
+    let now = clock::now()?;
+    let mut items: Vec<Item> =
+        plan.undo.full.iter().map(|p| Item { path: p.clone(), shallow: false }).collect();
+    items.extend(plan.undo.shallow.iter().map(|p| Item { path: p.clone(), shallow: true }));
+    let mut listed: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
+    listed.extend(plan.undo.missing.iter().cloned());
+    listed.sort();
+    let manifest = Manifest {
+        id: String::new(),
+        set: UNDO_SET.to_string(),
+        created: clock::rfc3339(&now),
+        paths: listed,
+        globs: Vec::new(),
+        entries: Vec::new(),
+        missing: plan.undo.missing.clone(),
+        files: 0,
+        bytes: 0,
+        verified: true,
+        legacy: false,
+        undo_for: Some(snap.manifest.id.clone()),
+        dry_run: false,
+    };
+    snapshot::write_snapshot(store, &now, manifest, &items)
+}
+
+fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
+    let m = &snap.manifest;
+    RestoreDoc {
+        snapshot: m.id.clone(),
+        set: m.set.clone(),
+        undo: None,
+        created: plan.created.clone(),
+        modified: plan.modified.clone(),
+        removed: plan.removed.clone(),
+        verified: m.verified,
+        check: None,
+        dry_run,
+    }
+}
+
+/// What restoring `snap` would change, with the snapshot's files verified: the `--dry-run`
+/// document. Changes nothing and needs no lock.
+pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
+    let plan = plan(&store.root, snap, opts)?;
+    verify_sources(snap, &plan)?;
+    Ok(doc_for(snap, &plan, true))
+}
+
+/// Restores `snap` into the store's root, as the module docs describe, and logs the
+/// outcome. The caller holds the store's lock. `check` is the set's verify command.
+pub fn restore(
+    store: &Store,
+    _lock: &Lock,
+    snap: &Snapshot,
+    opts: Options,
+    check: Option<&Check>,
+) -> Result<RestoreDoc> {
+    let m = &snap.manifest;
+    let mut undo_id = None;
+    let result = (|| {
+        let plan = plan(&store.root, snap, opts)?;
+        verify_sources(snap, &plan)?;
+        let mut doc = doc_for(snap, &plan, false);
+        if plan.is_empty() {
+            return Ok(doc);
+        }
+        let undo = take_undo(store, snap, &plan)?;
+        undo_id = Some(undo.id.clone());
+        doc.undo = Some(undo.id.clone());
+        if let Err(e) = apply(&store.root, &plan) {
+            return Err(put_back(store, &undo, e, "the restore failed"));
+        }
+        if let Some(check) = check {
+            let why = match exec::run(&check.argv, &store.root, &check.setting) {
+                Ok(out) if out.ok() => None,
+                Ok(out) => Some(failed(format!(
+                    "`{}` failed ({}): {}",
+                    exec::display(&check.argv),
+                    out.status(),
+                    out.summary()
+                ))),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = why {
+                return Err(put_back(store, &undo, e, "the verify command refused the restored files"));
+            }
+            doc.check = Some(exec::display(&check.argv));
+        }
+        Ok(doc)
+    })();
+    let action = if m.set == UNDO_SET { "undo" } else { "restore" };
+    let event = match &result {
+        Ok(_) => Event::new(action, true),
+        Err(e) => Event::new(action, false).error(e),
+    };
+    store.log(event.set(&m.set).snapshot(&m.id).undo(undo_id.as_deref()))?;
+    result
+}
+
+/// After a failed restore: restores the undo snapshot exactly. Returns the error to report:
+/// exit 1 when everything was put back, exit 3 when even that failed.
+fn put_back(store: &Store, undo: &Manifest, cause: Error, what: &str) -> Error {
+    let reverted = (|| {
+        let snap = store.load(&undo.id)?;
+        let plan = plan(&store.root, &snap, Options::default())?;
+        apply(&store.root, &plan)
+    })();
+    match reverted {
+        Ok(()) => failed(format!(
+            "{what}: {}; everything was put back as it was (from {})",
+            cause.message(),
+            undo.id
+        )),
+        Err(e) => partial(
+            format!(
+                "{what}: {}; putting back {} also failed: {}; the files may be partly restored",
+                cause.message(),
+                undo.id,
+                e.message()
+            ),
+            format!("run `rb-restore {}` to put back what was there before", undo.id),
+        ),
+    }
+}

@@ -1,0 +1,454 @@
+//! The snapshot engine: what a snapshot records (the manifest), and taking one.
+//!
+//! A snapshot is a folder in the store holding the files at their project-relative places
+//! (so `cp -r backups/config_X/* ./` still works by hand) plus `.rb/manifest.json`, the
+//! `snapshot` document, and `.rb/SHA256SUMS`, which `sha256sum -c` checks from inside the
+//! folder. It is built under `backups/.rb/tmp/` and renamed into place only when complete and
+//! synced, so a snapshot that is visible is whole.
+//!
+//! What a manifest means for a restore: every entry is put back as recorded; a folder entry
+//! means the folder's whole content was captured, so a restore removes what is in it now and
+//! was not then (unless the entry is `shallow`: only the folder's own mode and mtime); a
+//! `missing` path did not exist and is removed; a glob's matches that are not entries are
+//! removed too. That is "restored exactly"; `rb-restore --keep-extra` merges instead.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::doc::Document;
+use crate::error::{Context, Result, failed, usage};
+use crate::fsx::{self, Mode, Mtime};
+use crate::paths::{self, check_rel};
+use crate::store::{Event, Store};
+
+/// The folder inside a snapshot that holds rb's own files.
+pub const META_DIR: &str = ".rb";
+/// The manifest's name inside [`META_DIR`].
+pub const MANIFEST: &str = "manifest.json";
+/// The checksum list's name inside [`META_DIR`].
+pub const SUMS: &str = "SHA256SUMS";
+/// The set name of the snapshots a restore takes of what it replaces.
+pub const UNDO_SET: &str = "undo";
+
+/// The `snapshot` document: what one snapshot holds. It is also the manifest on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// The snapshot id, `<set>_<YYYYMMDD_HHMMSS>` (a clash gets `-2`, `-3`, …); also its folder name.
+    pub id: String,
+    /// The set it is a snapshot of (`config`, `nginx`, an ad-hoc name, or `undo`).
+    pub set: String,
+    /// When it was taken, RFC 3339 with the local offset.
+    pub created: String,
+    /// The paths and globs the set named, as given.
+    pub paths: Vec<String>,
+    /// The globs among `paths`: a restore removes their current matches that are not entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub globs: Vec<String>,
+    /// Every file, folder and symlink recorded, sorted by path.
+    pub entries: Vec<Entry>,
+    /// Paths the set named that did not exist; a restore removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// Number of regular files.
+    pub files: u64,
+    /// Total size of the regular files in bytes.
+    pub bytes: u64,
+    /// True when every file has a SHA-256 to check (false for the old scripts' backups).
+    pub verified: bool,
+    /// True for a backup the seed's scripts made, read in place.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legacy: bool,
+    /// For an undo snapshot: the snapshot whose restore it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_for: Option<String>,
+    /// True when this describes what would be taken (`--dry-run`); nothing was written.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+impl Document for Manifest {
+    const KIND: &'static str = "snapshot";
+    const SOURCE: &'static str = "rb-snapshot";
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One recorded file-system object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    /// Project-relative path, normalized (`core/config/settings/base.py`).
+    pub path: String,
+    /// What it is, with its type-specific fields.
+    #[serde(flatten)]
+    pub node: Node,
+    /// Modification time, nanoseconds exact.
+    pub mtime: Mtime,
+}
+
+/// The type of an [`Entry`] and what goes with it; `"type"` in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Node {
+    /// A regular file.
+    File {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// Size in bytes.
+        size: u64,
+        /// SHA-256 of the content, lowercase hex; absent in legacy snapshots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
+    /// A folder.
+    Dir {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// Only the folder itself was recorded, not its content: a restore sets its mode and
+        /// mtime and leaves what is inside alone.
+        #[serde(default, skip_serializing_if = "is_false")]
+        shallow: bool,
+    },
+    /// A symbolic link, recorded as a link (never followed).
+    Symlink {
+        /// The link's target, as `readlink` gives it.
+        target: String,
+    },
+}
+
+impl Entry {
+    /// True for a folder whose whole content was recorded.
+    pub fn is_full_dir(&self) -> bool {
+        matches!(self.node, Node::Dir { shallow: false, .. })
+    }
+}
+
+/// One path to record: the whole of it, or (for a folder) only the folder itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Project-relative path.
+    pub path: String,
+    /// Record only the folder's mode and mtime, not its content.
+    pub shallow: bool,
+}
+
+/// A set's paths resolved against the live tree.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// What exists, to record.
+    pub items: Vec<Item>,
+    /// Literal paths that do not exist.
+    pub missing: Vec<String>,
+    /// The glob specs.
+    pub globs: Vec<String>,
+}
+
+/// True if `spec` is a glob rather than a literal path.
+pub fn is_glob(spec: &str) -> bool {
+    spec.contains(['*', '?', '['])
+}
+
+/// Checks a set's path or glob as text: relative, no `..`, a trailing `/` allowed.
+pub fn check_spec(spec: &str) -> Result<&str> {
+    let rel = spec.strip_suffix('/').unwrap_or(spec);
+    check_rel(rel, "path")?;
+    if rel == META_DIR || rel.starts_with(".rb/") {
+        return Err(usage(format!("{spec:?}: `.rb` at the project root is reserved for rb's own files")));
+    }
+    Ok(rel)
+}
+
+/// Expands glob `spec` against the live tree: matching paths, relative and sorted.
+pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
+    let root_text = paths::utf8(root)?;
+    let pattern = format!("{}/{spec}", glob::Pattern::escape(root_text));
+    let walker = glob::glob(&pattern).map_err(|e| usage(format!("glob {spec:?}: {e}")))?;
+    let mut out = Vec::new();
+    for hit in walker {
+        let hit = hit.ctx(|| format!("expanding {spec:?}"))?;
+        let rel = paths::relative_to(root, &hit)?;
+        paths::check_ancestors(root, &rel)?;
+        out.push(rel);
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Resolves a set's specs against the live tree under `root`.
+pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
+    let mut x = Expanded::default();
+    for spec in specs {
+        let rel = check_spec(spec)?;
+        if is_glob(rel) {
+            x.globs.push(rel.to_string());
+            for hit in glob_matches(root, rel)? {
+                x.items.push(Item { path: hit, shallow: false });
+            }
+            continue;
+        }
+        paths::check_ancestors(root, rel)?;
+        match fs::symlink_metadata(root.join(rel)) {
+            Ok(_) => x.items.push(Item { path: rel.to_string(), shallow: false }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => x.missing.push(rel.to_string()),
+            Err(e) => return Err(failed(format!("reading {rel}: {e}"))),
+        }
+    }
+    x.missing.sort();
+    x.missing.dedup();
+    Ok(x)
+}
+
+/// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
+/// for it and (for a folder recorded whole) everything inside, parents before children.
+pub fn walk(
+    base: &Path,
+    rel: &str,
+    shallow: bool,
+    visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
+) -> Result<()> {
+    let meta = fs::symlink_metadata(base).ctx(|| format!("reading {rel}"))?;
+    visit(base, rel, &meta)?;
+    if !meta.is_dir() || shallow {
+        return Ok(());
+    }
+    let mut children: Vec<(String, PathBuf)> = Vec::new();
+    for child in fs::read_dir(base).ctx(|| format!("listing {rel}"))? {
+        let child = child.ctx(|| format!("listing {rel}"))?;
+        let name = child.file_name();
+        let name = paths::utf8(Path::new(&name)).map_err(|e| e.context(format!("in {rel}")))?;
+        children.push((format!("{rel}/{name}"), child.path()));
+    }
+    children.sort();
+    for (child_rel, child_path) in children {
+        walk(&child_path, &child_rel, false, visit)?;
+    }
+    Ok(())
+}
+
+/// The entry for a file-system object, without a hash (added by the caller that reads it).
+pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) -> Result<Entry> {
+    let ft = meta.file_type();
+    let node = if ft.is_symlink() {
+        let target = fs::read_link(actual).ctx(|| format!("reading the symlink {rel}"))?;
+        Node::Symlink { target: paths::utf8(&target)?.to_string() }
+    } else if ft.is_dir() {
+        Node::Dir { mode: Mode::of(meta), shallow }
+    } else if ft.is_file() {
+        Node::File { mode: Mode::of(meta), size: meta.len(), sha256: None }
+    } else {
+        return Err(failed(format!(
+            "{rel} is a socket, fifo or device; rb records files, folders and symlinks only"
+        )));
+    };
+    Ok(Entry { path: rel.to_string(), node, mtime: Mtime::of(meta) })
+}
+
+/// Records `items` under `root`. With `dest`, copies each into `dest` at its relative path
+/// (hashing files on the way, keeping modes, mtimes and symlinks); without, only reads
+/// metadata (a dry run). Returns the entries sorted by path, each path once.
+pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>) -> Result<Vec<Entry>> {
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
+    // Parents before children, so a folder recorded whole covers what is listed inside it.
+    let mut items: Vec<&Item> = items.iter().collect();
+    items.sort_by(|a, b| a.path.cmp(&b.path));
+    for item in items {
+        if entries.contains_key(&item.path) {
+            continue;
+        }
+        if let Some(dest) = dest {
+            ensure_parents(dest, &item.path)?;
+        }
+        let mut visit = |actual: &Path, rel: &str, meta: &fs::Metadata| -> Result<()> {
+            let mut entry = entry_of(actual, rel, meta, item.shallow && rel == item.path)?;
+            if let Some(dest) = dest {
+                let to = dest.join(rel);
+                match &mut entry.node {
+                    Node::File { mode, sha256, .. } => {
+                        let digest = fsx::copy_new(actual, &to, *mode, entry.mtime)?;
+                        *sha256 = Some(digest.sha256);
+                        if let Node::File { size, .. } = &mut entry.node {
+                            *size = digest.size;
+                        }
+                    }
+                    Node::Dir { mode, .. } => {
+                        // A shallow folder may already be there as the parent of an item.
+                        if !to.is_dir() {
+                            fs::DirBuilder::new()
+                                .mode(0o700)
+                                .create(&to)
+                                .ctx(|| format!("creating {}", to.display()))?;
+                        }
+                        dir_times.push((to, *mode, entry.mtime));
+                    }
+                    Node::Symlink { target } => {
+                        symlink(target.as_str(), &to)
+                            .ctx(|| format!("creating the symlink {}", to.display()))?;
+                        fsx::set_symlink_mtime(&to, entry.mtime)?;
+                    }
+                }
+            }
+            entries.insert(rel.to_string(), entry);
+            Ok(())
+        };
+        walk(&root.join(&item.path), &item.path, item.shallow, &mut visit)?;
+    }
+    // Folders last and deepest first: writing inside a folder changes its mtime, and a
+    // read-only folder could not be filled.
+    dir_times.sort_by(|a, b| b.0.cmp(&a.0));
+    for (dir, mode, mtime) in dir_times {
+        fsx::set_mode(&dir, mode)?;
+        fsx::set_mtime(&dir, mtime)?;
+    }
+    Ok(entries.into_values().collect())
+}
+
+/// Creates the folders above `rel` inside a snapshot being built (0755; they are not entries).
+fn ensure_parents(dest: &Path, rel: &str) -> Result<()> {
+    if let Some(parent) = paths::parent(rel) {
+        let dir = dest.join(parent);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .ctx(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Counts files and bytes of `entries`.
+pub fn totals(entries: &[Entry]) -> (u64, u64) {
+    entries.iter().fold((0, 0), |(n, b), e| match e.node {
+        Node::File { size, .. } => (n + 1, b + size),
+        _ => (n, b),
+    })
+}
+
+/// The `.rb/SHA256SUMS` text, in `sha256sum`'s format (names with a backslash or newline
+/// escaped as GNU coreutils does, so `sha256sum -c` reads every line).
+pub fn sums_text(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        if let Node::File { sha256: Some(h), .. } = &e.node {
+            if e.path.contains(['\\', '\n', '\r']) {
+                let name = e.path.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
+                out.push_str(&format!("\\{h}  {name}\n"));
+            } else {
+                out.push_str(&format!("{h}  {}\n", e.path));
+            }
+        }
+    }
+    out
+}
+
+/// What to take: a set name, its specs, and for undo snapshots what they undo.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The set name (becomes the id's prefix).
+    pub set: String,
+    /// The paths and globs as the set names them.
+    pub specs: Vec<String>,
+    /// Only describe what would be taken.
+    pub dry_run: bool,
+}
+
+/// Takes a snapshot of `req` into the store (the caller holds the lock), or describes it
+/// for a dry run. Logs the event and moves `latest` for a non-undo snapshot.
+pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
+    let now = clock::now()?;
+    let x = expand(&store.root, &req.specs)?;
+    let mut manifest = Manifest {
+        id: String::new(),
+        set: req.set.clone(),
+        created: clock::rfc3339(&now),
+        paths: req.specs.clone(),
+        globs: x.globs,
+        entries: Vec::new(),
+        missing: x.missing,
+        files: 0,
+        bytes: 0,
+        verified: !req.dry_run,
+        legacy: false,
+        undo_for: None,
+        dry_run: req.dry_run,
+    };
+    if req.dry_run {
+        manifest.id = store.next_id(&req.set, &now)?;
+        manifest.entries = capture(&store.root, &x.items, None)?;
+        (manifest.files, manifest.bytes) = totals(&manifest.entries);
+        return Ok(manifest);
+    }
+    let result = write_snapshot(store, &now, manifest, &x.items);
+    let event = match &result {
+        Ok(m) => Event::new("snapshot", true).snapshot(&m.id).message("SNAPSHOT SUCCESS"),
+        Err(e) => Event::new("snapshot", false).message("SNAPSHOT FAILED").error(e),
+    };
+    store.log(event.set(&req.set))?;
+    let manifest = result?;
+    store.point_latest(&manifest.id)?;
+    Ok(manifest)
+}
+
+/// Builds a snapshot of `items` under a temporary name, writes its manifest and sums, syncs
+/// and renames it into the store. Used for set snapshots and for undo snapshots.
+pub fn write_snapshot(
+    store: &Store,
+    now: &chrono::DateTime<chrono::Local>,
+    mut manifest: Manifest,
+    items: &[Item],
+) -> Result<Manifest> {
+    manifest.id = store.next_id(&manifest.set, now)?;
+    let tmp = store.tmp_path(&manifest.id)?;
+    let built = (|| {
+        fs::DirBuilder::new().mode(0o755).create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        manifest.entries = capture(&store.root, items, Some(&tmp))?;
+        (manifest.files, manifest.bytes) = totals(&manifest.entries);
+        let meta = tmp.join(META_DIR);
+        fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;
+        let line = crate::doc::to_line(&manifest)?;
+        fs::write(meta.join(MANIFEST), format!("{line}\n")).ctx(|| "writing the manifest")?;
+        fs::write(meta.join(SUMS), sums_text(&manifest.entries)).ctx(|| "writing SHA256SUMS")?;
+        fsx::sync_fs(&tmp)?;
+        store.publish(&tmp, &manifest.id)
+    })();
+    if built.is_err() {
+        let _ = fsx::remove_any(&tmp);
+    }
+    built.map(|()| manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_escape_like_coreutils() {
+        let file = |p: &str| Entry {
+            path: p.into(),
+            node: Node::File { mode: Mode(0o644), size: 0, sha256: Some("ab".into()) },
+            mtime: Mtime { secs: 0, nanos: 0 },
+        };
+        assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
+    }
+
+    #[test]
+    fn entries_round_trip_as_json() {
+        let e = Entry {
+            path: "d".into(),
+            node: Node::Dir { mode: Mode(0o755), shallow: false },
+            mtime: Mtime { secs: 1, nanos: 5 },
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            text,
+            r#"{"path":"d","type":"dir","mode":"0755","mtime":"1970-01-01T00:00:01.000000005Z"}"#
+        );
+        assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), e);
+    }
+}

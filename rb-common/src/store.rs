@@ -1,0 +1,524 @@
+//! The backups store: snapshot ids, finding a snapshot (`latest`, an id, a path), the lock,
+//! the audit log, and publishing new snapshots.
+//!
+//! Layout (DESIGN.md, "The store"):
+//!
+//! ```text
+//! backups/
+//!   config_20251013_120000/   a snapshot (files + .rb/manifest.json + .rb/SHA256SUMS)
+//!   undo_20251013_120501/     what a restore replaced
+//!   latest -> config_…        newest complete snapshot that is not an undo
+//!   rollback.log              audit log, JSON Lines `event` documents
+//!   .rb/lock                  the lock; .rb/tmp/ snapshots being built
+//! ```
+//!
+//! The seed's own backups (flattened `config_X/`, `nginx_X/`, `docker-compose_X.yml`, a
+//! hand-made `latest/` folder) sit in the same folder and are read as legacy snapshots by
+//! [`crate::legacy`].
+
+use std::cell::Cell;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::doc::{self, Document};
+use crate::error::{Context, Error, Result, failed, usage};
+use crate::fsx;
+use crate::legacy::{self, LegacyKind};
+use crate::lock::Lock;
+use crate::paths;
+use crate::snapshot::{self, MANIFEST, META_DIR, Manifest, UNDO_SET};
+
+/// The store folder's name under the project root.
+pub const DEFAULT_DIR: &str = "backups";
+/// The audit log's name in the store.
+pub const LOG: &str = "rollback.log";
+/// The link to the newest snapshot.
+pub const LATEST: &str = "latest";
+
+/// A snapshot found in the store: its manifest and where its files are.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The manifest (synthesized for legacy backups).
+    pub manifest: Manifest,
+    /// The snapshot's folder (or, for a legacy single-file backup, that file).
+    pub dir: PathBuf,
+    /// For legacy backups: where each file entry's content is, by entry path.
+    pub sources: std::collections::BTreeMap<String, PathBuf>,
+    /// For legacy backups: what the folder holds that rb does not know where to put.
+    pub ignored: Vec<String>,
+}
+
+impl Snapshot {
+    /// The file holding the content of entry `rel`.
+    pub fn source(&self, rel: &str) -> PathBuf {
+        self.sources.get(rel).cloned().unwrap_or_else(|| self.dir.join(rel))
+    }
+}
+
+/// How a store listing found a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Made by rb: it has a manifest.
+    Rb,
+    /// Made by the seed's scripts.
+    Legacy(LegacyKind),
+}
+
+/// One snapshot in a listing, before its manifest is read.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Its id.
+    pub id: String,
+    /// The set, from the id.
+    pub set: String,
+    /// `YYYYMMDD_HHMMSS` from the id, for ordering.
+    pub stamp: String,
+    /// The clash suffix (`-2` → 2; 1 when there is none).
+    pub suffix: u32,
+    /// Who made it.
+    pub origin: Origin,
+}
+
+/// An id split into its parts: `test_config_20251013_120000-2` → (`test_config`,
+/// `20251013_120000`, 2).
+pub fn parse_id(id: &str) -> Option<(&str, &str, u32)> {
+    let (body, suffix) = match id.rsplit_once('-') {
+        Some((body, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && body.len() > 16 => {
+            (body, n.parse().ok()?)
+        }
+        _ => (id, 1),
+    };
+    if body.len() < 17 || !body.is_char_boundary(body.len() - 16) {
+        return None;
+    }
+    let (set, stamp) = body.split_at(body.len() - 16);
+    let stamp = stamp.strip_prefix('_')?;
+    let b = stamp.as_bytes();
+    let ok = b.len() == 15 && b[8] == b'_' && b.iter().enumerate().all(|(i, c)| i == 8 || c.is_ascii_digit());
+    (ok && !set.is_empty()).then_some((set, stamp, suffix))
+}
+
+/// Checks that `id` is a plain name that cannot leave the store.
+pub fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id.contains('\0') || id.starts_with('.') {
+        return Err(usage(format!("{id:?} is not a snapshot id (such as config_20251013_120000)")));
+    }
+    Ok(())
+}
+
+/// The store and the project root it backs up.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The project root: every path in a snapshot is relative to it.
+    pub root: PathBuf,
+    /// The backups folder.
+    pub dir: PathBuf,
+    /// The tool that uses it, for events.
+    pub tool: String,
+    warned_latest: Cell<bool>,
+}
+
+/// An audit-log record: `{"rb":1,"kind":"event",…}` in `rollback.log`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Event {
+    /// When, RFC 3339.
+    pub time: String,
+    /// The tool (`rb-restore`).
+    pub tool: String,
+    /// What it did (`snapshot`, `restore`, `undo`).
+    pub action: String,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// `ROLLBACK SUCCESS` / `ROLLBACK FAILED` for rollbacks, `SNAPSHOT SUCCESS` / `SNAPSHOT
+    /// FAILED` for backups, so the seed's `grep "ROLLBACK SUCCESS"` counts rollbacks only.
+    pub message: String,
+    /// The set concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// The snapshot taken or restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The undo snapshot of a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+    /// The error, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The process that did it.
+    pub pid: u32,
+}
+
+impl Document for Event {
+    const KIND: &'static str = "event";
+    const SOURCE: &'static str = "the audit log backups/rollback.log";
+}
+
+impl Event {
+    /// An event for `action`; `time` and `tool` are filled in by [`Store::log`].
+    pub fn new(action: &str, ok: bool) -> Self {
+        Event {
+            time: String::new(),
+            tool: String::new(),
+            action: action.to_string(),
+            ok,
+            message: if ok { "ROLLBACK SUCCESS" } else { "ROLLBACK FAILED" }.to_string(),
+            set: None,
+            snapshot: None,
+            undo: None,
+            error: None,
+            pid: std::process::id(),
+        }
+    }
+
+    /// Replaces the message.
+    #[must_use]
+    pub fn message(mut self, m: &str) -> Self {
+        self.message = m.to_string();
+        self
+    }
+
+    /// Names the set.
+    #[must_use]
+    pub fn set(mut self, s: &str) -> Self {
+        self.set = Some(s.to_string());
+        self
+    }
+
+    /// Names the snapshot.
+    #[must_use]
+    pub fn snapshot(mut self, id: &str) -> Self {
+        self.snapshot = Some(id.to_string());
+        self
+    }
+
+    /// Names the undo snapshot.
+    #[must_use]
+    pub fn undo(mut self, id: Option<&str>) -> Self {
+        self.undo = id.map(str::to_string);
+        self
+    }
+
+    /// Records the error.
+    #[must_use]
+    pub fn error(mut self, e: &Error) -> Self {
+        self.error = Some(e.message().to_string());
+        self
+    }
+}
+
+impl Store {
+    /// A store at `dir` for the project at `root`, used by `tool`.
+    pub fn new(root: PathBuf, dir: PathBuf, tool: &str) -> Self {
+        Store { root, dir, tool: tool.to_string(), warned_latest: Cell::new(false) }
+    }
+
+    /// The store as the user would type it: relative to the root when inside it.
+    pub fn shown(&self) -> String {
+        match self.dir.strip_prefix(&self.root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+            _ => self.dir.display().to_string(),
+        }
+    }
+
+    fn meta_dir(&self) -> PathBuf {
+        self.dir.join(META_DIR)
+    }
+
+    /// Takes the store's lock (creating the store if needed); exit 4 if another holds it.
+    pub fn lock(&self) -> Result<Lock> {
+        let meta = self.meta_dir();
+        fs::create_dir_all(&meta).ctx(|| format!("creating {}", meta.display()))?;
+        let since = clock::rfc3339(&clock::now()?);
+        Lock::acquire(&meta.join("lock"), &self.tool, &since)
+    }
+
+    /// Appends `event` to the audit log, filling in the time and the tool.
+    pub fn log(&self, mut event: Event) -> Result<()> {
+        event.time = clock::rfc3339(&clock::now()?);
+        event.tool = self.tool.clone();
+        let line = doc::to_line(&event)?;
+        fsx::append_line(&self.dir.join(LOG), &line)
+    }
+
+    /// The first free id for `set` at `now`: `set_STAMP`, then `set_STAMP-2`, … never an
+    /// existing one.
+    pub fn next_id(&self, set: &str, now: &DateTime<Local>) -> Result<String> {
+        let base = format!("{set}_{}", clock::stamp(now));
+        let taken = |id: &str| {
+            fs::symlink_metadata(self.dir.join(id)).is_ok()
+                || fs::symlink_metadata(self.dir.join(format!("{id}.yml"))).is_ok()
+        };
+        if !taken(&base) {
+            return Ok(base);
+        }
+        (2..10_000)
+            .map(|n| format!("{base}-{n}"))
+            .find(|id| !taken(id))
+            .ok_or_else(|| failed(format!("no free snapshot id for {base} in {}", self.shown())))
+    }
+
+    /// A fresh build folder for snapshot `id`, after clearing what killed runs left behind
+    /// (safe: only the lock holder builds, and the caller holds it).
+    pub fn tmp_path(&self, id: &str) -> Result<PathBuf> {
+        let tmp = self.meta_dir().join("tmp");
+        if tmp.exists() {
+            for stale in fs::read_dir(&tmp).ctx(|| format!("listing {}", tmp.display()))? {
+                let stale = stale.ctx(|| format!("listing {}", tmp.display()))?;
+                fsx::remove_any(&stale.path())?;
+            }
+        }
+        fs::create_dir_all(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        Ok(tmp.join(id))
+    }
+
+    /// Renames a complete build folder into place as snapshot `id` and syncs the store.
+    pub fn publish(&self, built: &Path, id: &str) -> Result<()> {
+        let to = self.dir.join(id);
+        if fs::symlink_metadata(&to).is_ok() {
+            return Err(failed(format!("{}/{id} appeared while it was being built", self.shown())));
+        }
+        fs::rename(built, &to).ctx(|| format!("renaming the new snapshot to {}", to.display()))?;
+        fsx::sync_dir(&self.dir)
+    }
+
+    /// Points `latest` at snapshot `id`, atomically (a new link renamed over the old one).
+    /// A `latest` that is a real folder (made by hand, as the seed's emergency procedure
+    /// does) is left alone, with a warning.
+    pub fn point_latest(&self, id: &str) -> Result<()> {
+        let link = self.dir.join(LATEST);
+        if let Ok(meta) = fs::symlink_metadata(&link)
+            && !meta.file_type().is_symlink()
+        {
+            self.warn_legacy_latest();
+            return Ok(());
+        }
+        let tmp = self.meta_dir().join("tmp").join(format!("latest.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        symlink(id, &tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        fs::rename(&tmp, &link).ctx(|| format!("replacing {}", link.display()))?;
+        fsx::sync_dir(&self.dir)
+    }
+
+    fn warn_legacy_latest(&self) {
+        if !self.warned_latest.replace(true) {
+            crate::cli::warn(&format!(
+                "{}/latest is a folder made by hand; rb reads it as a legacy snapshot and does not replace it",
+                self.shown()
+            ));
+        }
+    }
+
+    /// Every complete snapshot in the store, oldest first (by the time in the id, then the
+    /// clash suffix). Folders being built, the log and the lock are not snapshots.
+    pub fn list(&self) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(failed(format!("listing {}: {e}", self.shown()))),
+        };
+        for entry in entries {
+            let entry = entry.ctx(|| format!("listing {}", self.shown()))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(listed) = self.classify(name) {
+                out.push(listed);
+            }
+        }
+        out.sort_by(|a, b| (&a.stamp, a.suffix, &a.id).cmp(&(&b.stamp, b.suffix, &b.id)));
+        Ok(out)
+    }
+
+    /// What the store entry `name` is, if it is a complete snapshot.
+    fn classify(&self, name: &str) -> Option<Listed> {
+        let path = self.dir.join(name);
+        let (id, kind) = if let Some(stem) = name.strip_suffix(".yml") {
+            (stem, legacy::kind_of_file(name)?)
+        } else {
+            let meta = fs::symlink_metadata(&path).ok()?;
+            if !meta.is_dir() {
+                return None;
+            }
+            if path.join(META_DIR).join(MANIFEST).is_file() {
+                let (set, stamp, suffix) = parse_id(name)?;
+                return Some(Listed {
+                    id: name.to_string(),
+                    set: set.to_string(),
+                    stamp: stamp.to_string(),
+                    suffix,
+                    origin: Origin::Rb,
+                });
+            }
+            (name, legacy::kind_of_dir(name)?)
+        };
+        let (set, stamp, suffix) = parse_id(id)?;
+        Some(Listed {
+            id: id.to_string(),
+            set: kind.set().unwrap_or(set).to_string(),
+            stamp: stamp.to_string(),
+            suffix,
+            origin: Origin::Legacy(kind),
+        })
+    }
+
+    /// Loads snapshot `id`: an rb snapshot's manifest (checked), or a legacy backup.
+    pub fn load(&self, id: &str) -> Result<Snapshot> {
+        check_id(id)?;
+        if id == LATEST {
+            return self.latest(None);
+        }
+        let dir = self.dir.join(id);
+        let manifest_path = dir.join(META_DIR).join(MANIFEST);
+        if manifest_path.is_file() {
+            return self.load_manifest(id, &dir, &manifest_path);
+        }
+        if let Some(listed) = self.classify(id).or_else(|| self.classify(&format!("{id}.yml")))
+            && let Origin::Legacy(kind) = listed.origin
+        {
+            return legacy::load(self, &listed.id, kind);
+        }
+        if dir.exists() {
+            return Err(failed(format!(
+                "{}/{id} has no {META_DIR}/{MANIFEST}: an incomplete snapshot, or not a snapshot",
+                self.shown()
+            ))
+            .hint("rb-snapshot list shows the complete ones"));
+        }
+        Err(failed(format!("no snapshot {id} in {}", self.shown()))
+            .hint("rb-snapshot list shows what there is"))
+    }
+
+    fn load_manifest(&self, id: &str, dir: &Path, path: &Path) -> Result<Snapshot> {
+        let shown = format!("{}/{id}/{META_DIR}/{MANIFEST}", self.shown());
+        let text = fs::read_to_string(path).ctx(|| format!("reading {shown}"))?;
+        let manifest: Manifest =
+            doc::from_line(text.trim_end(), &shown).map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
+        if manifest.id != id {
+            return Err(failed(format!("{shown} names snapshot {:?}, not {id}", manifest.id)));
+        }
+        check_manifest(&manifest).map_err(|e| e.context(&shown))?;
+        Ok(Snapshot { manifest, dir: dir.to_path_buf(), sources: Default::default(), ignored: Vec::new() })
+    }
+
+    /// The newest complete snapshot of `set` (any set but undo when `None`): the `latest`
+    /// link when there is one and no set is asked for, a hand-made `latest/` folder as a
+    /// legacy snapshot, else the newest in the listing.
+    pub fn latest(&self, set: Option<&str>) -> Result<Snapshot> {
+        let link = self.dir.join(LATEST);
+        if set.is_none()
+            && let Ok(meta) = fs::symlink_metadata(&link)
+        {
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&link).ctx(|| format!("reading {}/latest", self.shown()))?;
+                let target = paths::utf8(&target)?;
+                return self.load(target).map_err(|e| e.context(format!("{}/latest", self.shown())));
+            }
+            if meta.is_dir() {
+                self.warn_legacy_latest();
+                return legacy::load(self, LATEST, LegacyKind::LatestDir);
+            }
+        }
+        let newest = self
+            .list()?
+            .into_iter()
+            .rev()
+            .find(|l| match set {
+                Some(s) => l.set == s,
+                None => l.set != UNDO_SET,
+            })
+            .ok_or_else(|| {
+                let what = set.map(|s| format!(" of set {s}")).unwrap_or_default();
+                failed(format!("no snapshot{what} in {}", self.shown())).hint("take one with rb-snapshot")
+            })?;
+        self.load(&newest.id)
+    }
+
+    /// Resolves a command-line argument: `latest`, an id, or the path of a snapshot folder
+    /// inside the store.
+    pub fn resolve(&self, arg: &str, set: Option<&str>) -> Result<Snapshot> {
+        if arg == LATEST {
+            return self.latest(set);
+        }
+        if !arg.contains('/') {
+            return self.load(arg);
+        }
+        let trimmed = arg.trim_end_matches('/');
+        let path = Path::new(trimmed);
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir().ctx(|| "reading the current folder")?.join(path)
+        };
+        let parent = full.parent().and_then(|p| p.canonicalize().ok());
+        let store = self.dir.canonicalize().ok();
+        let name = full.file_name().and_then(|n| n.to_str());
+        match (parent, store, name) {
+            (Some(p), Some(s), Some(name)) if p == s && name != ".." && name != "." => self.load(name),
+            _ => Err(usage(format!("{arg} is not a snapshot in the store {}", self.shown()))
+                .hint("give a snapshot id, `latest`, or a folder directly inside the store")),
+        }
+    }
+}
+
+/// Checks every path in a manifest (relative, inside the root, no entry below a non-folder),
+/// so that a manifest cannot make a restore write outside the root.
+pub fn check_manifest(m: &Manifest) -> Result<()> {
+    check_id(&m.id)?;
+    let mut kinds = std::collections::HashMap::new();
+    for e in &m.entries {
+        paths::check_rel(&e.path, "entry").map_err(|e| e.with_kind(crate::error::Kind::Usage))?;
+        if e.path == META_DIR || e.path.starts_with(".rb/") {
+            return Err(usage(format!("entry {:?} is inside rb's reserved .rb folder", e.path)));
+        }
+        if kinds.insert(e.path.as_str(), matches!(e.node, snapshot::Node::Dir { .. })).is_some() {
+            return Err(usage(format!("entry {:?} appears twice", e.path)));
+        }
+        if let snapshot::Node::File { sha256: Some(h), .. } = &e.node
+            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
+        }
+    }
+    for e in &m.entries {
+        let mut at = e.path.as_str();
+        while let Some(parent) = paths::parent(at) {
+            if kinds.get(parent) == Some(&false) {
+                return Err(usage(format!("entry {:?} is inside {parent:?}, which is not a folder", e.path)));
+            }
+            at = parent;
+        }
+    }
+    for p in &m.missing {
+        paths::check_rel(p, "missing path")?;
+    }
+    for g in &m.globs {
+        snapshot::check_spec(g)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert_eq!(parse_id("config_20251013_120000"), Some(("config", "20251013_120000", 1)));
+        assert_eq!(parse_id("test_config_20251013_120000-3"), Some(("test_config", "20251013_120000", 3)));
+        assert_eq!(
+            parse_id("docker-compose_20251013_120000"),
+            Some(("docker-compose", "20251013_120000", 1))
+        );
+        for bad in ["config", "config_2025", "_20251013_120000", "config_20251013-120000", "latest"] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+        assert!(check_id("../x").is_err());
+        assert!(check_id(".rb").is_err());
+        assert!(check_id("config_20251013_120000").is_ok());
+    }
+}

@@ -1,0 +1,62 @@
+//! The command line of `rb-restore`.
+
+use clap::Parser;
+use rb_common::cli::StoreArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  rb-restore config_20251013_120000       put that snapshot back (the id config_rollback.sh took)
+  rb-restore latest --set nginx           the newest nginx snapshot
+  rb-snapshot | rb-restore --dry-run      what would change right now? (nothing)
+  rb-restore --dry-run config_20251013_120000
+  rb-restore < before.json                a snapshot document from rb-snapshot
+  rb-restore undo_20251013_120501         undo a restore (its document names the undo)
+  rb-restore < restore.json               the same, from the restore document
+
+A restore is exact: files come back with their content, mode and mtime; files added since to a
+snapshotted folder, or matching a snapshotted glob, are removed (kept in the undo snapshot).
+Every file to write is checked against its SHA-256 before anything changes; what it replaces is
+kept in backups/undo_<time>/ first; a set's verify command from rollback.toml runs after, and
+if it fails everything is put back.
+Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
+input, 3 partly changed (the error says how to finish), 4 another rollback holds the lock.";
+
+/// Put a snapshot back, exactly: verified first, what it replaces kept, atomic per file.
+///
+/// The snapshot is named by id, `latest`, the path of its folder in the store, or a document
+/// on stdin (`snapshot` from rb-snapshot; `restore` from rb-restore, to undo that restore).
+/// Prints a `restore` document naming the undo snapshot and the paths created, modified and
+/// removed.
+#[derive(Debug, Parser)]
+#[command(name = "rb-restore", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The snapshot: an id, `latest`, or its folder in the store [default: a document on stdin]
+    #[arg(value_name = "ID|latest|PATH")]
+    pub snapshot: Option<String>,
+    /// With `latest`: the newest snapshot of this set
+    #[arg(long, value_name = "SET")]
+    pub set: Option<String>,
+    /// Print what would be created, modified and removed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Merge, as `cp -r` did: remove nothing the snapshot does not have
+    #[arg(long)]
+    pub keep_extra: bool,
+    /// Compare files by content (SHA-256) instead of size and mtime
+    #[arg(long)]
+    pub checksum: bool,
+    /// Where the project and its backups are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,128 @@
+//! `rb-restore`: put a snapshot back. The engine is `rb_common::restore`; this crate finds the
+//! snapshot the user means (argument or stdin document), the set's verify command, and prints
+//! the `restore` document.
+
+pub mod cli;
+
+use rb_common::cli as common;
+use rb_common::config::Config;
+use rb_common::doc::{self, Document, Out};
+use rb_common::error::{Result, failed, usage};
+use rb_common::restore::{self, Check, Options, RestoreDoc};
+use rb_common::snapshot::{Manifest, UNDO_SET};
+use rb_common::store::{Snapshot, Store};
+
+pub use cli::Cli;
+
+/// Runs `rb-restore` with parsed arguments, writing the `restore` document to `out`.
+pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    let (store, config) = cli.store.open()?;
+    let snap = match &cli.snapshot {
+        Some(arg) => store.resolve(arg, cli.set.as_deref())?,
+        None => from_stdin(&store)?,
+    };
+    if let Some(set) = &cli.set
+        && *set != snap.manifest.set
+    {
+        return Err(usage(format!(
+            "{} is a snapshot of set {}, not {set}",
+            snap.manifest.id, snap.manifest.set
+        )));
+    }
+    let opts = Options { keep_extra: cli.keep_extra, checksum: cli.checksum };
+    if cli.dry_run {
+        let doc = restore::preview(&store, &snap, opts)?;
+        summary(&doc);
+        return out.emit(&doc);
+    }
+    let check = check_for(&config, &snap.manifest.set);
+    let lock = store.lock()?;
+    let doc = restore::restore(&store, &lock, &snap, opts, check.as_ref())?;
+    summary(&doc);
+    out.emit(&doc)
+}
+
+/// The set's verify command; an undo snapshot has none (it puts back whatever was there).
+fn check_for(config: &Config, set: &str) -> Option<Check> {
+    if set == UNDO_SET {
+        return None;
+    }
+    let argv = config.sets.get(set)?.verify.clone()?;
+    Some(Check { argv, setting: format!("sets.{set}.verify in rollback.toml") })
+}
+
+/// One document on stdin: a `snapshot` (restore it) or a `restore` (restore its undo).
+fn from_stdin(store: &Store) -> Result<Snapshot> {
+    let docs = doc::read_stdin_values()?;
+    let (value, origin) = match docs.len() {
+        0 => {
+            return Err(usage("nothing on stdin").hint(
+                "give a snapshot id or `latest`, or pipe a snapshot document: rb-snapshot … | rb-restore",
+            ));
+        }
+        1 => docs.into_iter().next().ok_or_else(|| usage("nothing on stdin"))?,
+        n => {
+            return Err(usage(format!("{n} documents on stdin; rb-restore restores one"))
+                .hint("pick one, e.g. rb-snapshot list config | tail -n 1 | rb-restore"));
+        }
+    };
+    match doc::check_envelope(&value, &origin)? {
+        RestoreDoc::KIND => {
+            let done: RestoreDoc = doc::from_value(value, &origin)?;
+            let undo = done.undo.ok_or_else(|| {
+                failed(format!(
+                    "{origin}: that restore of {} changed nothing (or was a dry run): there is no undo to restore",
+                    done.snapshot
+                ))
+            })?;
+            store.load(&undo)
+        }
+        _ => {
+            let wanted: Manifest = doc::from_value(value, &origin).map_err(|e| {
+                e.hint("rb-restore takes a `snapshot` document (rb-snapshot) or a `restore` document")
+            })?;
+            if wanted.dry_run {
+                return Err(failed(format!(
+                    "{origin}: snapshot {} is from a --dry-run and was never written",
+                    wanted.id
+                )));
+            }
+            rb_common::store::check_id(&wanted.id)?;
+            let snap = store.load(&wanted.id)?;
+            if snap.manifest.entries != wanted.entries || snap.manifest.missing != wanted.missing {
+                return Err(usage(format!(
+                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
+                    store.shown(),
+                    wanted.id
+                ))
+                .hint("restore by id to use the stored manifest"));
+            }
+            Ok(snap)
+        }
+    }
+}
+
+fn summary(doc: &RestoreDoc) {
+    let counts = format!(
+        "{} created, {} modified, {} removed",
+        doc.created.len(),
+        doc.modified.len(),
+        doc.removed.len()
+    );
+    if doc.dry_run {
+        common::note(&format!("dry run of {}: {counts} if restored; nothing was changed", doc.snapshot));
+    } else if let Some(undo) = &doc.undo {
+        common::note(&format!(
+            "restored {}: {counts}; `rb-restore {undo}` puts back what was replaced",
+            doc.snapshot
+        ));
+    } else {
+        common::note(&format!("nothing to change: the files already match {}", doc.snapshot));
+    }
+    if !doc.verified {
+        common::warn(&format!(
+            "{} has no hashes (made by the old scripts); its files could not be verified",
+            doc.snapshot
+        ));
+    }
+}

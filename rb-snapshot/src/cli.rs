@@ -1,0 +1,74 @@
+//! The command line of `rb-snapshot`.
+
+use clap::{Parser, Subcommand};
+use rb_common::cli::StoreArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  rb-snapshot                          back up the `config` set (settings, nginx.conf, compose files, deploy files)
+  rb-snapshot nginx > before.json      back up nginx.conf and nginx/ssl/, keep the document
+  rb-snapshot --name test_config core/config/settings/development.py
+  rb-snapshot list config              every config snapshot, oldest first
+  rb-snapshot verify latest            re-hash the newest snapshot
+  rb-snapshot | rb-restore --dry-run   what would a restore of it change? (nothing, right after)
+
+Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose.
+Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
+Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 4 another rollback holds the lock.";
+
+/// Back up a set of project files into the store (backups/), hashed and complete.
+///
+/// Files keep their project-relative places, modes, mtimes; symlinks stay links; empty
+/// folders are kept. The snapshot is built under a temporary name and appears only when it is
+/// whole. Its document (the manifest) is printed on stdout; a listed path that does not exist
+/// is reported in it as `missing`.
+#[derive(Debug, Parser)]
+#[command(name = "rb-snapshot", version, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do other than taking a snapshot.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The set to back up (default: config); with --name, the paths of an ad-hoc set
+    #[arg(value_name = "SET | PATH")]
+    pub args: Vec<String>,
+    /// Back up the PATHs given as an ad-hoc set called NAME (its ids are NAME_<time>)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the document of the snapshot it would take (without hashes), write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the project and its backups are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the snapshots in the store, oldest first: one `snapshot` document each
+    List {
+        /// Only the snapshots of this set
+        #[arg(value_name = "SET")]
+        set: Option<String>,
+    },
+    /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file
+    Verify {
+        /// A snapshot id, or `latest`
+        #[arg(value_name = "ID|latest")]
+        id: String,
+        /// With `latest`: the newest snapshot of this set
+        #[arg(long, value_name = "SET")]
+        set: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

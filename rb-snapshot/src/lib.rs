@@ -1,0 +1,140 @@
+//! `rb-snapshot`: take, list and verify snapshots. The engine is `rb_common::snapshot`; this
+//! crate turns the command line into a request and the result into documents.
+
+pub mod cli;
+
+use std::path::Path;
+
+use rb_common::config::{self, Config};
+use rb_common::doc::Out;
+use rb_common::error::{Result, failed, usage};
+use rb_common::restore::{check_file, damaged};
+use rb_common::snapshot::{self, Manifest, Node};
+use rb_common::store::Store;
+use rb_common::{cli as common, paths};
+
+pub use cli::Cli;
+
+/// Runs `rb-snapshot` with parsed arguments, writing documents to `out`.
+pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    let (store, config) = cli.store.open()?;
+    match &cli.command {
+        Some(cli::Command::List { set }) => list(&store, set.as_deref(), out),
+        Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
+        None => take(&store, &config, &cli, out),
+    }
+}
+
+/// The set name and specs the command line asks for.
+fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Request> {
+    let (set, specs) = match &cli.name {
+        Some(name) => {
+            config::check_set_name(name)?;
+            if cli.args.is_empty() {
+                return Err(usage(format!("--name {name} needs the paths to back up")));
+            }
+            let specs = cli.args.iter().map(|a| spec_of(&store.root, a)).collect::<Result<Vec<_>>>()?;
+            (name.clone(), specs)
+        }
+        None => {
+            if cli.args.len() > 1 {
+                return Err(usage(format!("one set at a time, got {}", cli.args.join(" ")))
+                    .hint("to back up paths, name the set: rb-snapshot --name NAME PATH…"));
+            }
+            let set = cli.args.first().map_or("config", String::as_str);
+            (set.to_string(), config.set(set)?.paths.clone())
+        }
+    };
+    for spec in &specs {
+        snapshot::check_spec(spec)?;
+    }
+    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run })
+}
+
+/// A path from the command line as a spec: an absolute path inside the root becomes
+/// relative; a folder keeps (or gets) its trailing `/`.
+fn spec_of(root: &Path, arg: &str) -> Result<String> {
+    let path = Path::new(arg);
+    let rel = if path.is_absolute() {
+        paths::relative_to(root, path)?
+    } else {
+        arg.trim_end_matches('/').to_string()
+    };
+    let dir = arg.ends_with('/') || root.join(&rel).is_dir();
+    Ok(if dir && !rel.is_empty() { format!("{rel}/") } else { rel })
+}
+
+fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> {
+    let req = request(store, config, cli)?;
+    let manifest = if req.dry_run {
+        snapshot::take(store, &req)?
+    } else {
+        let _lock = store.lock()?;
+        snapshot::take(store, &req)?
+    };
+    for path in &manifest.missing {
+        common::note(&format!("{path}: not there, recorded as missing"));
+    }
+    let verb = if req.dry_run { "would take" } else { "took" };
+    common::note(&format!(
+        "{verb} {}: {} files, {} bytes{}",
+        manifest.id,
+        manifest.files,
+        manifest.bytes,
+        if req.dry_run { " (dry run: nothing written)" } else { "" }
+    ));
+    out.emit(&manifest)
+}
+
+fn list(store: &Store, set: Option<&str>, out: &mut Out) -> Result<()> {
+    let mut unreadable = 0;
+    for listed in store.list()? {
+        if set.is_some_and(|s| s != listed.set) {
+            continue;
+        }
+        match store.load(&listed.id) {
+            Ok(snap) => out.emit(&snap.manifest)?,
+            Err(e) => {
+                common::warn(&format!("{}: {}", listed.id, e.message()));
+                unreadable += 1;
+            }
+        }
+    }
+    if unreadable > 0 {
+        return Err(failed(format!("{unreadable} snapshots could not be read")));
+    }
+    Ok(())
+}
+
+fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {
+    let snap = store.resolve(id, set)?;
+    let m: &Manifest = &snap.manifest;
+    if m.legacy {
+        return Err(failed(format!(
+            "{} was made by the old scripts and has no hashes to verify against",
+            m.id
+        ))
+        .hint("take a new snapshot with rb-snapshot to get one that can be verified"));
+    }
+    let mut problems = Vec::new();
+    for e in &m.entries {
+        let at = snap.dir.join(&e.path);
+        let problem = match &e.node {
+            Node::File { size, sha256, .. } => check_file(&at, *size, sha256.as_deref()),
+            Node::Dir { .. } => {
+                (!at.is_dir() || at.is_symlink()).then(|| "folder missing from the snapshot".to_string())
+            }
+            Node::Symlink { target } => match std::fs::read_link(&at) {
+                Ok(t) if t.as_os_str() == target.as_str() => None,
+                Ok(_) => Some("symlink points elsewhere than recorded".into()),
+                Err(_) => Some("symlink missing from the snapshot".into()),
+            },
+        };
+        if let Some(p) = problem {
+            problems.push(format!("{}: {p}", e.path));
+        }
+    }
+    damaged(&m.id, problems, "")?;
+    common::note(&format!("{}: {} entries verified", m.id, m.entries.len()));
+    out.emit(m)
+}

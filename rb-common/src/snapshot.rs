@@ -180,25 +180,47 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Resolves a set's specs against the live tree under `root`.
+/// Resolves a set's specs against the live tree under `root`. The folders above each path
+/// are recorded too, shallow (their own mode and mtime), so that a restore leaves them
+/// exactly as they were as well: a restore changes their entries, and with them their mtimes.
 pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
     let mut x = Expanded::default();
+    let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
+    let add = |rel: &str, items: &mut BTreeMap<String, bool>| {
+        items.insert(rel.to_string(), false);
+        let mut at = rel;
+        while let Some(parent) = paths::parent(at) {
+            items.entry(parent.to_string()).or_insert(true);
+            at = parent;
+        }
+    };
     for spec in specs {
         let rel = check_spec(spec)?;
         if is_glob(rel) {
             x.globs.push(rel.to_string());
             for hit in glob_matches(root, rel)? {
-                x.items.push(Item { path: hit, shallow: false });
+                add(&hit, &mut items);
             }
             continue;
         }
         paths::check_ancestors(root, rel)?;
         match fs::symlink_metadata(root.join(rel)) {
-            Ok(_) => x.items.push(Item { path: rel.to_string(), shallow: false }),
+            Ok(_) => add(rel, &mut items),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => x.missing.push(rel.to_string()),
             Err(e) => return Err(failed(format!("reading {rel}: {e}"))),
         }
     }
+    // The folders that do exist above a missing path: removing it later changes them.
+    for rel in &x.missing {
+        let mut at = rel.as_str();
+        while let Some(parent) = paths::parent(at) {
+            if fs::symlink_metadata(root.join(parent)).is_ok_and(|m| m.is_dir()) {
+                items.entry(parent.to_string()).or_insert(true);
+            }
+            at = parent;
+        }
+    }
+    x.items = items.into_iter().map(|(path, shallow)| Item { path, shallow }).collect();
     x.missing.sort();
     x.missing.dedup();
     Ok(x)

@@ -1,0 +1,7 @@
+//! Integration tests: the built rb binaries against projects in temporary folders.
+//! One module per tool; the harness is `rb_tests` (tests/src/lib.rs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+
+mod restore;
+mod snapshot;

@@ -1,0 +1,274 @@
+//! rb-restore: exact round trips, dry run, undo, stdin documents, verify commands, the lock,
+//! symlinks that lead out.
+
+use rb_common::restore::RestoreDoc;
+use rb_common::snapshot::Manifest;
+use rb_tests::{STAMP, Scenario};
+
+/// Breaks the helpdesk config the ways a bad deploy does: content, mode, a deleted file, a
+/// new file in the settings folder, a new compose file, a file that was missing.
+fn break_config(s: &Scenario) {
+    s.append("core/config/settings/base.py", "DEBUG = True  # broken\n");
+    s.chmod("core/config/settings/production.py", 0o666);
+    s.remove("docker-compose.staging.yml");
+    s.write("core/config/settings/local.py", "EXTRA = 1\n");
+    s.write("docker-compose.override.yml", "services: {}\n");
+    s.remove("nginx/nginx.conf");
+    s.symlink("nginx/nginx.conf", "/etc/nginx/nginx.conf");
+}
+
+#[test]
+fn restore_is_exact_and_the_undo_puts_the_broken_state_back() {
+    let s = Scenario::helpdesk();
+    s.remove("deploy/render/render.yaml");
+    let good = s.live();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    break_config(&s);
+    s.write("deploy/render/render.yaml", "added since\n");
+    let broken = s.live();
+
+    let all = s.tree();
+    let dry: RestoreDoc = s.cmd("rb-restore").args(["--dry-run", &snap.id]).run().success().doc();
+    s.tree().assert_same(&all);
+    assert!(dry.dry_run);
+    assert_eq!(dry.undo, None);
+    assert_eq!(dry.created, ["docker-compose.staging.yml"]);
+    assert_eq!(
+        dry.modified,
+        ["core/config/settings/base.py", "core/config/settings/production.py", "nginx/nginx.conf"]
+    );
+    assert_eq!(
+        dry.removed,
+        ["core/config/settings/local.py", "deploy/render/render.yaml", "docker-compose.override.yml"]
+    );
+
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().stderr_has("puts back").doc();
+    assert_eq!(
+        (done.created.clone(), done.modified.clone(), done.removed.clone()),
+        (dry.created, dry.modified, dry.removed)
+    );
+    assert!(!done.dry_run && done.verified);
+    let undo = done.undo.clone().expect("an undo snapshot");
+    assert_eq!(undo, format!("undo_{STAMP}"));
+    s.live().assert_same(&good);
+
+    // The undo is itself a snapshot: verifiable, and restoring it brings back the broken state,
+    // removing what the restore created.
+    s.cmd("rb-snapshot").args(["verify", &undo]).run().success();
+    let back: RestoreDoc = s.cmd("rb-restore").arg(&undo).run().success().doc();
+    assert_eq!(back.removed, ["docker-compose.staging.yml"]);
+    s.live().assert_same(&broken);
+    // …and its own undo redoes the restore.
+    s.cmd("rb-restore").arg(back.undo.unwrap()).run().success();
+    s.live().assert_same(&good);
+
+    let events = s.events();
+    let messages: Vec<&str> = events.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(messages, ["SNAPSHOT SUCCESS", "ROLLBACK SUCCESS", "ROLLBACK SUCCESS", "ROLLBACK SUCCESS"]);
+    assert_eq!(events[1]["undo"], undo.as_str());
+    assert_eq!(events[2]["action"], "undo");
+    // Undo snapshots never become latest.
+    assert_eq!(std::fs::read_link(s.path("backups/latest")).unwrap().to_str(), Some(snap.id.as_str()));
+}
+
+#[test]
+fn round_trip_of_modes_mtimes_symlinks_empty_dirs_and_odd_names() {
+    let s = Scenario::new();
+    s.write("rollback.toml", "[sets.data]\npaths = [\"data/\", \"top.txt\"]\n");
+    s.write("data/run.sh", "#!/bin/sh\n").chmod("data/run.sh", 0o755);
+    s.write("data/secret.key", "key").chmod("data/secret.key", 0o600);
+    s.write("data/with space/ünïcødé.txt", "utf-8\n");
+    s.mkdir("data/empty");
+    s.mkdir("data/locked").chmod("data/locked", 0o700);
+    s.symlink("data/link", "with space/ünïcødé.txt");
+    s.write("top.txt", "top\n");
+    s.touch("data/run.sh", 1_700_000_000, 123_456_789);
+    s.touch("data/with space", 1_650_000_000, 1);
+    s.touch("data", 1_640_000_000, 999_999_999);
+    let good = s.live().without(&["rollback.toml"]);
+    s.cmd("rb-snapshot").arg("data").run().success();
+
+    s.remove("data/with space");
+    s.chmod("data/secret.key", 0o644);
+    s.touch("data/run.sh", 1_800_000_000, 0);
+    s.remove("data/empty");
+    s.remove("data/link").symlink("data/link", "/etc/passwd");
+    s.remove("data/locked").write("data/locked", "now a file");
+    s.remove("top.txt").mkdir("top.txt/inside");
+    s.write("data/new/deep/file", "new");
+    let broken = s.live();
+
+    let done: RestoreDoc = s.cmd("rb-restore").arg("latest").run().success().doc();
+    s.live().without(&["rollback.toml"]).assert_same(&good);
+    assert_eq!(done.removed, ["data/new"]);
+    s.cmd("rb-restore").arg(done.undo.unwrap()).run().success();
+    s.live().assert_same(&broken);
+}
+
+#[test]
+fn a_snapshot_document_on_stdin_and_a_restore_document_to_undo() {
+    let s = Scenario::helpdesk();
+    let taken = s.cmd("rb-snapshot").run().success();
+    // Right after a snapshot, a dry run of it changes nothing.
+    let dry: RestoreDoc = s.cmd("rb-restore").arg("--dry-run").stdin(taken.stdout()).run().success().doc();
+    assert!(dry.created.is_empty() && dry.modified.is_empty() && dry.removed.is_empty());
+    let same: RestoreDoc =
+        s.cmd("rb-restore").stdin(taken.stdout()).run().success().stderr_has("nothing to change").doc();
+    assert_eq!(same.undo, None);
+
+    let good = s.live();
+    break_config(&s);
+    let broken = s.live();
+    let restored = s.cmd("rb-restore").stdin(taken.stdout()).run().success();
+    s.live().assert_same(&good);
+    // The restore's own document, fed back, undoes it.
+    s.cmd("rb-restore").stdin(restored.stdout()).run().success();
+    s.live().assert_same(&broken);
+}
+
+#[test]
+fn keep_extra_merges_like_cp_r() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.write("core/config/settings/local.py", "EXTRA = 1\n");
+    s.append("core/config/settings/base.py", "# broken\n");
+    let done: RestoreDoc = s.cmd("rb-restore").args(["--keep-extra", &snap.id]).run().success().doc();
+    assert_eq!(done.modified, ["core/config/settings/base.py"]);
+    assert!(done.removed.is_empty());
+    assert_eq!(s.read("core/config/settings/local.py"), "EXTRA = 1\n");
+}
+
+#[test]
+fn checksum_finds_a_change_that_kept_size_and_mtime() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let base = s.read("core/config/settings/base.py");
+    s.write("core/config/settings/base.py", base.replace("DEBUG = False", "DEBUG = Falsy"));
+    s.touch("core/config/settings/base.py", 1_760_000_000, 0);
+    let quick: RestoreDoc = s.cmd("rb-restore").args(["--dry-run", &snap.id]).run().success().doc();
+    assert!(quick.modified.is_empty(), "the quick check trusts size and mtime, as rsync does");
+    let deep: RestoreDoc = s.cmd("rb-restore").args(["--checksum", &snap.id]).run().success().doc();
+    assert_eq!(deep.modified, ["core/config/settings/base.py"]);
+    assert_eq!(s.read("core/config/settings/base.py"), base);
+}
+
+#[test]
+fn the_undo_removes_folders_the_restore_created() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.remove("deploy");
+    let before = s.live();
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    assert!(done.created.contains(&"deploy".to_string()), "{:?}", done.created);
+    assert_eq!(s.read("deploy/render/render.yaml").lines().next(), Some("services:"));
+    s.cmd("rb-restore").arg(done.undo.unwrap()).run().success();
+    s.live().assert_same(&before);
+}
+
+#[test]
+fn latest_with_a_set_picks_that_sets_newest() {
+    let s = Scenario::helpdesk();
+    s.cmd("rb-snapshot").arg("nginx").env("RB_NOW", "2025-10-13T11:00:00Z").run().success();
+    s.cmd("rb-snapshot").arg("config").run().success();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let done: RestoreDoc = s.cmd("rb-restore").args(["latest", "--set", "nginx"]).run().success().doc();
+    assert_eq!(done.snapshot, "nginx_20251013_110000");
+    assert_eq!(done.modified, ["nginx/nginx.conf"]);
+    s.cmd("rb-restore")
+        .args(["config_20251013_120000", "--set", "nginx"])
+        .run()
+        .code_is(2)
+        .one_line_error("is a snapshot of set config, not nginx");
+}
+
+#[test]
+fn a_failing_verify_command_puts_everything_back() {
+    let s = Scenario::helpdesk();
+    s.write("check.sh", "#!/bin/sh\necho \"settings are broken: $(cat core/config/settings/base.py | wc -l) lines\" >&2\nexit 3\n")
+        .chmod("check.sh", 0o755);
+    s.write(
+        "rollback.toml",
+        "[sets.config]\npaths = [\"core/config/settings/\"]\nverify = [\"./check.sh\"]\n",
+    );
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("core/config/settings/base.py", "# broken\n");
+    s.write("core/config/settings/local.py", "EXTRA = 1\n");
+    let before = s.live();
+    s.cmd("rb-restore")
+        .arg(&snap.id)
+        .run()
+        .code_is(1)
+        .one_line_error("`./check.sh` failed (exit 3): settings are broken: 21 lines; everything was put back as it was (from undo_20251013_120000)");
+    s.live().assert_same(&before);
+    let last = s.events().pop().unwrap();
+    assert_eq!((last["message"].as_str(), last["ok"].as_bool()), (Some("ROLLBACK FAILED"), Some(false)));
+    // A command that passes is named in the document.
+    s.write("check.sh", "#!/bin/sh\nexit 0\n");
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    assert_eq!(done.check.as_deref(), Some("./check.sh"));
+}
+
+#[test]
+fn a_missing_verify_program_is_named_with_its_setting() {
+    let s = Scenario::helpdesk();
+    s.write(
+        "rollback.toml",
+        "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"no-such-checker\", \"--deploy\"]\n",
+    );
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let before = s.live();
+    s.cmd("rb-restore").arg(&snap.id).run().code_is(1).one_line_error(
+        "program `no-such-checker` not found on PATH (set by sets.config.verify in rollback.toml)",
+    );
+    s.live().assert_same(&before);
+}
+
+#[test]
+fn a_second_change_while_one_runs_exits_4_naming_the_holder() {
+    let s = Scenario::helpdesk();
+    // The first restore's verify command waits for the test, holding the lock meanwhile.
+    s.write(
+        "wait.sh",
+        "#!/bin/sh\ntouch \"$WAIT_DIR/started\"\nwhile [ ! -e \"$WAIT_DIR/go\" ]; do sleep 0.02; done\n",
+    )
+    .chmod("wait.sh", 0o755);
+    s.write("rollback.toml", "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"./wait.sh\"]\n");
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let wait_dir = s.base.join("tmp");
+    let first = s.cmd("rb-restore").arg(&snap.id).env("WAIT_DIR", wait_dir.display().to_string()).spawn();
+    let pid = first.id();
+    for _ in 0..1000 {
+        if wait_dir.join("started").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(wait_dir.join("started").exists(), "the first restore never reached its verify command");
+    s.cmd("rb-restore").arg(&snap.id).run().code_is(4).one_line_error(&format!(
+        "another rollback holds the lock: rb-restore (pid {pid}) since 2025-10-13T12:00:00+00:00"
+    ));
+    s.cmd("rb-snapshot").run().code_is(4).one_line_error("another rollback holds the lock");
+    std::fs::write(wait_dir.join("go"), "").unwrap();
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_symlinked_folder_in_the_snapshot_is_replaced_never_written_through() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let outside = s.outside();
+    std::fs::write(outside.join("base.py"), "OUTSIDE\n").unwrap();
+    s.remove("core/config/settings").symlink("core/config/settings", &outside);
+    let outside_before = rb_tests::Tree::of(&outside);
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    assert_eq!(done.modified, ["core/config/settings"]);
+    assert!(s.path("core/config/settings").is_dir() && !s.path("core/config/settings").is_symlink());
+    rb_tests::Tree::of(&outside).assert_same(&outside_before);
+    // The undo brings the link back, still without touching what it points to.
+    s.cmd("rb-restore").arg(done.undo.unwrap()).run().success();
+    assert!(s.path("core/config/settings").is_symlink());
+    rb_tests::Tree::of(&outside).assert_same(&outside_before);
+}

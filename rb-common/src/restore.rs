@@ -303,7 +303,10 @@ impl Planner<'_> {
                 self.create(e, true)
             }
             (Node::File { mode, size, sha256 }, Live::File(meta)) => {
-                let same = if self.opts.checksum {
+                // A legacy backup's mtimes are when `cp` ran, not the files' own: compare
+                // content, and leave a file whose content and mode match alone.
+                let legacy = self.snap.manifest.legacy;
+                let same = if self.opts.checksum || legacy {
                     let live_hash = fsx::hash_file(&self.root.join(rel))?;
                     let want = match sha256 {
                         Some(h) => h.clone(),
@@ -317,7 +320,7 @@ impl Planner<'_> {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
                     self.write(e);
-                } else if Mode::of(&meta) != *mode || Mtime::of(&meta) != e.mtime {
+                } else if Mode::of(&meta) != *mode || (!legacy && Mtime::of(&meta) != e.mtime) {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
                     self.metas.push(Step::Meta { path: rel.to_string(), mode: Some(*mode), mtime: e.mtime });
@@ -436,7 +439,8 @@ impl Planner<'_> {
                 continue;
             }
             if let Live::Dir(meta) = lstat(self.root, &e.path)? {
-                let differs = Mode::of(&meta) != mode || Mtime::of(&meta) != e.mtime;
+                let legacy = self.snap.manifest.legacy;
+                let differs = Mode::of(&meta) != mode || (!legacy && Mtime::of(&meta) != e.mtime);
                 if differs || self.touched.contains(&e.path) {
                     self.dir_metas.push(Step::DirMeta { path: e.path.clone(), mode, mtime: e.mtime });
                     self.plan.undo.shallow.push(e.path.clone());

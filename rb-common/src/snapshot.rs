@@ -186,11 +186,16 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
 pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
     let mut x = Expanded::default();
     let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
+    // A folder above is recorded only when it is a real folder: one reached through a
+    // symlink (inside the root, or `check_ancestors` refuses it) is not the snapshot's to keep.
+    let real_dir = |rel: &str| fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_dir());
     let add = |rel: &str, items: &mut BTreeMap<String, bool>| {
         items.insert(rel.to_string(), false);
         let mut at = rel;
         while let Some(parent) = paths::parent(at) {
-            items.entry(parent.to_string()).or_insert(true);
+            if real_dir(parent) {
+                items.entry(parent.to_string()).or_insert(true);
+            }
             at = parent;
         }
     };
@@ -214,7 +219,7 @@ pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
     for rel in &x.missing {
         let mut at = rel.as_str();
         while let Some(parent) = paths::parent(at) {
-            if fs::symlink_metadata(root.join(parent)).is_ok_and(|m| m.is_dir()) {
+            if real_dir(parent) {
                 items.entry(parent.to_string()).or_insert(true);
             }
             at = parent;

@@ -1,0 +1,52 @@
+//! compat/config_rollback.sh: the seed's argument and messages, rb's exactness and exit codes.
+
+use rb_common::snapshot::Manifest;
+use rb_tests::{STAMP, Scenario, repo};
+
+fn shim() -> std::path::PathBuf {
+    repo().join("compat/config_rollback.sh")
+}
+
+#[test]
+fn restores_an_rb_snapshot_by_timestamp_with_the_seed_messages() {
+    let s = Scenario::helpdesk();
+    let _: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let good = s.live();
+    s.append("core/config/settings/base.py", "# broken\n");
+    s.write("core/config/settings/local.py", "EXTRA = 1\n");
+    let run = s.program(shim()).arg(STAMP).run().success();
+    assert_eq!(
+        run.stdout(),
+        format!(
+            "Rolling back configuration from backups/config_{STAMP}...\nConfiguration rollback completed\n"
+        )
+    );
+    // rb-restore's document is on stderr, naming the undo.
+    assert!(run.stderr().contains("\"kind\":\"restore\""), "{}", run.stderr());
+    s.live().assert_same(&good);
+    assert_eq!(s.events().last().unwrap()["message"], "ROLLBACK SUCCESS");
+}
+
+#[test]
+fn a_missing_backup_is_the_seeds_message_and_exit_1() {
+    let s = Scenario::helpdesk();
+    let before = s.tree();
+    s.program(shim()).arg("20250101_000000").run().code_is(1).stderr_is(&[]);
+    let run = s.program(shim()).arg("20250101_000000").run();
+    assert_eq!(run.stdout(), "Backup directory backups/config_20250101_000000 not found\n");
+    let run = s.program(shim()).run().code_is(1);
+    assert_eq!(run.stdout(), "Backup directory backups/config_ not found\n");
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn a_failed_restore_is_not_reported_completed() {
+    let s = Scenario::helpdesk();
+    let m: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append(&format!("backups/{}/nginx/nginx.conf", m.id), "# damaged\n");
+    s.append("nginx/nginx.conf", "# live change\n");
+    let before = s.live();
+    let run = s.program(shim()).arg(STAMP).run().code_is(1).stderr_has("is damaged");
+    assert!(!run.stdout().contains("completed"), "{}", run.stdout());
+    s.live().assert_same(&before);
+}

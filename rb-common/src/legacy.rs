@@ -104,6 +104,12 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
             }
         }
     };
+    if b.entries.is_empty() && kind != LegacyKind::LatestDir {
+        return Err(crate::error::failed(format!(
+            "{}/{id} holds nothing the old scripts put in a {set} backup",
+            store.shown()
+        )));
+    }
     for name in &b.ignored {
         crate::cli::warn(&format!(
             "{}/{id}/{name}: the old scripts never put this in a {set} backup; it is ignored",

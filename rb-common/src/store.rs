@@ -231,9 +231,9 @@ impl Store {
 
     /// Takes the store's lock (creating the store if needed); exit 4 if another holds it.
     pub fn lock(&self) -> Result<Lock> {
+        let since = clock::rfc3339(&clock::now()?);
         let meta = self.meta_dir();
         fs::create_dir_all(&meta).ctx(|| format!("creating {}", meta.display()))?;
-        let since = clock::rfc3339(&clock::now()?);
         Lock::acquire(&meta.join("lock"), &self.tool, &since)
     }
 
@@ -353,6 +353,9 @@ impl Store {
                     suffix,
                     origin: Origin::Rb,
                 });
+            }
+            if path.join(META_DIR).exists() {
+                return None; // an rb snapshot without its manifest: incomplete, never legacy
             }
             (name, legacy::kind_of_dir(name)?)
         };

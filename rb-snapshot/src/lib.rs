@@ -69,6 +69,8 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
     let manifest = if req.dry_run {
         snapshot::take(store, &req)?
     } else {
+        // Paths that lead out of the root are refused here, before the lock touches the store.
+        snapshot::expand(&store.root, &req.specs)?;
         let _lock = store.lock()?;
         snapshot::take(store, &req)?
     };

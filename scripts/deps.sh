@@ -1,0 +1,32 @@
+#!/bin/bash
+# Installs, from Debian, the programs rb's tests run for real, when they are missing. Fails
+# loudly (never skips a test silently) when one cannot be installed.
+set -euo pipefail
+
+# command  package
+needed=(
+    "sha256sum coreutils"
+    "bash bash"
+)
+
+missing=()
+for pair in "${needed[@]}"; do
+    read -r cmd pkg <<<"$pair"
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=sudo
+else
+    sudo=
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+for pair in "${needed[@]}"; do
+    read -r cmd pkg <<<"$pair"
+    command -v "$cmd" >/dev/null 2>&1 || { echo "deps: $cmd (package $pkg) is still missing" >&2; exit 1; }
+done

@@ -16,10 +16,12 @@ build:
 demo: build
 	RB_BIN_DIR=$(CURDIR)/target/debug scripts/demo.sh
 
-## test: install what the tests need, build the binaries, run every test.
+## test: install what the tests need, build the binaries (with the test-only crash points),
+## run every test. `make install` never builds the crash points.
+TEST_FEATURES := --features rb-common/failpoints
 test: deps
-	$(CARGO) build --workspace --bins --locked
-	RB_BIN_DIR=$(CURDIR)/target/debug $(CARGO) test --workspace --locked
+	$(CARGO) build --workspace --bins --locked $(TEST_FEATURES)
+	RB_BIN_DIR=$(CURDIR)/target/debug $(CARGO) test --workspace --locked $(TEST_FEATURES)
 
 ## deps: the programs the tests run for real (installed from Debian when missing).
 deps:

@@ -48,6 +48,8 @@ pub fn report(e: &Error) {
 /// Parses the command line as `C`, runs `run`, prints any error, and returns the exit code.
 pub fn main<C: Parser>(tool: &'static str, run: fn(C, &mut Out) -> Result<()>) -> ExitCode {
     let _ = TOOL.set(tool);
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

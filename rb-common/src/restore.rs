@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::doc::Document;
-use crate::error::{Context, Error, Result, failed, partial};
+use crate::error::{Context, Error, Kind, Result, failed, partial};
 use crate::exec;
 use crate::fsx::{self, Mode, Mtime};
 use crate::lock::Lock;
@@ -558,10 +558,19 @@ pub fn damaged(id: &str, problems: Vec<String>, tail: &str) -> Result<()> {
         .details(problems.into_iter().map(|p| format!("damaged: {p}")).collect()))
 }
 
-/// Runs the plan's steps against the live tree under `root`.
-pub fn apply(root: &Path, plan: &Plan) -> Result<()> {
+/// A test-only crash point: with the `failpoints` feature, `FAILPOINTS=restore-step=N*off->return`
+/// aborts the process (as `kill -9` would: no destructors, no cleanup) at the N+1th point.
+/// Without the feature it compiles to nothing.
+pub fn crash_point() {
+    fail::fail_point!("restore-step", |_| std::process::abort());
+}
+
+/// Runs `steps` against the live tree under `root`. Every step is idempotent, so a restore
+/// killed anywhere can run the same steps again (`--resume`).
+pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
     let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
-    for step in &plan.steps {
+    for step in steps {
+        crash_point();
         match step {
             Step::Remove { path } => fsx::remove_any(&root.join(path))?,
             Step::MkDir { path } => match fs::create_dir(root.join(path)) {
@@ -586,24 +595,54 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<()> {
         fsx::sync_fs(root)?;
     }
     for (tmp, target) in staged {
+        crash_point();
         tmp.persist(&target)
             .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
     }
-    for step in &plan.steps {
+    for step in steps {
         match step {
             Step::Meta { path, mode: Some(mode), mtime } => {
+                crash_point();
                 fsx::set_mode(&root.join(path), *mode)?;
                 fsx::set_mtime(&root.join(path), *mtime)?;
             }
-            Step::Meta { path, mode: None, mtime } => fsx::set_symlink_mtime(&root.join(path), *mtime)?,
+            Step::Meta { path, mode: None, mtime } => {
+                crash_point();
+                fsx::set_symlink_mtime(&root.join(path), *mtime)?;
+            }
             Step::DirMeta { path, mode, mtime } => {
+                crash_point();
                 fsx::set_mode(&root.join(path), *mode)?;
                 fsx::set_mtime(&root.join(path), *mtime)?;
             }
             _ => {}
         }
     }
+    crash_point();
     fsx::sync_fs(root)
+}
+
+/// The prefix of the temporary files a restore stages next to their targets.
+pub const STAGING_PREFIX: &str = ".rb-tmp.";
+
+/// Removes what a killed restore left staged (`.rb-tmp.*` next to the targets of `steps`).
+fn clean_staging(root: &Path, steps: &[Step]) -> Result<()> {
+    let mut dirs = BTreeSet::new();
+    for step in steps {
+        if let Step::Write { path, .. } | Step::Link { path, .. } = step {
+            dirs.insert(staging_dir(root, path));
+        }
+    }
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+            if entry.file_name().to_str().is_some_and(|n| n.starts_with(STAGING_PREFIX)) {
+                fsx::remove_any(&entry.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn staging_dir(root: &Path, rel: &str) -> PathBuf {
@@ -626,7 +665,7 @@ fn stage_file(
 ) -> Result<tempfile::TempPath> {
     let dir = staging_dir(root, rel);
     let tmp = tempfile::Builder::new()
-        .prefix(".rb-tmp.")
+        .prefix(STAGING_PREFIX)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(&dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
@@ -646,7 +685,7 @@ fn stage_file(
 fn stage_link(root: &Path, rel: &str, target: &str, mtime: Mtime) -> Result<tempfile::TempPath> {
     let dir = staging_dir(root, rel);
     for n in 0..1000u32 {
-        let tmp = dir.join(format!(".rb-tmp.link.{}.{n}", std::process::id()));
+        let tmp = dir.join(format!("{STAGING_PREFIX}link.{}.{n}", std::process::id()));
         match symlink(target, &tmp) {
             Ok(()) => {
                 let path = tempfile::TempPath::try_from_path(tmp)
@@ -662,7 +701,7 @@ fn stage_link(root: &Path, rel: &str, target: &str, mtime: Mtime) -> Result<temp
 }
 
 /// The set's verify command, if it has one: its argv and the setting that gave it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Check {
     /// The command.
     pub argv: Vec<String>,
@@ -720,6 +759,75 @@ pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreD
     Ok(doc_for(snap, &plan, true))
 }
 
+/// The journal of a restore in progress (`backups/.rb/journal.json`): written and synced
+/// after the undo snapshot is in the store and before the first change; removed when every
+/// file is in place, synced, and the verify command passed. While it exists every other
+/// change to the store refuses (exit 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Journal {
+    /// The snapshot being restored.
+    pub snapshot: String,
+    /// The undo snapshot: `--abort` restores it.
+    pub undo: String,
+    /// The restore's document, as it will be printed when done.
+    pub doc: RestoreDoc,
+    /// The set's verify command, run again by `--resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Check>,
+    /// Every step with its target state, in order: `--resume` runs them all again.
+    pub steps: Vec<Step>,
+    /// The process that started it.
+    pub pid: u32,
+    /// When it started, RFC 3339.
+    pub started: String,
+}
+
+impl Document for Journal {
+    const KIND: &'static str = "journal";
+    const SOURCE: &'static str = "rb-restore (backups/.rb/journal.json)";
+}
+
+fn write_journal(store: &Store, journal: &Journal) -> Result<()> {
+    let line = crate::doc::to_line(journal)?;
+    fsx::atomic_write(&store.journal_path(), format!("{line}\n").as_bytes(), Mode(0o644))
+}
+
+fn read_journal(store: &Store) -> Result<Journal> {
+    let path = store.journal_path();
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(failed("no interrupted restore to finish or undo: there is no journal"));
+        }
+        Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
+    };
+    crate::doc::from_line(text.trim_end(), &format!("{}/.rb/journal.json", store.shown())).map_err(|e| {
+        e.with_kind(Kind::Partial).hint("the journal is damaged; restore the undo snapshot it names by hand")
+    })
+}
+
+fn clear_journal(store: &Store) -> Result<()> {
+    let path = store.journal_path();
+    fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
+    crash_point();
+    fsx::sync_dir(path.parent().unwrap_or(&store.dir))
+}
+
+fn log(
+    store: &Store,
+    action: &str,
+    result: &Result<RestoreDoc>,
+    set: &str,
+    id: &str,
+    undo: Option<&str>,
+) -> Result<()> {
+    let event = match result {
+        Ok(_) => Event::new(action, true),
+        Err(e) => Event::new(action, false).error(e),
+    };
+    store.log(event.set(set).snapshot(id).undo(undo))
+}
+
 /// Restores `snap` into the store's root, as the module docs describe, and logs the
 /// outcome. The caller holds the store's lock. `check` is the set's verify command.
 pub fn restore(
@@ -741,58 +849,115 @@ pub fn restore(
         let undo = take_undo(store, snap, &plan)?;
         undo_id = Some(undo.id.clone());
         doc.undo = Some(undo.id.clone());
-        if let Err(e) = apply(&store.root, &plan) {
-            return Err(put_back(store, &undo, e, "the restore failed"));
-        }
-        if let Some(check) = check {
-            let why = match exec::run(&check.argv, &store.root, &check.setting) {
-                Ok(out) if out.ok() => None,
-                Ok(out) => Some(failed(format!(
-                    "`{}` failed ({}): {}",
-                    exec::display(&check.argv),
-                    out.status(),
-                    out.summary()
-                ))),
-                Err(e) => Some(e),
-            };
-            if let Some(e) = why {
-                return Err(put_back(store, &undo, e, "the verify command refused the restored files"));
-            }
-            doc.check = Some(exec::display(&check.argv));
-        }
-        Ok(doc)
+        let journal = Journal {
+            snapshot: m.id.clone(),
+            undo: undo.id,
+            doc,
+            check: check.cloned(),
+            steps: plan.steps,
+            pid: std::process::id(),
+            started: clock::rfc3339(&clock::now()?),
+        };
+        write_journal(store, &journal)?;
+        finish(store, &journal)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
-    let event = match &result {
-        Ok(_) => Event::new(action, true),
-        Err(e) => Event::new(action, false).error(e),
-    };
-    store.log(event.set(&m.set).snapshot(&m.id).undo(undo_id.as_deref()))?;
+    log(store, action, &result, &m.set, &m.id, undo_id.as_deref())?;
     result
 }
 
-/// After a failed restore: restores the undo snapshot exactly. Returns the error to report:
-/// exit 1 when everything was put back, exit 3 when even that failed.
-fn put_back(store: &Store, undo: &Manifest, cause: Error, what: &str) -> Error {
+/// Runs a journaled restore's steps and verify command, then removes the journal. On a
+/// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
+fn finish(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
+    crash_point();
+    if let Err(e) = apply(&store.root, &journal.steps) {
+        return Err(put_back(store, journal, e, "the restore failed"));
+    }
+    let mut doc = journal.doc.clone();
+    if let Some(check) = &journal.check {
+        let why = match exec::run(&check.argv, &store.root, &check.setting) {
+            Ok(out) if out.ok() => None,
+            Ok(out) => Some(failed(format!(
+                "`{}` failed ({}): {}",
+                exec::display(&check.argv),
+                out.status(),
+                out.summary()
+            ))),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = why {
+            return Err(put_back(store, journal, e, "the verify command refused the restored files"));
+        }
+        doc.check = Some(exec::display(&check.argv));
+    }
+    clear_journal(store)?;
+    Ok(doc)
+}
+
+/// Finishes an interrupted restore from its journal (`rb-restore --resume`): cleans what was
+/// left staged, runs every step again (each is idempotent), then the verify command. Killed
+/// itself, it can run again.
+pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
+    let journal = read_journal(store)?;
+    if dry_run {
+        return Ok(RestoreDoc { dry_run: true, ..journal.doc });
+    }
+    let result = clean_staging(&store.root, &journal.steps).and_then(|()| finish(store, &journal));
+    log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo))?;
+    result
+}
+
+/// Undoes an interrupted restore (`rb-restore --abort`): restores its undo snapshot exactly,
+/// which also removes what the restore created, then removes the journal. Killed itself, it
+/// can run again. Returns the `restore` document of the undo snapshot.
+pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
+    let journal = read_journal(store)?;
+    let undo = store.load(&journal.undo)?;
+    if dry_run {
+        return preview(store, &undo, Options::default());
+    }
+    let result = (|| {
+        clean_staging(&store.root, &journal.steps)?;
+        let plan = plan(&store.root, &undo, Options::default())?;
+        verify_sources(&undo, &plan)?;
+        apply(&store.root, &plan.steps)?;
+        clear_journal(store)?;
+        Ok(doc_for(&undo, &plan, false))
+    })()
+    .map_err(|e: Error| {
+        partial(
+            format!("undoing the interrupted restore of {} failed: {}", journal.snapshot, e.message()),
+            "fix the cause and run `rb-restore --abort` again; the journal is kept",
+        )
+    });
+    log(store, "abort", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo))?;
+    result
+}
+
+/// After a failed restore: restores the undo snapshot exactly and removes the journal.
+/// Returns the error to report: exit 1 when everything was put back, exit 3 (journal kept)
+/// when even that failed.
+fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error {
     let reverted = (|| {
-        let snap = store.load(&undo.id)?;
+        let snap = store.load(&journal.undo)?;
         let plan = plan(&store.root, &snap, Options::default())?;
-        apply(&store.root, &plan)
+        apply(&store.root, &plan.steps)?;
+        clear_journal(store)
     })();
     match reverted {
         Ok(()) => failed(format!(
             "{what}: {}; everything was put back as it was (from {})",
             cause.message(),
-            undo.id
+            journal.undo
         )),
         Err(e) => partial(
             format!(
                 "{what}: {}; putting back {} also failed: {}; the files may be partly restored",
                 cause.message(),
-                undo.id,
+                journal.undo,
                 e.message()
             ),
-            format!("run `rb-restore {}` to put back what was there before", undo.id),
+            "run `rb-restore --abort` to put back what was there, or `rb-restore --resume` to finish the restore",
         ),
     }
 }

@@ -298,6 +298,7 @@ pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>) -> Result<Vec<E
                 let to = dest.join(rel);
                 match &mut entry.node {
                     Node::File { mode, sha256, .. } => {
+                        fail::fail_point!("snapshot-file", |_| std::process::abort());
                         let digest = fsx::copy_new(actual, &to, *mode, entry.mtime)?;
                         *sha256 = Some(digest.sha256);
                         if let Node::File { size, .. } = &mut entry.node {

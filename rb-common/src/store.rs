@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::doc::{self, Document};
-use crate::error::{Context, Error, Result, failed, usage};
+use crate::error::{Context, Error, Result, failed, partial, usage};
 use crate::fsx;
 use crate::legacy::{self, LegacyKind};
 use crate::lock::Lock;
@@ -39,6 +39,8 @@ pub const DEFAULT_DIR: &str = "backups";
 pub const LOG: &str = "rollback.log";
 /// The link to the newest snapshot.
 pub const LATEST: &str = "latest";
+/// The journal of a restore in progress, in the store's `.rb` folder.
+pub const JOURNAL: &str = "journal.json";
 
 /// A snapshot found in the store: its manifest and where its files are.
 #[derive(Debug, Clone)]
@@ -229,12 +231,51 @@ impl Store {
         self.dir.join(META_DIR)
     }
 
-    /// Takes the store's lock (creating the store if needed); exit 4 if another holds it.
+    /// Takes the store's lock for a change (creating the store if needed): exit 4 if another
+    /// process holds it, exit 3 while an interrupted restore is pending (its journal names
+    /// what to do: `rb-restore --resume` or `--abort`).
     pub fn lock(&self) -> Result<Lock> {
+        let lock = self.lock_even_if_pending()?;
+        if let Some(pending) = self.pending()? {
+            return Err(partial(
+                format!(
+                    "an interrupted restore of {} is pending ({}/{META_DIR}/{JOURNAL}); nothing else changes until it is finished or undone",
+                    pending.0,
+                    self.shown()
+                ),
+                format!(
+                    "run `rb-restore --resume` to finish it, or `rb-restore --abort` to put back what was there (from {})",
+                    pending.1
+                ),
+            ));
+        }
+        Ok(lock)
+    }
+
+    /// Takes the lock whether or not a restore is pending: for `--resume` and `--abort`.
+    pub fn lock_even_if_pending(&self) -> Result<Lock> {
         let since = clock::rfc3339(&clock::now()?);
         let meta = self.meta_dir();
         fs::create_dir_all(&meta).ctx(|| format!("creating {}", meta.display()))?;
         Lock::acquire(&meta.join("lock"), &self.tool, &since)
+    }
+
+    /// Where the journal of a restore in progress is.
+    pub fn journal_path(&self) -> PathBuf {
+        self.meta_dir().join(JOURNAL)
+    }
+
+    /// The snapshot and undo ids of a pending (interrupted) restore, if there is one.
+    pub fn pending(&self) -> Result<Option<(String, String)>> {
+        let path = self.journal_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        Ok(Some((field("snapshot"), field("undo"))))
     }
 
     /// Appends `event` to the audit log, filling in the time and the tool.

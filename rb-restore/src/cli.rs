@@ -12,12 +12,15 @@ Examples:
   rb-restore < before.json                a snapshot document from rb-snapshot
   rb-restore undo_20251013_120501         undo a restore (its document names the undo)
   rb-restore < restore.json               the same, from the restore document
+  rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
+  rb-restore --abort                      or put back what was there before it
 
 A restore is exact: files come back with their content, mode and mtime; files added since to a
 snapshotted folder, or matching a snapshotted glob, are removed (kept in the undo snapshot).
 Every file to write is checked against its SHA-256 before anything changes; what it replaces is
 kept in backups/undo_<time>/ first; a set's verify command from rollback.toml runs after, and
-if it fails everything is put back.
+if it fails everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
+any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
 Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
 input, 3 partly changed (the error says how to finish), 4 another rollback holds the lock.";
 
@@ -45,6 +48,12 @@ pub struct Cli {
     /// Compare files by content (SHA-256) instead of size and mtime
     #[arg(long)]
     pub checksum: bool,
+    /// Finish an interrupted restore from its journal (exactly as planned)
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "checksum", "abort"])]
+    pub resume: bool,
+    /// Undo an interrupted restore: put back what was there before it, exactly
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "checksum"])]
+    pub abort: bool,
     /// Where the project and its backups are.
     #[command(flatten)]
     pub store: StoreArgs,

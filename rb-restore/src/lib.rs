@@ -17,6 +17,16 @@ pub use cli::Cli;
 /// Runs `rb-restore` with parsed arguments, writing the `restore` document to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
+    if cli.resume || cli.abort {
+        let lock = store.lock_even_if_pending()?;
+        let doc = if cli.resume {
+            restore::resume(&store, &lock, cli.dry_run)?
+        } else {
+            restore::abort(&store, &lock, cli.dry_run)?
+        };
+        summary(&doc);
+        return out.emit(&doc);
+    }
     let snap = match &cli.snapshot {
         Some(arg) => store.resolve(arg, cli.set.as_deref())?,
         None => from_stdin(&store)?,

@@ -210,6 +210,25 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Copies a tree with modes and nanosecond mtimes (folders' too): a second, identical
+/// project to try another way from the same state.
+pub fn copy_tree_exact(from: &Path, to: &Path) {
+    copy_tree(from, to);
+    let mut paths = Vec::new();
+    walk(from, &mut |p, _| paths.push(p.to_path_buf()));
+    paths.sort_by(|a, b| b.cmp(a));
+    for p in paths {
+        let rel = p.strip_prefix(from).unwrap();
+        let meta = fs::symlink_metadata(&p).unwrap();
+        let dst = to.join(rel);
+        if !meta.file_type().is_symlink() {
+            fs::set_permissions(&dst, fs::Permissions::from_mode(meta.mode() & 0o7777)).unwrap();
+        }
+        let t = filetime::FileTime::from_last_modification_time(&meta);
+        filetime::set_symlink_file_times(&dst, t, t).unwrap();
+    }
+}
+
 fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
     let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();

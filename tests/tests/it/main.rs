@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod compat;
+mod crash;
 mod legacy;
 mod restore;
 mod snapshot;

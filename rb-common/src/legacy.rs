@@ -177,6 +177,6 @@ impl Builder {
             self.entries.insert(rel.to_string(), entry);
             Ok(())
         };
-        snapshot::walk(actual, rel, false, &mut visit)
+        snapshot::walk(actual, rel, false, None, &mut visit)
     }
 }

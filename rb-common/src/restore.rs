@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::doc::Document;
-use crate::error::{Context, Error, Kind, Result, failed, partial};
+use crate::error::{Context, Error, Kind, Result, failed, partial, usage};
 use crate::exec;
 use crate::fsx::{self, Mode, Mtime};
 use crate::lock::Lock;
@@ -169,6 +169,8 @@ enum Live {
     File(fs::Metadata),
     Dir(fs::Metadata),
     Link(fs::Metadata, String),
+    /// A fifo, socket or device: rb neither reads nor replaces one.
+    Other,
 }
 
 fn lstat(root: &Path, rel: &str) -> Result<Live> {
@@ -184,13 +186,17 @@ fn lstat(root: &Path, rel: &str) -> Result<Live> {
         Live::Link(meta, paths::utf8(&target)?.to_string())
     } else if ft.is_dir() {
         Live::Dir(meta)
-    } else {
+    } else if ft.is_file() {
         Live::File(meta)
+    } else {
+        Live::Other
     })
 }
 
 struct Planner<'a> {
     root: &'a Path,
+    /// The store's path under the root, when it is inside it: never part of a restore.
+    store: Option<String>,
     snap: &'a Snapshot,
     opts: Options,
     desired: BTreeMap<&'a str, &'a Entry>,
@@ -238,24 +244,10 @@ impl Planner<'_> {
         self.touch_parent(rel);
     }
 
-    /// Records that `rel` will be created: restoring the undo removes it, unless a folder
-    /// above it is created too (removing that one removes it).
+    /// Records that `rel` will be created: restoring the undo removes it (a folder only
+    /// once it holds nothing else, so what others put there since is never lost).
     fn created(&mut self, rel: &str) {
-        let under_made = {
-            let mut at = rel;
-            let mut found = false;
-            while let Some(parent) = paths::parent(at) {
-                if self.made.contains(parent) {
-                    found = true;
-                    break;
-                }
-                at = parent;
-            }
-            found
-        };
-        if !under_made {
-            self.plan.undo.missing.push(rel.to_string());
-        }
+        self.plan.undo.missing.push(rel.to_string());
         self.made.insert(rel.to_string());
         self.touch_parent(rel);
     }
@@ -280,11 +272,33 @@ impl Planner<'_> {
 
     fn entry(&mut self, e: &Entry) -> Result<()> {
         let rel = e.path.as_str();
-        let parent_is_entry = paths::parent(rel).is_some_and(|p| self.desired.contains_key(p));
-        if !parent_is_entry {
+        // Under a folder recorded whole, the folder is made a real one first; anywhere else
+        // the way there is checked (a symlink that leads out is refused).
+        let parent_is_full =
+            paths::parent(rel).is_some_and(|p| self.desired.get(p).is_some_and(|d| d.is_full_dir()));
+        if !parent_is_full {
             self.ensure_parents(rel)?;
         }
         let live = self.live(rel)?;
+        if let Live::Other = live {
+            return Err(failed(format!("{rel} is a fifo, socket or device; rb will not replace it")));
+        }
+        if let Node::Dir { shallow: true, .. } = e.node {
+            // Only the folder's own mode and mtime were recorded: never change its type.
+            match &live {
+                Live::Link(..) => {
+                    // A symlinked folder inside the root stays as it is; one that leads out
+                    // is refused by the check of its children's way.
+                    return Ok(());
+                }
+                Live::File(_) => {
+                    return Err(failed(format!(
+                        "{rel} is a file now, but the snapshot has a folder there; move it away first"
+                    )));
+                }
+                _ => {}
+            }
+        }
         let same_type = matches!(
             (&e.node, &live),
             (Node::File { .. }, Live::File(_))
@@ -339,10 +353,7 @@ impl Planner<'_> {
                 }
                 Ok(())
             }
-            (Node::Dir { mode, shallow }, Live::Dir(meta)) => {
-                if Mode::of(&meta) != *mode {
-                    self.plan.modified.push(rel.to_string());
-                }
+            (Node::Dir { shallow, .. }, Live::Dir(_)) => {
                 if !*shallow && !self.opts.keep_extra {
                     self.extras_in(rel)?;
                 }
@@ -397,7 +408,9 @@ impl Planner<'_> {
             let child = child.ctx(|| format!("listing {rel}"))?;
             let name = child.file_name();
             let child_rel = format!("{rel}/{}", paths::utf8(Path::new(&name))?);
-            if !self.desired.contains_key(child_rel.as_str()) {
+            if !self.desired.contains_key(child_rel.as_str())
+                && self.store.as_deref() != Some(child_rel.as_str())
+            {
                 extra.push(child_rel);
             }
         }
@@ -412,7 +425,7 @@ impl Planner<'_> {
     /// Plans the removal of a path outside the entries that the snapshot says should not
     /// exist (a `missing` path or a glob match it did not have).
     fn unwanted(&mut self, rel: &str) -> Result<()> {
-        if self.desired.contains_key(rel) || self.is_gone(rel) {
+        if self.desired.contains_key(rel) || self.is_gone(rel) || self.in_store(rel) {
             return Ok(());
         }
         let mut at = rel;
@@ -422,12 +435,48 @@ impl Planner<'_> {
             }
             at = parent;
         }
-        paths::check_ancestors(self.root, rel)?;
-        if !matches!(lstat(self.root, rel)?, Live::Missing) {
-            self.remove(rel);
-            self.plan.removed.push(rel.to_string());
+        // Nothing to remove below a file, and nothing is removed through a symlink that
+        // leads out of the root.
+        if paths::check_ancestors(self.root, rel).is_err() {
+            return Ok(());
+        }
+        match lstat(self.root, rel)? {
+            Live::Missing => {}
+            Live::Dir(_) if self.snap.manifest.set == UNDO_SET => self.created_folder(rel)?,
+            _ => {
+                self.remove(rel);
+                self.plan.removed.push(rel.to_string());
+            }
         }
         Ok(())
+    }
+
+    /// For an undo: a folder the restore created is removed only when everything in it goes
+    /// too; what others put there since is kept, with a warning.
+    fn created_folder(&mut self, rel: &str) -> Result<()> {
+        let mut kept = Vec::new();
+        for child in fs::read_dir(self.root.join(rel)).ctx(|| format!("listing {rel}"))? {
+            let child = child.ctx(|| format!("listing {rel}"))?;
+            let name = child.file_name();
+            let child_rel = format!("{rel}/{}", paths::utf8(Path::new(&name))?);
+            if !self.is_gone(&child_rel) {
+                kept.push(child_rel);
+            }
+        }
+        if kept.is_empty() {
+            self.remove(rel);
+            self.plan.removed.push(rel.to_string());
+        } else {
+            crate::cli::warn(&format!(
+                "{rel} was created by the restore being undone, and is kept: it now also holds {}",
+                kept.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    fn in_store(&self, rel: &str) -> bool {
+        self.store.as_deref().is_some_and(|s| rel == s || paths::is_under(rel, s))
     }
 
     /// Folder metadata and the shallow part of the undo, once all changes are known.
@@ -441,6 +490,11 @@ impl Planner<'_> {
             if let Live::Dir(meta) = lstat(self.root, &e.path)? {
                 let legacy = self.snap.manifest.legacy;
                 let differs = Mode::of(&meta) != mode || (!legacy && Mtime::of(&meta) != e.mtime);
+                // A folder whose mtime moved because of what this restore changes inside it
+                // is not news; one that changes on its own account is reported.
+                if Mode::of(&meta) != mode || (differs && !self.touched.contains(&e.path)) {
+                    self.plan.modified.push(e.path.clone());
+                }
                 if differs || self.touched.contains(&e.path) {
                     self.dir_metas.push(Step::DirMeta { path: e.path.clone(), mode, mtime: e.mtime });
                     self.plan.undo.shallow.push(e.path.clone());
@@ -462,10 +516,27 @@ impl Planner<'_> {
 
 /// Compares the snapshot with the live tree under `root` and plans the restore. Reads only
 /// metadata (and, with `checksum`, the live files); changes nothing.
-pub fn plan(root: &Path, snap: &Snapshot, opts: Options) -> Result<Plan> {
+pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
+    let root = store.root.as_path();
     let m = &snap.manifest;
+    let store_rel = store.rel_in_root();
+    if let Some(inside) = &store_rel {
+        let hit = m
+            .entries
+            .iter()
+            .map(|e| &e.path)
+            .chain(&m.missing)
+            .find(|p| *p == inside || paths::is_under(p, inside));
+        if let Some(hit) = hit {
+            return Err(usage(format!(
+                "{} names {hit}, inside the store {inside}; a restore never writes there",
+                m.id
+            )));
+        }
+    }
     let mut p = Planner {
         root,
+        store: store_rel,
         snap,
         opts,
         desired: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
@@ -483,7 +554,8 @@ pub fn plan(root: &Path, snap: &Snapshot, opts: Options) -> Result<Plan> {
         p.entry(e)?;
     }
     if !opts.keep_extra {
-        for rel in &m.missing {
+        // Deepest first, so that an undo's created folder is judged after what is in it.
+        for rel in m.missing.iter().rev() {
             p.unwanted(rel)?;
         }
         for glob in &m.globs {
@@ -498,7 +570,13 @@ pub fn plan(root: &Path, snap: &Snapshot, opts: Options) -> Result<Plan> {
     p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
     let mut plan = p.plan;
     plan.steps = [p.removes, p.mkdirs, p.writes, p.metas, p.dir_metas].concat();
-    for list in [&mut plan.created, &mut plan.modified, &mut plan.removed, &mut plan.undo.shallow] {
+    for list in [
+        &mut plan.created,
+        &mut plan.modified,
+        &mut plan.removed,
+        &mut plan.undo.shallow,
+        &mut plan.undo.missing,
+    ] {
         list.sort();
         list.dedup();
     }
@@ -754,7 +832,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
 /// What restoring `snap` would change, with the snapshot's files verified: the `--dry-run`
 /// document. Changes nothing and needs no lock.
 pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
-    let plan = plan(&store.root, snap, opts)?;
+    let plan = plan(store, snap, opts)?;
     verify_sources(snap, &plan)?;
     Ok(doc_for(snap, &plan, true))
 }
@@ -840,7 +918,7 @@ pub fn restore(
     let m = &snap.manifest;
     let mut undo_id = None;
     let result = (|| {
-        let plan = plan(&store.root, snap, opts)?;
+        let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
         let mut doc = doc_for(snap, &plan, false);
         if plan.is_empty() {
@@ -918,7 +996,7 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
     }
     let result = (|| {
         clean_staging(&store.root, &journal.steps)?;
-        let plan = plan(&store.root, &undo, Options::default())?;
+        let plan = plan(store, &undo, Options::default())?;
         verify_sources(&undo, &plan)?;
         apply(&store.root, &plan.steps)?;
         clear_journal(store)?;
@@ -940,7 +1018,7 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
 fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error {
     let reverted = (|| {
         let snap = store.load(&journal.undo)?;
-        let plan = plan(&store.root, &snap, Options::default())?;
+        let plan = plan(store, &snap, Options::default())?;
         apply(&store.root, &plan.steps)?;
         clear_journal(store)
     })();

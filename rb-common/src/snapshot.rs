@@ -183,7 +183,8 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
 /// Resolves a set's specs against the live tree under `root`. The folders above each path
 /// are recorded too, shallow (their own mode and mtime), so that a restore leaves them
 /// exactly as they were as well: a restore changes their entries, and with them their mtimes.
-pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
+pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expanded> {
+    let in_store = |rel: &str| store.is_some_and(|s| rel == s || paths::is_under(rel, s));
     let mut x = Expanded::default();
     let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
     // A folder above is recorded only when it is a real folder: one reached through a
@@ -201,9 +202,15 @@ pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
     };
     for spec in specs {
         let rel = check_spec(spec)?;
+        if in_store(rel) {
+            return Err(usage(format!(
+                "{spec:?} is inside the store {}; rb does not back up its backups",
+                store.unwrap_or_default()
+            )));
+        }
         if is_glob(rel) {
             x.globs.push(rel.to_string());
-            for hit in glob_matches(root, rel)? {
+            for hit in glob_matches(root, rel)?.into_iter().filter(|h| !in_store(h)) {
                 add(&hit, &mut items);
             }
             continue;
@@ -233,10 +240,12 @@ pub fn expand(root: &Path, specs: &[String]) -> Result<Expanded> {
 
 /// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
 /// for it and (for a folder recorded whole) everything inside, parents before children.
+/// `skip` is a path never entered (the store, when it is inside the tree).
 pub fn walk(
     base: &Path,
     rel: &str,
     shallow: bool,
+    skip: Option<&str>,
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
     let meta = fs::symlink_metadata(base).ctx(|| format!("reading {rel}"))?;
@@ -249,11 +258,14 @@ pub fn walk(
         let child = child.ctx(|| format!("listing {rel}"))?;
         let name = child.file_name();
         let name = paths::utf8(Path::new(&name)).map_err(|e| e.context(format!("in {rel}")))?;
-        children.push((format!("{rel}/{name}"), child.path()));
+        let child_rel = format!("{rel}/{name}");
+        if skip != Some(child_rel.as_str()) {
+            children.push((child_rel, child.path()));
+        }
     }
     children.sort();
     for (child_rel, child_path) in children {
-        walk(&child_path, &child_rel, false, visit)?;
+        walk(&child_path, &child_rel, false, skip, visit)?;
     }
     Ok(())
 }
@@ -279,7 +291,7 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
 /// Records `items` under `root`. With `dest`, copies each into `dest` at its relative path
 /// (hashing files on the way, keeping modes, mtimes and symlinks); without, only reads
 /// metadata (a dry run). Returns the entries sorted by path, each path once.
-pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>) -> Result<Vec<Entry>> {
+pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>, skip: Option<&str>) -> Result<Vec<Entry>> {
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
     // Parents before children, so a folder recorded whole covers what is listed inside it.
@@ -325,7 +337,7 @@ pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>) -> Result<Vec<E
             entries.insert(rel.to_string(), entry);
             Ok(())
         };
-        walk(&root.join(&item.path), &item.path, item.shallow, &mut visit)?;
+        walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
     }
     // Folders last and deepest first: writing inside a folder changes its mtime, and a
     // read-only folder could not be filled.
@@ -386,11 +398,27 @@ pub struct Request {
     pub dry_run: bool,
 }
 
+/// Resolves what `req` would record, refusing (exit 2, nothing touched) paths that leave
+/// the root or reach into the store, and a set none of whose paths exist (the wrong folder).
+pub fn resolve(store: &Store, req: &Request) -> Result<Expanded> {
+    let x = expand(&store.root, &req.specs, store.rel_in_root().as_deref())?;
+    if x.items.is_empty() {
+        return Err(usage(format!(
+            "none of the paths of set {} exist under {}: is that the project root?",
+            req.set,
+            store.root.display()
+        ))
+        .hint("run from the project root, or pass --root DIR"));
+    }
+    Ok(x)
+}
+
 /// Takes a snapshot of `req` into the store (the caller holds the lock), or describes it
 /// for a dry run. Logs the event and moves `latest` for a non-undo snapshot.
 pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     let now = clock::now()?;
-    let x = expand(&store.root, &req.specs)?;
+    let store_rel = store.rel_in_root();
+    let x = resolve(store, req)?;
     let mut manifest = Manifest {
         id: String::new(),
         set: req.set.clone(),
@@ -408,7 +436,7 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     };
     if req.dry_run {
         manifest.id = store.next_id(&req.set, &now)?;
-        manifest.entries = capture(&store.root, &x.items, None)?;
+        manifest.entries = capture(&store.root, &x.items, None, store_rel.as_deref())?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         return Ok(manifest);
     }
@@ -435,7 +463,7 @@ pub fn write_snapshot(
     let tmp = store.tmp_path(&manifest.id)?;
     let built = (|| {
         fs::DirBuilder::new().mode(0o755).create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        manifest.entries = capture(&store.root, items, Some(&tmp))?;
+        manifest.entries = capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref())?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         let meta = tmp.join(META_DIR);
         fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;

@@ -227,6 +227,20 @@ impl Store {
         }
     }
 
+    /// The store's path relative to the root when the store is inside the project (the
+    /// default `backups`): snapshots and restores never reach into it.
+    pub fn rel_in_root(&self) -> Option<String> {
+        let dir = match self.dir.canonicalize() {
+            Ok(d) => d,
+            Err(_) => match (self.dir.parent().and_then(|p| p.canonicalize().ok()), self.dir.file_name()) {
+                (Some(parent), Some(name)) => parent.join(name),
+                _ => self.dir.clone(),
+            },
+        };
+        let rel = dir.strip_prefix(&self.root).ok()?.to_str()?;
+        (!rel.is_empty()).then(|| rel.to_string())
+    }
+
     fn meta_dir(&self) -> PathBuf {
         self.dir.join(META_DIR)
     }

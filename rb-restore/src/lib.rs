@@ -48,7 +48,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let check = check_for(&config, &snap.manifest.set);
     // Bad input (a path that leads out of the root) is found here, before the lock and the
     // log touch the store; the restore plans again under the lock.
-    restore::plan(&store.root, &snap, opts)?;
+    restore::plan(&store, &snap, opts)?;
     let lock = store.lock()?;
     let doc = restore::restore(&store, &lock, &snap, opts, check.as_ref())?;
     summary(&doc);

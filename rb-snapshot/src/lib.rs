@@ -70,7 +70,7 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
         snapshot::take(store, &req)?
     } else {
         // Paths that lead out of the root are refused here, before the lock touches the store.
-        snapshot::expand(&store.root, &req.specs)?;
+        snapshot::resolve(store, &req)?;
         let _lock = store.lock()?;
         snapshot::take(store, &req)?
     };

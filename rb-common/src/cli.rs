@@ -96,6 +96,8 @@ impl StoreArgs {
             None => root.join(store::DEFAULT_DIR),
         };
         let config = Config::load(&root)?;
-        Ok((Store::new(root, dir, tool()), config))
+        let store = Store::new(root, dir, tool());
+        store.check_root()?;
+        Ok((store, config))
     }
 }

@@ -82,8 +82,17 @@ impl Config {
 
     /// Parses the text of a `rollback.toml`; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        let file: File = toml::from_str(text)
-            .map_err(|e| usage(format!("{origin}: {}", e.to_string().replace('\n', " ").trim())))?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
+            usage(format!("{origin}{at}: {}", e.message().trim()))
+        })?;
+        if let Some(unknown) = file.other.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            return Err(usage(format!(
+                "{origin}: unknown section [{unknown}]; the sections are [{}]",
+                SECTIONS.join("], [")
+            )));
+        }
         let mut sets = default_sets();
         for (name, set) in file.sets {
             check_set_name(&name).map_err(|e| e.context(origin))?;
@@ -104,6 +113,10 @@ impl Config {
         })
     }
 }
+
+/// The sections a `rollback.toml` may have: `sets` here, the others for their tools.
+pub const SECTIONS: &[&str] =
+    &["sets", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency"];
 
 /// Names that cannot be set names: they mean something else on the command line or in ids.
 const RESERVED: &[&str] = &["latest", "undo", "list", "verify", "prune"];

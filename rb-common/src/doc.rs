@@ -62,7 +62,7 @@ pub fn from_value<T: Document>(value: Value, origin: &str) -> Result<T> {
     let kind = check_envelope(&value, origin)?;
     if kind != T::KIND {
         return Err(usage(format!(
-            "{origin}: expected a `{}` document (printed by {}), got a `{kind}` document",
+            "{origin}: expected a `{}` document (printed by {}), got a document of kind `{kind}`",
             T::KIND,
             T::SOURCE
         )));

@@ -32,7 +32,7 @@ impl Output {
         let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let tail = &lines[lines.len().saturating_sub(5)..];
-        tail.join(" / ")
+        if tail.is_empty() { "(no output)".to_string() } else { tail.join(" / ") }
     }
 
     /// `exit 1` or `killed by a signal`.

@@ -58,6 +58,9 @@ pub enum Step {
     Write {
         /// Where it goes.
         path: String,
+        /// Its owner `[uid, gid]`, when rb runs as root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
         /// Where its content is in the snapshot.
         src: PathBuf,
         /// Its mode.
@@ -73,6 +76,9 @@ pub enum Step {
     Link {
         /// Where it goes.
         path: String,
+        /// Its owner `[uid, gid]`, when rb runs as root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
         /// What it points to.
         target: String,
         /// Its own mtime.
@@ -82,6 +88,9 @@ pub enum Step {
     Meta {
         /// The file or link.
         path: String,
+        /// Its owner `[uid, gid]`, when rb runs as root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
         /// The mode (none for a symlink).
         mode: Option<Mode>,
         /// The mtime.
@@ -91,6 +100,9 @@ pub enum Step {
     DirMeta {
         /// The folder.
         path: String,
+        /// Its owner `[uid, gid]`, when rb runs as root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
         /// Its mode.
         mode: Mode,
         /// Its mtime.
@@ -195,6 +207,8 @@ fn lstat(root: &Path, rel: &str) -> Result<Live> {
 
 struct Planner<'a> {
     root: &'a Path,
+    /// Running as root: owners are compared and restored.
+    own: bool,
     /// The store's path under the root, when it is inside it: never part of a restore.
     store: Option<String>,
     snap: &'a Snapshot,
@@ -215,6 +229,17 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
+    /// The owner to give entry `e`, when owners are managed.
+    fn owner(&self, e: &Entry) -> Option<(u32, u32)> {
+        if self.own { e.uid.zip(e.gid) } else { None }
+    }
+
+    /// True when owners are managed and `meta`'s differs from `e`'s.
+    fn owner_differs(&self, e: &Entry, meta: &fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.owner(e).is_some_and(|(u, g)| (meta.uid(), meta.gid()) != (u, g))
+    }
+
     fn is_gone(&self, rel: &str) -> bool {
         let mut at = rel;
         while let Some(parent) = paths::parent(at) {
@@ -334,10 +359,19 @@ impl Planner<'_> {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
                     self.write(e);
-                } else if Mode::of(&meta) != *mode || (!legacy && Mtime::of(&meta) != e.mtime) {
+                } else if Mode::of(&meta) != *mode
+                    || (!legacy && Mtime::of(&meta) != e.mtime)
+                    || self.owner_differs(e, &meta)
+                {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
-                    self.metas.push(Step::Meta { path: rel.to_string(), mode: Some(*mode), mtime: e.mtime });
+                    let owner = self.owner(e);
+                    self.metas.push(Step::Meta {
+                        path: rel.to_string(),
+                        owner,
+                        mode: Some(*mode),
+                        mtime: e.mtime,
+                    });
                 }
                 Ok(())
             }
@@ -346,10 +380,11 @@ impl Planner<'_> {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
                     self.write(e);
-                } else if Mtime::of(&meta) != e.mtime {
+                } else if Mtime::of(&meta) != e.mtime || self.owner_differs(e, &meta) {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
-                    self.metas.push(Step::Meta { path: rel.to_string(), mode: None, mtime: e.mtime });
+                    let owner = self.owner(e);
+                    self.metas.push(Step::Meta { path: rel.to_string(), owner, mode: None, mtime: e.mtime });
                 }
                 Ok(())
             }
@@ -375,7 +410,13 @@ impl Planner<'_> {
         match &e.node {
             Node::Dir { mode, .. } => {
                 self.mkdirs.push(Step::MkDir { path: rel.to_string() });
-                self.dir_metas.push(Step::DirMeta { path: rel.to_string(), mode: *mode, mtime: e.mtime });
+                let owner = self.owner(e);
+                self.dir_metas.push(Step::DirMeta {
+                    path: rel.to_string(),
+                    owner,
+                    mode: *mode,
+                    mtime: e.mtime,
+                });
             }
             _ => self.write(e),
         }
@@ -385,17 +426,19 @@ impl Planner<'_> {
     fn write(&mut self, e: &Entry) {
         let rel = e.path.clone();
         self.touch_parent(&rel);
+        let owner = self.owner(e);
         match &e.node {
             Node::File { mode, size, sha256 } => self.writes.push(Step::Write {
                 src: self.snap.source(&rel),
                 path: rel,
+                owner,
                 mode: *mode,
                 mtime: e.mtime,
                 size: *size,
                 sha256: sha256.clone(),
             }),
             Node::Symlink { target } => {
-                self.writes.push(Step::Link { path: rel, target: target.clone(), mtime: e.mtime });
+                self.writes.push(Step::Link { path: rel, owner, target: target.clone(), mtime: e.mtime });
             }
             Node::Dir { .. } => unreachable!("folders are created, not written"),
         }
@@ -489,14 +532,17 @@ impl Planner<'_> {
             }
             if let Live::Dir(meta) = lstat(self.root, &e.path)? {
                 let legacy = self.snap.manifest.legacy;
-                let differs = Mode::of(&meta) != mode || (!legacy && Mtime::of(&meta) != e.mtime);
+                let differs = Mode::of(&meta) != mode
+                    || (!legacy && Mtime::of(&meta) != e.mtime)
+                    || self.owner_differs(e, &meta);
                 // A folder whose mtime moved because of what this restore changes inside it
                 // is not news; one that changes on its own account is reported.
                 if Mode::of(&meta) != mode || (differs && !self.touched.contains(&e.path)) {
                     self.plan.modified.push(e.path.clone());
                 }
                 if differs || self.touched.contains(&e.path) {
-                    self.dir_metas.push(Step::DirMeta { path: e.path.clone(), mode, mtime: e.mtime });
+                    let owner = self.owner(e);
+                    self.dir_metas.push(Step::DirMeta { path: e.path.clone(), owner, mode, mtime: e.mtime });
                     self.plan.undo.shallow.push(e.path.clone());
                 }
             }
@@ -536,6 +582,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     }
     let mut p = Planner {
         root,
+        own: rustix::process::geteuid().is_root(),
         store: store_rel,
         snap,
         opts,
@@ -657,14 +704,16 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
                 }
                 _ => {}
             },
-            Step::Write { path, src, mode, mtime, size, sha256 } => {
-                staged.push((
-                    stage_file(root, path, src, *mode, *mtime, *size, sha256.as_deref())?,
-                    root.join(path),
-                ));
+            Step::Write { path, owner, src, mode, mtime, size, sha256 } => {
+                let tmp = stage_file(root, path, src, *mode, *owner, *size, sha256.as_deref())?;
+                fsx::set_mtime(&tmp, *mtime)?;
+                staged.push((tmp, root.join(path)));
             }
-            Step::Link { path, target, mtime } => {
-                staged.push((stage_link(root, path, target, *mtime)?, root.join(path)));
+            Step::Link { path, owner, target, mtime } => {
+                let tmp = stage_link(root, path, target)?;
+                set_owner(&tmp, *owner)?;
+                fsx::set_symlink_mtime(&tmp, *mtime)?;
+                staged.push((tmp, root.join(path)));
             }
             Step::Meta { .. } | Step::DirMeta { .. } => {}
         }
@@ -679,19 +728,17 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
     }
     for step in steps {
         match step {
-            Step::Meta { path, mode: Some(mode), mtime } => {
+            Step::Meta { path, owner, mode: Some(mode), mtime }
+            | Step::DirMeta { path, owner, mode, mtime } => {
                 crash_point();
+                set_owner(&root.join(path), *owner)?;
                 fsx::set_mode(&root.join(path), *mode)?;
                 fsx::set_mtime(&root.join(path), *mtime)?;
             }
-            Step::Meta { path, mode: None, mtime } => {
+            Step::Meta { path, owner, mode: None, mtime } => {
                 crash_point();
+                set_owner(&root.join(path), *owner)?;
                 fsx::set_symlink_mtime(&root.join(path), *mtime)?;
-            }
-            Step::DirMeta { path, mode, mtime } => {
-                crash_point();
-                fsx::set_mode(&root.join(path), *mode)?;
-                fsx::set_mtime(&root.join(path), *mtime)?;
             }
             _ => {}
         }
@@ -737,7 +784,7 @@ fn stage_file(
     rel: &str,
     src: &Path,
     mode: Mode,
-    mtime: Mtime,
+    owner: Option<(u32, u32)>,
     size: u64,
     sha256: Option<&str>,
 ) -> Result<tempfile::TempPath> {
@@ -752,15 +799,27 @@ fn stage_file(
     if digest.size != size || sha256.is_some_and(|h| h != digest.sha256) {
         return Err(failed(format!("{rel}: the snapshot's copy changed while it was being restored")));
     }
+    // The owner before the mode: chown clears set-id bits.
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))
+            .ctx(|| format!("setting the owner of {rel}"))?;
+    }
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode.0))
         .ctx(|| format!("setting the mode of {rel}"))?;
-    let path = tmp.into_temp_path();
-    fsx::set_mtime(&path, mtime)?;
-    Ok(path)
+    Ok(tmp.into_temp_path())
+}
+
+/// Gives `path` (a symlink itself, never what it points to) the owner, when there is one.
+fn set_owner(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    match owner {
+        Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            .ctx(|| format!("setting the owner of {}", path.display())),
+        None => Ok(()),
+    }
 }
 
 /// Makes a symlink under a temporary name next to its target.
-fn stage_link(root: &Path, rel: &str, target: &str, mtime: Mtime) -> Result<tempfile::TempPath> {
+fn stage_link(root: &Path, rel: &str, target: &str) -> Result<tempfile::TempPath> {
     let dir = staging_dir(root, rel);
     for n in 0..1000u32 {
         let tmp = dir.join(format!("{STAGING_PREFIX}link.{}.{n}", std::process::id()));
@@ -768,7 +827,6 @@ fn stage_link(root: &Path, rel: &str, target: &str, mtime: Mtime) -> Result<temp
             Ok(()) => {
                 let path = tempfile::TempPath::try_from_path(tmp)
                     .ctx(|| format!("naming a temporary symlink in {}", dir.display()))?;
-                fsx::set_symlink_mtime(&path, mtime)?;
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -891,19 +949,12 @@ fn clear_journal(store: &Store) -> Result<()> {
     fsx::sync_dir(path.parent().unwrap_or(&store.dir))
 }
 
-fn log(
-    store: &Store,
-    action: &str,
-    result: &Result<RestoreDoc>,
-    set: &str,
-    id: &str,
-    undo: Option<&str>,
-) -> Result<()> {
+fn log(store: &Store, action: &str, result: &Result<RestoreDoc>, set: &str, id: &str, undo: Option<&str>) {
     let event = match result {
         Ok(_) => Event::new(action, true),
         Err(e) => Event::new(action, false).error(e),
     };
-    store.log(event.set(set).snapshot(id).undo(undo))
+    store.log_or_warn(event.set(set).snapshot(id).undo(undo));
 }
 
 /// Restores `snap` into the store's root, as the module docs describe, and logs the
@@ -940,7 +991,7 @@ pub fn restore(
         finish(store, &journal)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
-    log(store, action, &result, &m.set, &m.id, undo_id.as_deref())?;
+    log(store, action, &result, &m.set, &m.id, undo_id.as_deref());
     result
 }
 
@@ -953,6 +1004,7 @@ fn finish(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
     }
     let mut doc = journal.doc.clone();
     if let Some(check) = &journal.check {
+        crate::cli::note(&format!("checking the restored files with `{}`", exec::display(&check.argv)));
         let why = match exec::run(&check.argv, &store.root, &check.setting) {
             Ok(out) if out.ok() => None,
             Ok(out) => Some(failed(format!(
@@ -981,7 +1033,7 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
         return Ok(RestoreDoc { dry_run: true, ..journal.doc });
     }
     let result = clean_staging(&store.root, &journal.steps).and_then(|()| finish(store, &journal));
-    log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo))?;
+    log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
 
@@ -1008,7 +1060,7 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
             "fix the cause and run `rb-restore --abort` again; the journal is kept",
         )
     });
-    log(store, "abort", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo))?;
+    log(store, "abort", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
 

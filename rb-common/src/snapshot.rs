@@ -90,6 +90,12 @@ pub struct Entry {
     pub node: Node,
     /// Modification time, nanoseconds exact.
     pub mtime: Mtime,
+    /// The owner's user id (restored when rb runs as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// The owner's group id (restored when rb runs as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
 }
 
 /// The type of an [`Entry`] and what goes with it; `"type"` in JSON.
@@ -285,7 +291,14 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
             "{rel} is a socket, fifo or device; rb records files, folders and symlinks only"
         )));
     };
-    Ok(Entry { path: rel.to_string(), node, mtime: Mtime::of(meta) })
+    use std::os::unix::fs::MetadataExt;
+    Ok(Entry {
+        path: rel.to_string(),
+        node,
+        mtime: Mtime::of(meta),
+        uid: Some(meta.uid()),
+        gid: Some(meta.gid()),
+    })
 }
 
 /// Records `items` under `root`. With `dest`, copies each into `dest` at its relative path
@@ -445,9 +458,18 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
         Ok(m) => Event::new("snapshot", true).snapshot(&m.id).message("SNAPSHOT SUCCESS"),
         Err(e) => Event::new("snapshot", false).message("SNAPSHOT FAILED").error(e),
     };
-    store.log(event.set(&req.set))?;
+    store.log_or_warn(event.set(&req.set));
     let manifest = result?;
-    store.point_latest(&manifest.id)?;
+    store.point_latest(&manifest.id).map_err(|e| {
+        crate::error::partial(
+            format!(
+                "snapshot {} was taken, but `latest` could not be moved to it: {}",
+                manifest.id,
+                e.message()
+            ),
+            format!("name it by id: {}", manifest.id),
+        )
+    })?;
     Ok(manifest)
 }
 
@@ -489,6 +511,8 @@ mod tests {
             path: p.into(),
             node: Node::File { mode: Mode(0o644), size: 0, sha256: Some("ab".into()) },
             mtime: Mtime { secs: 0, nanos: 0 },
+            uid: None,
+            gid: None,
         };
         assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
     }
@@ -499,6 +523,8 @@ mod tests {
             path: "d".into(),
             node: Node::Dir { mode: Mode(0o755), shallow: false },
             mtime: Mtime { secs: 1, nanos: 5 },
+            uid: None,
+            gid: None,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(

@@ -39,6 +39,8 @@ pub const DEFAULT_DIR: &str = "backups";
 pub const LOG: &str = "rollback.log";
 /// The link to the newest snapshot.
 pub const LATEST: &str = "latest";
+/// The file in the store's `.rb` folder that names the project root it belongs to.
+pub const ROOT_MARKER: &str = "root";
 /// The journal of a restore in progress, in the store's `.rb` folder.
 pub const JOURNAL: &str = "journal.json";
 
@@ -271,7 +273,32 @@ impl Store {
         let since = clock::rfc3339(&clock::now()?);
         let meta = self.meta_dir();
         fs::create_dir_all(&meta).ctx(|| format!("creating {}", meta.display()))?;
-        Lock::acquire(&meta.join("lock"), &self.tool, &since)
+        let lock = Lock::acquire(&meta.join("lock"), &self.tool, &since)?;
+        let marker = meta.join(ROOT_MARKER);
+        if !marker.exists() {
+            fsx::atomic_write(&marker, format!("{}\n", self.root.display()).as_bytes(), fsx::Mode(0o644))?;
+        }
+        Ok(lock)
+    }
+
+    /// Refuses (exit 2) a store given with `--store` / `RB_STORE` that belongs to another
+    /// project root than this one: its paths would land in the wrong folder. A store in its
+    /// default place (`ROOT/backups`) always belongs to its root, even after a move.
+    pub fn check_root(&self) -> Result<()> {
+        if self.dir == self.root.join(DEFAULT_DIR) {
+            return Ok(());
+        }
+        let Ok(recorded) = fs::read_to_string(self.meta_dir().join(ROOT_MARKER)) else { return Ok(()) };
+        let recorded = recorded.trim_end_matches('\n');
+        if Path::new(recorded) != self.root {
+            return Err(usage(format!(
+                "the store {} belongs to the project at {recorded}, not {}",
+                self.dir.display(),
+                self.root.display()
+            ))
+            .hint(format!("run from {recorded}, or pass --root {recorded}")));
+        }
+        Ok(())
     }
 
     /// Where the journal of a restore in progress is.
@@ -290,6 +317,14 @@ impl Store {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
         Ok(Some((field("snapshot"), field("undo"))))
+    }
+
+    /// Appends `event` to the audit log; a log that cannot be written is a warning, never a
+    /// reason to misreport what was done.
+    pub fn log_or_warn(&self, event: Event) {
+        if let Err(e) = self.log(event) {
+            crate::cli::warn(&format!("could not write the audit log: {}", e.message()));
+        }
     }
 
     /// Appends `event` to the audit log, filling in the time and the tool.
@@ -430,6 +465,19 @@ impl Store {
         if id == LATEST {
             return self.latest(None);
         }
+        if parse_id(id).is_none() {
+            let e = usage(format!(
+                "{id:?} is not a snapshot id: ids are <set>_<YYYYMMDD_HHMMSS>, as config_20251013_120000"
+            ));
+            let stamp = id.len() == 15
+                && id.as_bytes()[8] == b'_'
+                && id.bytes().filter(u8::is_ascii_digit).count() == 14;
+            return Err(if stamp {
+                e.hint(format!("a config snapshot of that time is config_{id}"))
+            } else {
+                e.hint("rb-snapshot list shows the ids there are")
+            });
+        }
         let dir = self.dir.join(id);
         let manifest_path = dir.join(META_DIR).join(MANIFEST);
         if manifest_path.is_file() {
@@ -477,8 +525,25 @@ impl Store {
                 return self.load(target).map_err(|e| e.context(format!("{}/latest", self.shown())));
             }
             if meta.is_dir() {
-                self.warn_legacy_latest();
-                return legacy::load(self, LATEST, LegacyKind::LatestDir);
+                // A hand-made folder is "latest" only while no rb snapshot is newer than it.
+                let made = meta.modified().ok().map(|t| clock::stamp(&DateTime::<Local>::from(t)));
+                let newer =
+                    self.list()?.into_iter().rev().find(|l| l.set != UNDO_SET && l.origin == Origin::Rb);
+                match (made, newer) {
+                    (Some(made), Some(newer)) if newer.stamp > made => {
+                        crate::cli::warn(&format!(
+                            "{}/latest is a folder made by hand at {made}, older than {}; using {}",
+                            self.shown(),
+                            newer.id,
+                            newer.id
+                        ));
+                        return self.load(&newer.id);
+                    }
+                    _ => {
+                        self.warn_legacy_latest();
+                        return legacy::load(self, LATEST, LegacyKind::LatestDir);
+                    }
+                }
             }
         }
         let newest = self
@@ -529,6 +594,12 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
     check_id(&m.id)?;
     let mut kinds = std::collections::HashMap::new();
     for e in &m.entries {
+        if let snapshot::Node::File { sha256: None, .. } = e.node
+            && !m.legacy
+            && !m.dry_run
+        {
+            return Err(usage(format!("entry {:?} has no sha256", e.path)));
+        }
         paths::check_rel(&e.path, "entry").map_err(|e| e.with_kind(crate::error::Kind::Usage))?;
         if e.path == META_DIR || e.path.starts_with(".rb/") {
             return Err(usage(format!("entry {:?} is inside rb's reserved .rb folder", e.path)));
@@ -540,6 +611,15 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
+        }
+    }
+    // Sorted, so that a folder is always planned before what is in it.
+    for pair in m.entries.windows(2) {
+        if pair[0].path >= pair[1].path {
+            return Err(usage(format!(
+                "entries are not sorted by path: {:?} before {:?}",
+                pair[0].path, pair[1].path
+            )));
         }
     }
     for e in &m.entries {

@@ -7,7 +7,7 @@ pub mod cli;
 use rb_common::cli as common;
 use rb_common::config::Config;
 use rb_common::doc::{self, Document, Out};
-use rb_common::error::{Result, failed, usage};
+use rb_common::error::{Result, failed, partial, usage};
 use rb_common::restore::{self, Check, Options, RestoreDoc};
 use rb_common::snapshot::{Manifest, UNDO_SET};
 use rb_common::store::{Snapshot, Store};
@@ -25,7 +25,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             restore::abort(&store, &lock, cli.dry_run)?
         };
         summary(&doc);
-        return out.emit(&doc);
+        return emit_after_change(out, &doc);
     }
     let snap = match &cli.snapshot {
         Some(arg) => store.resolve(arg, cli.set.as_deref())?,
@@ -46,13 +46,28 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         return out.emit(&doc);
     }
     let check = check_for(&config, &snap.manifest.set);
-    // Bad input (a path that leads out of the root) is found here, before the lock and the
-    // log touch the store; the restore plans again under the lock.
+    // Bad input (a path that leads out of the root) and a verify program that is not there
+    // are found here, before anything changes; the restore plans again under the lock.
     restore::plan(&store, &snap, opts)?;
+    if let Some(check) = &check {
+        rb_common::exec::find(&check.argv[0], &store.root, &check.setting)?;
+    }
     let lock = store.lock()?;
     let doc = restore::restore(&store, &lock, &snap, opts, check.as_ref())?;
     summary(&doc);
-    out.emit(&doc)
+    emit_after_change(out, &doc)
+}
+
+/// Prints the document of a change that was made: if stdout has gone away the change is
+/// still done, so the exit is 3 with the undo named, never 0 and never "nothing changed".
+fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
+    out.emit(doc).map_err(|e| match &doc.undo {
+        Some(undo) => partial(
+            format!("{} was restored, but {}", doc.snapshot, e.message()),
+            format!("`rb-restore {undo}` puts back what was replaced"),
+        ),
+        None => e,
+    })
 }
 
 /// The set's verify command; an undo snapshot has none (it puts back whatever was there).
@@ -60,7 +75,7 @@ fn check_for(config: &Config, set: &str) -> Option<Check> {
     if set == UNDO_SET {
         return None;
     }
-    let argv = config.sets.get(set)?.verify.clone()?;
+    let argv = config.sets.get(set)?.verify.clone().filter(|a| !a.is_empty())?;
     Some(Check { argv, setting: format!("sets.{set}.verify in rollback.toml") })
 }
 

@@ -19,7 +19,7 @@ pub use cli::Cli;
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     match &cli.command {
-        Some(cli::Command::List { set }) => list(&store, set.as_deref(), out),
+        Some(cli::Command::List { set }) => list(&store, &config, set.as_deref(), out),
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
         None => take(&store, &config, &cli, out),
     }
@@ -30,6 +30,10 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
     let (set, specs) = match &cli.name {
         Some(name) => {
             config::check_set_name(name)?;
+            if config.sets.contains_key(name) {
+                return Err(usage(format!("{name} is a configured set; an ad-hoc set needs another name"))
+                    .hint(format!("rb-snapshot {name} backs up the configured set")));
+            }
             if cli.args.is_empty() {
                 return Err(usage(format!("--name {name} needs the paths to back up")));
             }
@@ -42,6 +46,10 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                     .hint("to back up paths, name the set: rb-snapshot --name NAME PATH…"));
             }
             let set = cli.args.first().map_or("config", String::as_str);
+            if !config.sets.contains_key(set) && (set.contains('/') || store.root.join(set).exists()) {
+                return Err(usage(format!("{set} is a path, not a set name"))
+                    .hint(format!("to back up paths, name the set: rb-snapshot --name NAME {set}")));
+            }
             (set.to_string(), config.set(set)?.paths.clone())
         }
     };
@@ -58,7 +66,7 @@ fn spec_of(root: &Path, arg: &str) -> Result<String> {
     let rel = if path.is_absolute() {
         paths::relative_to(root, path)?
     } else {
-        arg.trim_end_matches('/').to_string()
+        arg.trim_start_matches("./").trim_end_matches('/').to_string()
     };
     let dir = arg.ends_with('/') || root.join(&rel).is_dir();
     Ok(if dir && !rel.is_empty() { format!("{rel}/") } else { rel })
@@ -85,17 +93,38 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
         manifest.bytes,
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
-    out.emit(&manifest)
+    out.emit(&manifest).map_err(|e| {
+        if req.dry_run {
+            e
+        } else {
+            rb_common::error::partial(
+                format!("snapshot {} was taken, but {}", manifest.id, e.message()),
+                "rb-snapshot list shows it",
+            )
+        }
+    })
 }
 
-fn list(store: &Store, set: Option<&str>, out: &mut Out) -> Result<()> {
+fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Result<()> {
     let mut unreadable = 0;
-    for listed in store.list()? {
-        if set.is_some_and(|s| s != listed.set) {
-            continue;
-        }
+    let listed: Vec<_> = store.list()?.into_iter().filter(|l| set.is_none_or(|s| s == l.set)).collect();
+    if let Some(set) = set
+        && listed.is_empty()
+        && !config.sets.contains_key(set)
+    {
+        config.set(set)?; // the error that lists the sets there are
+    }
+    for listed in listed {
         match store.load(&listed.id) {
-            Ok(snap) => out.emit(&snap.manifest)?,
+            Ok(snap) => {
+                let m = &snap.manifest;
+                let how = if m.legacy { "old-script backup, no hashes" } else { "hashed" };
+                common::note(&format!(
+                    "{}  {}  {} files, {} bytes, {how}",
+                    m.id, m.created, m.files, m.bytes
+                ));
+                out.emit(m)?;
+            }
             Err(e) => {
                 common::warn(&format!("{}: {}", listed.id, e.message()));
                 unreadable += 1;

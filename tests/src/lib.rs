@@ -492,21 +492,16 @@ impl Run {
         self
     }
 
-    /// Checks that the error is one line `tool: error: …` containing `needle`, with at most
-    /// hints after it, and that stdout is empty.
+    /// Checks that the error is one line `tool: error: …` containing `needle`, that every
+    /// other stderr line is one of rb's own (`rb-…: hint: …`, progress, warnings: no
+    /// multi-line message, no panic), and that stdout is empty.
     #[track_caller]
     pub fn one_line_error(self, needle: &str) -> Self {
         let err = self.stderr();
         let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
-        let others = err
-            .lines()
-            .filter(|l| {
-                !l.contains(": error: ")
-                    && !l.contains(": hint: ")
-                    && !l.contains(": damaged: ")
-                    && !l.contains(": warning: ")
-            })
-            .count();
+        let ours =
+            |l: &str| l.starts_with("rb-") && l.split_once(": ").is_some_and(|(t, _)| !t.contains(' '));
+        let others = err.lines().filter(|l| !ours(l)).count();
         if errors.len() != 1 || !errors[0].contains(needle) || others != 0 {
             self.fail(&format!("expected one error line containing {needle:?}"));
         }

@@ -51,7 +51,7 @@ fn a_document_of_another_kind() {
         &[],
         "{\"rb\":1,\"kind\":\"flags\",\"flags\":[]}\n",
         2,
-        "expected a `snapshot` document (printed by rb-snapshot), got a `flags` document",
+        "expected a `snapshot` document (printed by rb-snapshot), got a document of kind `flags`",
     );
 }
 

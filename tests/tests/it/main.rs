@@ -8,4 +8,5 @@ mod compat;
 mod crash;
 mod legacy;
 mod restore;
+mod review;
 mod snapshot;

@@ -14,6 +14,7 @@ pub mod fsx;
 pub mod legacy;
 pub mod lock;
 pub mod paths;
+pub mod progress;
 pub mod restore;
 pub mod snapshot;
 pub mod store;

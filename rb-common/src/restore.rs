@@ -869,7 +869,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         undo_for: Some(snap.manifest.id.clone()),
         dry_run: false,
     };
-    snapshot::write_snapshot(store, &now, manifest, &items)
+    snapshot::write_snapshot(store, &now, manifest, &items, None)
 }
 
 fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {

@@ -12,11 +12,12 @@
 //! `missing` path did not exist and is removed; a glob's matches that are not entries are
 //! removed too. That is "restored exactly"; `rb-restore --keep-extra` merges instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
@@ -96,6 +97,12 @@ pub struct Entry {
     /// The owner's group id (restored when rb runs as root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// A file's inode number, to tell the next snapshot it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+    /// A file's ctime (any change to it moves it), to tell the next snapshot it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<Mtime>,
 }
 
 /// The type of an [`Entry`] and what goes with it; `"type"` in JSON.
@@ -292,21 +299,71 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
         )));
     };
     use std::os::unix::fs::MetadataExt;
+    let file = matches!(node, Node::File { .. });
     Ok(Entry {
         path: rel.to_string(),
         node,
         mtime: Mtime::of(meta),
         uid: Some(meta.uid()),
         gid: Some(meta.gid()),
+        ino: file.then(|| meta.ino()),
+        ctime: file.then(|| Mtime { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 }),
     })
 }
 
-/// Records `items` under `root`. With `dest`, copies each into `dest` at its relative path
-/// (hashing files on the way, keeping modes, mtimes and symlinks); without, only reads
-/// metadata (a dry run). Returns the entries sorted by path, each path once.
-pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>, skip: Option<&str>) -> Result<Vec<Entry>> {
+/// An earlier snapshot of the same set to hard-link unchanged files from (as `rsync
+/// --link-dest` and restic do): a file whose size, mtime, mode, owner, inode and ctime are
+/// what that snapshot recorded has not changed since, so its copy and hash are reused.
+pub struct LinkDest<'a> {
+    /// The earlier snapshot's folder.
+    pub dir: &'a Path,
+    /// Its entries by path.
+    pub entries: HashMap<&'a str, &'a Entry>,
+}
+
+impl<'a> LinkDest<'a> {
+    /// Link from `manifest`, stored in `dir`.
+    pub fn new(dir: &'a Path, manifest: &'a Manifest) -> Self {
+        LinkDest { dir, entries: manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect() }
+    }
+
+    /// The earlier copy of `now` and its hash, if the live file is unchanged since.
+    fn unchanged(&self, now: &Entry) -> Option<(PathBuf, String)> {
+        let then = self.entries.get(now.path.as_str())?;
+        let Node::File { sha256: Some(hash), .. } = &then.node else { return None };
+        let Node::File { mode, size, .. } = &now.node else { return None };
+        let same = then.node == Node::File { mode: *mode, size: *size, sha256: Some(hash.clone()) }
+            && then.mtime == now.mtime
+            && (then.uid, then.gid, then.ino, then.ctime) == (now.uid, now.gid, now.ino, now.ctime)
+            && now.ino.is_some();
+        same.then(|| (self.dir.join(&now.path), hash.clone()))
+    }
+}
+
+/// A file to put into a snapshot being built.
+struct FileJob {
+    src: PathBuf,
+    dst: PathBuf,
+    rel: String,
+    mode: Mode,
+    mtime: Mtime,
+    link: Option<(PathBuf, String)>,
+}
+
+/// Records `items` under `root`. With `dest`, puts each into `dest` at its relative path
+/// (files copied and hashed in one read, on every core, or hard-linked from `link` when
+/// unchanged; modes, mtimes and symlinks kept); without, only reads metadata (a dry run).
+/// `skip` is never entered (the store). Returns the entries sorted by path, each path once.
+pub fn capture(
+    root: &Path,
+    items: &[Item],
+    dest: Option<&Path>,
+    skip: Option<&str>,
+    link: Option<&LinkDest>,
+) -> Result<Vec<Entry>> {
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
+    let mut jobs: Vec<FileJob> = Vec::new();
     // Parents before children, so a folder recorded whole covers what is listed inside it.
     let mut items: Vec<&Item> = items.iter().collect();
     items.sort_by(|a, b| a.path.cmp(&b.path));
@@ -318,18 +375,18 @@ pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>, skip: Option<&s
             ensure_parents(dest, &item.path)?;
         }
         let mut visit = |actual: &Path, rel: &str, meta: &fs::Metadata| -> Result<()> {
-            let mut entry = entry_of(actual, rel, meta, item.shallow && rel == item.path)?;
+            let entry = entry_of(actual, rel, meta, item.shallow && rel == item.path)?;
             if let Some(dest) = dest {
                 let to = dest.join(rel);
-                match &mut entry.node {
-                    Node::File { mode, sha256, .. } => {
-                        fail::fail_point!("snapshot-file", |_| std::process::abort());
-                        let digest = fsx::copy_new(actual, &to, *mode, entry.mtime)?;
-                        *sha256 = Some(digest.sha256);
-                        if let Node::File { size, .. } = &mut entry.node {
-                            *size = digest.size;
-                        }
-                    }
+                match &entry.node {
+                    Node::File { mode, .. } => jobs.push(FileJob {
+                        src: actual.to_path_buf(),
+                        dst: to,
+                        rel: rel.to_string(),
+                        mode: *mode,
+                        mtime: entry.mtime,
+                        link: link.and_then(|l| l.unchanged(&entry)),
+                    }),
                     Node::Dir { mode, .. } => {
                         // A shallow folder may already be there as the parent of an item.
                         if !to.is_dir() {
@@ -352,6 +409,24 @@ pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>, skip: Option<&s
         };
         walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
     }
+    let total: u64 = jobs
+        .iter()
+        .filter_map(|j| match entries.get(&j.rel) {
+            Some(Entry { node: Node::File { size, .. }, .. }) => Some(*size),
+            _ => None,
+        })
+        .sum();
+    let progress = crate::progress::Progress::new("backing up", jobs.len() as u64, total);
+    let done: Vec<Result<(String, fsx::Digest256)>> =
+        jobs.par_iter().map(|job| put_file(job, &progress)).collect();
+    progress.finish();
+    for result in done {
+        let (rel, digest) = result?;
+        if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&rel) {
+            *size = digest.size;
+            *sha256 = Some(digest.sha256);
+        }
+    }
     // Folders last and deepest first: writing inside a folder changes its mtime, and a
     // read-only folder could not be filled.
     dir_times.sort_by(|a, b| b.0.cmp(&a.0));
@@ -360,6 +435,22 @@ pub fn capture(root: &Path, items: &[Item], dest: Option<&Path>, skip: Option<&s
         fsx::set_mtime(&dir, mtime)?;
     }
     Ok(entries.into_values().collect())
+}
+
+/// Puts one file into the snapshot: a hard link to the earlier copy when it is unchanged
+/// (falling back to a copy if the link cannot be made), else a copy hashed on the way.
+fn put_file(job: &FileJob, progress: &crate::progress::Progress) -> Result<(String, fsx::Digest256)> {
+    fail::fail_point!("snapshot-file", |_| std::process::abort());
+    if let Some((earlier, hash)) = &job.link
+        && fs::hard_link(earlier, &job.dst).is_ok()
+    {
+        let size = fs::symlink_metadata(&job.dst).map(|m| m.len()).unwrap_or(0);
+        progress.add(size);
+        return Ok((job.rel.clone(), fsx::Digest256 { size, sha256: hash.clone() }));
+    }
+    let digest = fsx::copy_new(&job.src, &job.dst, job.mode, job.mtime)?;
+    progress.add(digest.size);
+    Ok((job.rel.clone(), digest))
 }
 
 /// Creates the folders above `rel` inside a snapshot being built (0755; they are not entries).
@@ -409,6 +500,8 @@ pub struct Request {
     pub specs: Vec<String>,
     /// Only describe what would be taken.
     pub dry_run: bool,
+    /// Hard-link files unchanged since the set's previous snapshot (`--no-link` turns it off).
+    pub link: bool,
 }
 
 /// Resolves what `req` would record, refusing (exit 2, nothing touched) paths that leave
@@ -449,11 +542,22 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     };
     if req.dry_run {
         manifest.id = store.next_id(&req.set, &now)?;
-        manifest.entries = capture(&store.root, &x.items, None, store_rel.as_deref())?;
+        manifest.entries = capture(&store.root, &x.items, None, store_rel.as_deref(), None)?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         return Ok(manifest);
     }
-    let result = write_snapshot(store, &now, manifest, &x.items);
+    // The set's newest rb snapshot, to link unchanged files from.
+    let previous = match req.link {
+        true => store
+            .list()?
+            .into_iter()
+            .rev()
+            .find(|l| l.set == req.set && l.origin == crate::store::Origin::Rb)
+            .and_then(|l| store.load(&l.id).ok()),
+        false => None,
+    };
+    let link = previous.as_ref().map(|p| LinkDest::new(&p.dir, &p.manifest));
+    let result = write_snapshot(store, &now, manifest, &x.items, link.as_ref());
     let event = match &result {
         Ok(m) => Event::new("snapshot", true).snapshot(&m.id).message("SNAPSHOT SUCCESS"),
         Err(e) => Event::new("snapshot", false).message("SNAPSHOT FAILED").error(e),
@@ -480,12 +584,13 @@ pub fn write_snapshot(
     now: &chrono::DateTime<chrono::Local>,
     mut manifest: Manifest,
     items: &[Item],
+    link: Option<&LinkDest>,
 ) -> Result<Manifest> {
     manifest.id = store.next_id(&manifest.set, now)?;
     let tmp = store.tmp_path(&manifest.id)?;
     let built = (|| {
         fs::DirBuilder::new().mode(0o755).create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        manifest.entries = capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref())?;
+        manifest.entries = capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref(), link)?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         let meta = tmp.join(META_DIR);
         fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;
@@ -513,6 +618,8 @@ mod tests {
             mtime: Mtime { secs: 0, nanos: 0 },
             uid: None,
             gid: None,
+            ino: None,
+            ctime: None,
         };
         assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
     }
@@ -525,6 +632,8 @@ mod tests {
             mtime: Mtime { secs: 1, nanos: 5 },
             uid: None,
             gid: None,
+            ino: None,
+            ctime: None,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(

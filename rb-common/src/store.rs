@@ -115,6 +115,17 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a prune removes and keeps.
+#[derive(Debug, Clone, Default)]
+pub struct PrunePlan {
+    /// Ids to remove, oldest first.
+    pub remove: Vec<String>,
+    /// Ids kept.
+    pub keep: Vec<String>,
+    /// Ids kept although beyond N, with why.
+    pub protected: Vec<(String, String)>,
+}
+
 /// The store and the project root it backs up.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -401,6 +412,54 @@ impl Store {
                 self.shown()
             ));
         }
+    }
+
+    /// Which snapshots `rb-snapshot prune --keep N [SET]` removes: all but the newest `keep`
+    /// of each set, except the one `latest` points to and those a pending journal needs. The
+    /// old scripts' backups are never removed.
+    pub fn prune_plan(&self, keep: usize, set: Option<&str>) -> Result<PrunePlan> {
+        let mut protect: Vec<(String, &str)> = Vec::new();
+        if let Ok(target) = fs::read_link(self.dir.join(LATEST))
+            && let Some(t) = target.to_str()
+        {
+            protect.push((t.to_string(), "`latest` points to it"));
+        }
+        if let Some((snapshot, undo)) = self.pending()? {
+            protect.push((snapshot, "an interrupted restore needs it"));
+            protect.push((undo, "an interrupted restore needs it"));
+        }
+        let mut plan = PrunePlan::default();
+        let mut by_set: std::collections::BTreeMap<String, Vec<Listed>> = Default::default();
+        for l in self.list()? {
+            if l.origin == Origin::Rb && set.is_none_or(|s| s == l.set) {
+                by_set.entry(l.set.clone()).or_default().push(l);
+            }
+        }
+        for (_, listed) in by_set {
+            let old = listed.len().saturating_sub(keep);
+            for (i, l) in listed.into_iter().enumerate() {
+                match protect.iter().find(|(id, _)| *id == l.id) {
+                    Some((_, why)) if i < old => {
+                        plan.protected.push((l.id.clone(), why.to_string()));
+                        plan.keep.push(l.id);
+                    }
+                    _ if i < old => plan.remove.push(l.id),
+                    _ => plan.keep.push(l.id),
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Removes snapshot `id` from the store: renamed out of sight first (atomic), then
+    /// deleted, so it is never seen half-removed. The caller holds the lock.
+    pub fn remove_snapshot(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let gone = self.tmp_path(&format!("{id}.pruned"))?;
+        fs::rename(self.dir.join(id), &gone)
+            .ctx(|| format!("moving {}/{id} out of the store", self.shown()))?;
+        fsx::sync_dir(&self.dir)?;
+        fsx::remove_any(&gone)
     }
 
     /// Every complete snapshot in the store, oldest first (by the time in the id, then the

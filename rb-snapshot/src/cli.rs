@@ -10,6 +10,7 @@ Examples:
   rb-snapshot --name test_config core/config/settings/development.py
   rb-snapshot list config              every config snapshot, oldest first
   rb-snapshot verify latest            re-hash the newest snapshot
+  rb-snapshot prune --keep 10 --dry-run   what keeping the newest 10 of each set would remove
   rb-snapshot | rb-restore --dry-run   what would a restore of it change? (nothing, right after)
 
 Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose.
@@ -37,6 +38,10 @@ pub struct Cli {
     /// Print the document of the snapshot it would take (without hashes), write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Copy every file, even those unchanged since the set's previous snapshot (which are
+    /// otherwise hard-linked from it, as `rsync --link-dest` does)
+    #[arg(long)]
+    pub no_link: bool,
     /// Where the project and its backups are.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -50,6 +55,19 @@ pub enum Command {
         /// Only the snapshots of this set
         #[arg(value_name = "SET")]
         set: Option<String>,
+    },
+    /// Remove old snapshots: keep the newest N of each set (never the one `latest` points to,
+    /// never one an interrupted restore needs; the old scripts' backups are left alone)
+    Prune {
+        /// How many of each set to keep
+        #[arg(long, value_name = "N")]
+        keep: usize,
+        /// Only this set (`undo` for the undo snapshots)
+        #[arg(value_name = "SET")]
+        set: Option<String>,
+        /// Print what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file
     Verify {

@@ -21,6 +21,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match &cli.command {
         Some(cli::Command::List { set }) => list(&store, &config, set.as_deref(), out),
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
+        Some(cli::Command::Prune { keep, set, dry_run }) => {
+            prune(&store, *keep, set.as_deref(), *dry_run, out)
+        }
         None => take(&store, &config, &cli, out),
     }
 }
@@ -56,7 +59,7 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
     for spec in &specs {
         snapshot::check_spec(spec)?;
     }
-    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run })
+    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link })
 }
 
 /// A path from the command line as a spec: an absolute path inside the root becomes
@@ -135,6 +138,50 @@ fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Res
         return Err(failed(format!("{unreadable} snapshots could not be read")));
     }
     Ok(())
+}
+
+/// The `prune` document: what was (or, with `dry_run`, would be) removed and kept.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PruneDoc {
+    /// How many of each set were kept.
+    pub keep: usize,
+    /// The set pruned, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// The snapshots removed, oldest first.
+    pub removed: Vec<String>,
+    /// The rb snapshots kept, oldest first (with why, for those kept beyond N).
+    pub kept: Vec<String>,
+    /// True when nothing was removed because `--dry-run` was given.
+    pub dry_run: bool,
+}
+
+impl rb_common::doc::Document for PruneDoc {
+    const KIND: &'static str = "prune";
+    const SOURCE: &'static str = "rb-snapshot prune";
+}
+
+fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut Out) -> Result<()> {
+    if keep == 0 {
+        return Err(usage("--keep 0 would remove every snapshot; keep at least 1"));
+    }
+    let lock = if dry_run { None } else { Some(store.lock()?) };
+    let plan = store.prune_plan(keep, set)?;
+    for (id, why) in &plan.protected {
+        common::note(&format!("keeping {id}: {why}"));
+    }
+    if !dry_run {
+        for id in &plan.remove {
+            store.remove_snapshot(id)?;
+        }
+        store.log_or_warn(
+            rb_common::store::Event::new("prune", true).message("PRUNE SUCCESS").set(set.unwrap_or("*")),
+        );
+    }
+    drop(lock);
+    let verb = if dry_run { "would remove" } else { "removed" };
+    common::note(&format!("{verb} {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
+    out.emit(&PruneDoc { keep, set: set.map(str::to_string), removed: plan.remove, kept: plan.keep, dry_run })
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {

@@ -6,6 +6,7 @@
 mod bad_input;
 mod compat;
 mod crash;
+mod dedup;
 mod legacy;
 mod restore;
 mod review;

@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BINS    := rb-snapshot rb-restore
 COMPAT  := $(wildcard compat/*.sh)
 
-.PHONY: all build demo test deps check fmt clippy doc install uninstall clean
+.PHONY: all build demo test deps bench check fmt clippy doc install uninstall clean
 
 all: build
 
@@ -26,6 +26,13 @@ test: deps
 ## deps: the programs the tests run for real (installed from Debian when missing).
 deps:
 	scripts/deps.sh
+
+## bench: rb against cp -a and rsync on the same trees (BENCH_SIZES="small medium large").
+BENCH_SIZES ?= small medium large
+bench:
+	scripts/deps.sh bench
+	$(CARGO) build --release --workspace --bins --locked
+	python3 scripts/bench.py $(BENCH_SIZES)
 
 check: fmt clippy doc test
 

@@ -3,11 +3,14 @@
 # loudly (never skips a test silently) when one cannot be installed.
 set -euo pipefail
 
-# command  package
+# command  package            (`deps.sh bench` adds what make bench compares against)
 needed=(
     "sha256sum coreutils"
     "bash bash"
 )
+if [ "${1-}" = bench ]; then
+    needed+=("rsync rsync" "python3 python3" "du coreutils")
+fi
 
 missing=()
 for pair in "${needed[@]}"; do

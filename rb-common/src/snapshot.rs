@@ -262,23 +262,37 @@ pub fn walk(
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
     let meta = fs::symlink_metadata(base).ctx(|| format!("reading {rel}"))?;
-    visit(base, rel, &meta)?;
+    walk_from(base, rel, &meta, shallow, skip, visit)
+}
+
+/// [`walk`] with the item's metadata already read: children's come from their folder's
+/// entries (`statx` relative to the open folder, not a fresh walk of the whole path).
+fn walk_from(
+    base: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    shallow: bool,
+    skip: Option<&str>,
+    visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
+) -> Result<()> {
+    visit(base, rel, meta)?;
     if !meta.is_dir() || shallow {
         return Ok(());
     }
-    let mut children: Vec<(String, PathBuf)> = Vec::new();
+    let mut children: Vec<(String, PathBuf, fs::Metadata)> = Vec::new();
     for child in fs::read_dir(base).ctx(|| format!("listing {rel}"))? {
         let child = child.ctx(|| format!("listing {rel}"))?;
         let name = child.file_name();
         let name = paths::utf8(Path::new(&name)).map_err(|e| e.context(format!("in {rel}")))?;
         let child_rel = format!("{rel}/{name}");
         if skip != Some(child_rel.as_str()) {
-            children.push((child_rel, child.path()));
+            let meta = child.metadata().ctx(|| format!("reading {child_rel}"))?;
+            children.push((child_rel, child.path(), meta));
         }
     }
-    children.sort();
-    for (child_rel, child_path) in children {
-        walk(&child_path, &child_rel, false, skip, visit)?;
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    for (child_rel, child_path, meta) in children {
+        walk_from(&child_path, &child_rel, &meta, false, skip, visit)?;
     }
     Ok(())
 }
@@ -347,6 +361,7 @@ struct FileJob {
     rel: String,
     mode: Mode,
     mtime: Mtime,
+    size: u64,
     link: Option<(PathBuf, String)>,
 }
 
@@ -379,12 +394,13 @@ pub fn capture(
             if let Some(dest) = dest {
                 let to = dest.join(rel);
                 match &entry.node {
-                    Node::File { mode, .. } => jobs.push(FileJob {
+                    Node::File { mode, size, .. } => jobs.push(FileJob {
                         src: actual.to_path_buf(),
                         dst: to,
                         rel: rel.to_string(),
                         mode: *mode,
                         mtime: entry.mtime,
+                        size: *size,
                         link: link.and_then(|l| l.unchanged(&entry)),
                     }),
                     Node::Dir { mode, .. } => {
@@ -409,13 +425,7 @@ pub fn capture(
         };
         walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
     }
-    let total: u64 = jobs
-        .iter()
-        .filter_map(|j| match entries.get(&j.rel) {
-            Some(Entry { node: Node::File { size, .. }, .. }) => Some(*size),
-            _ => None,
-        })
-        .sum();
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = crate::progress::Progress::new("backing up", jobs.len() as u64, total);
     let done: Vec<Result<(String, fsx::Digest256)>> =
         jobs.par_iter().map(|job| put_file(job, &progress)).collect();
@@ -444,9 +454,8 @@ fn put_file(job: &FileJob, progress: &crate::progress::Progress) -> Result<(Stri
     if let Some((earlier, hash)) = &job.link
         && fs::hard_link(earlier, &job.dst).is_ok()
     {
-        let size = fs::symlink_metadata(&job.dst).map(|m| m.len()).unwrap_or(0);
-        progress.add(size);
-        return Ok((job.rel.clone(), fsx::Digest256 { size, sha256: hash.clone() }));
+        progress.add(job.size);
+        return Ok((job.rel.clone(), fsx::Digest256 { size: job.size, sha256: hash.clone() }));
     }
     let digest = fsx::copy_new(&job.src, &job.dst, job.mode, job.mtime)?;
     progress.add(digest.size);
@@ -596,7 +605,13 @@ pub fn write_snapshot(
         fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;
         let line = crate::doc::to_line(&manifest)?;
         fs::write(meta.join(MANIFEST), format!("{line}\n")).ctx(|| "writing the manifest")?;
-        fs::write(meta.join(SUMS), sums_text(&manifest.entries)).ctx(|| "writing SHA256SUMS")?;
+        // An unchanged set has the same sums as its previous snapshot: link them too.
+        let sums = sums_text(&manifest.entries);
+        let earlier = link.map(|l| l.dir.join(META_DIR).join(SUMS));
+        let same = earlier.as_ref().is_some_and(|e| fs::read(e).is_ok_and(|b| b == sums.as_bytes()));
+        if !(same && earlier.is_some_and(|e| fs::hard_link(e, meta.join(SUMS)).is_ok())) {
+            fs::write(meta.join(SUMS), sums).ctx(|| "writing SHA256SUMS")?;
+        }
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)
     })();

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""make bench: rb-snapshot and rb-restore against cp -a and rsync, on the same trees, in one run.
+
+Trees (deterministic: the same bytes on every machine):
+  small   the seed's dozen files (tests/fixtures/helpdesk)
+  medium  5,000 files in 100 folders, about 100 MB
+  large   50,000 files in 1,000 folders, about 1 GB
+
+For each tree, with a warm page cache, every command runs --runs times (fresh destination each
+time) and the median is printed with its ratio to `cp -a`:
+
+  cp -a                       copy the tree
+  rsync -a                    copy the tree
+  rsync -a --link-dest        a second copy of the unchanged tree, linked to the first
+  rb-snapshot (first)         a first snapshot: copy + SHA-256 of every byte + manifest
+  rb-snapshot (unchanged)     a second snapshot of the unchanged tree (hard links, hashes reused)
+  rb-restore (no change)      a restore when nothing differs (quick check only)
+  rb-snapshot --version       start-up
+
+plus the disk added by the unchanged snapshot and the peak memory (max RSS) of rb's runs.
+Timings are measurements, not tests: nothing here fails on a number.
+"""
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = {"small": None, "medium": (5_000, 100, 100 * 2**20), "large": (50_000, 1_000, 2**30)}
+
+
+def generate(name, root):
+    """Writes tree `name` under root/data (deterministic)."""
+    data = os.path.join(root, "data")
+    if name == "small":
+        shutil.copytree(os.path.join(REPO, "tests/fixtures/helpdesk"), data, symlinks=True)
+        return
+    files, folders, total = SIZES[name]
+    rng = random.Random(f"rb-bench-{name}")
+    mean = total // files
+    for d in range(folders):
+        os.makedirs(os.path.join(data, f"d{d:04}"))
+    for i in range(files):
+        # Sizes spread from tiny to ~4x the mean, like a real project (configs, assets, blobs).
+        size = int(rng.expovariate(1 / mean)) if i % 10 else rng.randint(0, 256)
+        with open(os.path.join(data, f"d{i % folders:04}", f"f{i:06}.bin"), "wb") as f:
+            f.write(rng.randbytes(size))
+
+
+def du(path):
+    """Bytes on disk under path, each hard-linked inode once (du -s)."""
+    out = subprocess.run(["du", "-s", "-B1", path], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[0])
+
+
+def run(argv, env=None):
+    """Runs argv, returns (seconds, max RSS of the child in KiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, after if after > before else None
+
+
+def timed(label, runs, prepare, argv_of, env=None):
+    """Median seconds of `runs` runs; prepare() before each returns what argv_of needs."""
+    times, peak = [], 0
+    for _ in range(runs):
+        arg = prepare()
+        seconds, rss = run(argv_of(arg), env)
+        times.append(seconds)
+        peak = max(peak, rss or 0)
+    return label, statistics.median(times), peak
+
+
+def bench(name, runs, bins, work):
+    root = os.path.join(work, name)
+    os.makedirs(root)
+    generate(name, root)
+    tree = os.path.join(root, "data")
+    files = sum(len(f) for _, _, f in os.walk(tree))
+    size = du(tree)
+    for d, _, fs in os.walk(tree):  # warm the page cache
+        for f in fs:
+            with open(os.path.join(d, f), "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+    env = dict(os.environ, RB_ROOT=root)
+    rb_snapshot, rb_restore = os.path.join(bins, "rb-snapshot"), os.path.join(bins, "rb-restore")
+    counter = iter(range(10**6))
+
+    def fresh(prefix):
+        def make():
+            path = os.path.join(work, f"{prefix}-{next(counter)}")
+            shutil.rmtree(path, ignore_errors=True)
+            return path
+        return make
+
+    def cleanup(prefix):
+        for entry in os.listdir(work):
+            if entry.startswith(prefix + "-"):
+                shutil.rmtree(os.path.join(work, entry), ignore_errors=True)
+
+    results = []
+    results.append(timed("cp -a", runs, fresh("cp"), lambda d: ["cp", "-a", tree, d]))
+    cleanup("cp")
+    results.append(timed("rsync -a", runs, fresh("rs"), lambda d: ["rsync", "-a", tree + "/", d + "/"]))
+    first_copy = os.path.join(work, "rs-base")
+    subprocess.run(["rsync", "-a", tree + "/", first_copy + "/"], check=True)
+    cleanup("rs")
+    results.append(
+        timed("rsync -a --link-dest", runs, fresh("rl"), lambda d: ["rsync", "-a", f"--link-dest={first_copy}", tree + "/", d + "/"])
+    )
+    cleanup("rl")
+
+    def fresh_store():
+        path = fresh("st")()
+        return path
+
+    snap = lambda store: [rb_snapshot, "--store", store, "--name", "bench", "data"]  # noqa: E731
+    results.append(timed("rb-snapshot (first)", runs, fresh_store, snap, env))
+    cleanup("st")
+    # One store with a first snapshot; each run adds an unchanged second one, then removes it.
+    store = os.path.join(work, "store")
+    subprocess.run(snap(store), check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_id = sorted(e for e in os.listdir(store) if e.startswith("bench_"))[0]
+    before = du(store)
+
+    def second_snapshot_store():
+        for e in os.listdir(store):
+            if e.startswith("bench_") and e != first_id:
+                shutil.rmtree(os.path.join(store, e))
+        return store
+
+    results.append(timed("rb-snapshot (unchanged)", runs, second_snapshot_store, snap, env))
+    added = du(store) - before
+    results.append(timed("rb-restore (no change)", runs, lambda: store, lambda s: [rb_restore, "--store", s, "latest"], env))
+    version = timed("rb-snapshot --version", max(runs, 20), lambda: None, lambda _: [rb_snapshot, "--version"])
+    shutil.rmtree(root)
+    for e in os.listdir(work):
+        shutil.rmtree(os.path.join(work, e), ignore_errors=True)
+    return files, size, results, version, added
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sizes", nargs="*", default=["small", "medium", "large"], choices=list(SIZES))
+    p.add_argument("--runs", type=int, default=5, help="runs per command (the median is printed)")
+    p.add_argument("--bins", default=os.path.join(REPO, "target/release"), help="folder of the rb binaries")
+    p.add_argument("--work", default=None, help="scratch folder (default: a temporary one; needs ~2.5x the tree)")
+    args = p.parse_args()
+    for tool in ["cp", "rsync", "du"]:
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing (make bench installs rsync)")
+    print(f"rb bench: {os.cpu_count()} cores, {args.runs} runs per command (median), warm cache, binaries in {args.bins}")
+    for name in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="rb-bench.", dir=args.work) as work:
+            files, size, results, version, added = bench(name, args.runs, args.bins, work)
+        base = results[0][1]
+        print(f"\n{name}: {files} files, {size / 2**20:.1f} MiB on disk")
+        print(f"  {'command':28} {'median':>10} {'vs cp -a':>9} {'peak RSS':>10}")
+        for label, seconds, peak in results:
+            rss = f"{peak / 1024:.1f} MiB" if peak and label.startswith("rb-") else ""
+            print(f"  {label:28} {seconds * 1000:8.1f}ms {seconds / base:8.2f}x {rss:>10}")
+        print(f"  {version[0]:28} {version[1] * 1000:8.1f}ms")
+        print(f"  unchanged snapshot added {added / 2**10:.0f} KiB on disk ({100 * added / size:.2f}% of the tree)")
+
+
+if __name__ == "__main__":
+    main()

@@ -49,12 +49,46 @@ pub fn to_line<T: Document>(doc: &T) -> Result<String> {
         .ctx(|| format!("writing a {} document", T::KIND))
 }
 
+/// Writes `doc` as one line (with its newline) to `w`, streaming: a large manifest is never
+/// held as one string.
+pub fn write_doc<T: Document>(w: &mut impl Write, doc: &T) -> Result<()> {
+    serde_json::to_writer(&mut *w, &Envelope { rb: FORMAT, kind: T::KIND, body: doc })
+        .map_err(|e| failed(e.to_string()))?;
+    w.write_all(b"\n").map_err(|e| failed(e.to_string()))
+}
+
 /// Parses one line as a document of kind `T`, checking `rb` and `kind`. `origin` names where
 /// the line came from (`stdin line 2`, a file path) for the error message.
+///
+/// The envelope is checked first with a light parse that skips the body, then the line is
+/// parsed straight into `T`: no intermediate JSON tree, whose size would be many times the
+/// text's for a manifest of 50,000 files.
 pub fn from_line<T: Document>(line: &str, origin: &str) -> Result<T> {
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| usage(format!("{origin}: not a JSON document: {e}")))?;
-    from_value(value, origin)
+    #[derive(Deserialize)]
+    struct Head {
+        rb: Option<Value>,
+        kind: Option<Value>,
+    }
+    let head: Head = match serde_json::from_str(line) {
+        Ok(h) => h,
+        Err(e) if e.is_data() => {
+            return Err(usage(format!("{origin}: expected a JSON object, an rb document")));
+        }
+        Err(e) => return Err(usage(format!("{origin}: not a JSON document: {e}"))),
+    };
+    let mut envelope = serde_json::Map::new();
+    envelope.extend(head.rb.map(|v| ("rb".to_string(), v)));
+    envelope.extend(head.kind.map(|v| ("kind".to_string(), v)));
+    let kind = check_envelope(&Value::Object(envelope), origin)?.to_string();
+    if kind != T::KIND {
+        return Err(usage(format!(
+            "{origin}: expected a `{}` document (printed by {}), got a document of kind `{kind}`",
+            T::KIND,
+            T::SOURCE
+        )));
+    }
+    serde_json::from_str(line)
+        .map_err(|e| usage(format!("{origin}: a malformed `{}` document: {e}", T::KIND)))
 }
 
 /// Checks the envelope of a parsed JSON value and converts it to `T`.
@@ -137,10 +171,13 @@ impl Out {
 
     /// Writes `doc` as one line and flushes.
     pub fn emit<T: Document>(&mut self, doc: &T) -> Result<()> {
-        let line = to_line(doc)?;
-        writeln!(self.sink, "{line}")
-            .and_then(|()| self.sink.flush())
-            .map_err(|e| failed(format!("writing the {} document to stdout: {e}", T::KIND)))
+        let sink = &mut self.sink;
+        let written = (|| {
+            let mut buffered = io::BufWriter::with_capacity(1 << 16, sink);
+            write_doc(&mut buffered, doc)?;
+            buffered.flush().map_err(|e| failed(e.to_string()))
+        })();
+        written.map_err(|e| failed(format!("writing the {} document to stdout: {}", T::KIND, e.message())))
     }
 }
 

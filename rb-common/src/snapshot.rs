@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::doc::Document;
-use crate::error::{Context, Result, failed, usage};
+use crate::error::{Context, ErrContext, Result, failed, usage};
 use crate::fsx::{self, Mode, Mtime};
 use crate::paths::{self, check_rel};
 use crate::store::{Event, Store};
@@ -341,8 +341,8 @@ impl<'a> LinkDest<'a> {
         LinkDest { dir, entries: manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect() }
     }
 
-    /// The earlier copy of `now` and its hash, if the live file is unchanged since.
-    fn unchanged(&self, now: &Entry) -> Option<(PathBuf, String)> {
+    /// The hash of the earlier copy of `now`, if the live file is unchanged since.
+    fn unchanged(&self, now: &Entry) -> Option<String> {
         let then = self.entries.get(now.path.as_str())?;
         let Node::File { sha256: Some(hash), .. } = &then.node else { return None };
         let Node::File { mode, size, .. } = &now.node else { return None };
@@ -350,19 +350,19 @@ impl<'a> LinkDest<'a> {
             && then.mtime == now.mtime
             && (then.uid, then.gid, then.ino, then.ctime) == (now.uid, now.gid, now.ino, now.ctime)
             && now.ino.is_some();
-        same.then(|| (self.dir.join(&now.path), hash.clone()))
+        same.then(|| hash.clone())
     }
 }
 
-/// A file to put into a snapshot being built.
+/// A file to put into a snapshot being built (paths are made when it is done: on a large
+/// tree, holding two full paths per file costs more memory than the manifest).
 struct FileJob {
-    src: PathBuf,
-    dst: PathBuf,
     rel: String,
     mode: Mode,
     mtime: Mtime,
     size: u64,
-    link: Option<(PathBuf, String)>,
+    /// The earlier snapshot's hash, when the file can be linked from it.
+    linked: Option<String>,
 }
 
 /// Records `items` under `root`. With `dest`, puts each into `dest` at its relative path
@@ -395,13 +395,11 @@ pub fn capture(
                 let to = dest.join(rel);
                 match &entry.node {
                     Node::File { mode, size, .. } => jobs.push(FileJob {
-                        src: actual.to_path_buf(),
-                        dst: to,
                         rel: rel.to_string(),
                         mode: *mode,
                         mtime: entry.mtime,
                         size: *size,
-                        link: link.and_then(|l| l.unchanged(&entry)),
+                        linked: link.and_then(|l| l.unchanged(&entry)),
                     }),
                     Node::Dir { mode, .. } => {
                         // A shallow folder may already be there as the parent of an item.
@@ -427,14 +425,17 @@ pub fn capture(
     }
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = crate::progress::Progress::new("backing up", jobs.len() as u64, total);
-    let done: Vec<Result<(String, fsx::Digest256)>> =
-        jobs.par_iter().map(|job| put_file(job, &progress)).collect();
-    progress.finish();
-    for result in done {
-        let (rel, digest) = result?;
-        if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&rel) {
-            *size = digest.size;
-            *sha256 = Some(digest.sha256);
+    if let Some(dest) = dest {
+        let earlier = link.map(|l| l.dir);
+        let done: Vec<Result<fsx::Digest256>> =
+            jobs.par_iter().map(|job| put_file(job, root, dest, earlier, &progress)).collect();
+        progress.finish();
+        for (job, result) in jobs.iter().zip(done) {
+            let digest = result?;
+            if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&job.rel) {
+                *size = digest.size;
+                *sha256 = Some(digest.sha256);
+            }
         }
     }
     // Folders last and deepest first: writing inside a folder changes its mtime, and a
@@ -449,17 +450,24 @@ pub fn capture(
 
 /// Puts one file into the snapshot: a hard link to the earlier copy when it is unchanged
 /// (falling back to a copy if the link cannot be made), else a copy hashed on the way.
-fn put_file(job: &FileJob, progress: &crate::progress::Progress) -> Result<(String, fsx::Digest256)> {
+fn put_file(
+    job: &FileJob,
+    root: &Path,
+    dest: &Path,
+    earlier: Option<&Path>,
+    progress: &crate::progress::Progress,
+) -> Result<fsx::Digest256> {
     fail::fail_point!("snapshot-file", |_| std::process::abort());
-    if let Some((earlier, hash)) = &job.link
-        && fs::hard_link(earlier, &job.dst).is_ok()
+    let to = dest.join(&job.rel);
+    if let (Some(hash), Some(earlier)) = (&job.linked, earlier)
+        && fs::hard_link(earlier.join(&job.rel), &to).is_ok()
     {
         progress.add(job.size);
-        return Ok((job.rel.clone(), fsx::Digest256 { size: job.size, sha256: hash.clone() }));
+        return Ok(fsx::Digest256 { size: job.size, sha256: hash.clone() });
     }
-    let digest = fsx::copy_new(&job.src, &job.dst, job.mode, job.mtime)?;
+    let digest = fsx::copy_new(&root.join(&job.rel), &to, job.mode, job.mtime)?;
     progress.add(digest.size);
-    Ok((job.rel.clone(), digest))
+    Ok(digest)
 }
 
 /// Creates the folders above `rel` inside a snapshot being built (0755; they are not entries).
@@ -603,8 +611,10 @@ pub fn write_snapshot(
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         let meta = tmp.join(META_DIR);
         fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;
-        let line = crate::doc::to_line(&manifest)?;
-        fs::write(meta.join(MANIFEST), format!("{line}\n")).ctx(|| "writing the manifest")?;
+        let file = fs::File::create(meta.join(MANIFEST)).ctx(|| "writing the manifest")?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        crate::doc::write_doc(&mut out, &manifest).within(|| "writing the manifest")?;
+        std::io::Write::flush(&mut out).ctx(|| "writing the manifest")?;
         // An unchanged set has the same sums as its previous snapshot: link them too.
         let sums = sums_text(&manifest.entries);
         let earlier = link.map(|l| l.dir.join(META_DIR).join(SUMS));

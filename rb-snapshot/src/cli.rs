@@ -5,17 +5,18 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-snapshot                          back up the `config` set (settings, nginx.conf, compose files, deploy files)
+  rb-snapshot                          back up the `config` set (settings, nginx, compose, deploy)
   rb-snapshot nginx > before.json      back up nginx.conf and nginx/ssl/, keep the document
   rb-snapshot --name test_config core/config/settings/development.py
   rb-snapshot list config              every config snapshot, oldest first
   rb-snapshot verify latest            re-hash the newest snapshot
-  rb-snapshot prune --keep 10 --dry-run   what keeping the newest 10 of each set would remove
+  rb-snapshot prune --keep 10 --dry-run    what keeping 10 of each set would remove
   rb-snapshot | rb-restore --dry-run   what would a restore of it change? (nothing, right after)
 
 Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
-Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 4 another rollback holds the lock.";
+Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
+pending (rb-restore --resume or --abort), 4 another rollback holds the lock.";
 
 /// Back up a set of project files into the store (backups/), hashed and complete.
 ///

@@ -246,10 +246,13 @@ fn a_second_change_while_one_runs_exits_4_naming_the_holder() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(wait_dir.join("started").exists(), "the first restore never reached its verify command");
+    // The second callers change nothing: compare the tree while the first one waits.
+    let during = s.tree().without(&["backups/rollback.log"]);
     s.cmd("rb-restore").arg(&snap.id).run().code_is(4).one_line_error(&format!(
         "another rollback holds the lock: rb-restore (pid {pid}) since 2025-10-13T12:00:00+00:00"
     ));
     s.cmd("rb-snapshot").run().code_is(4).one_line_error("another rollback holds the lock");
+    s.tree().without(&["backups/rollback.log"]).assert_same(&during);
     std::fs::write(wait_dir.join("go"), "").unwrap();
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

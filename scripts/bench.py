@@ -72,19 +72,10 @@ def run(argv, env=None):
     return elapsed, usage.ru_maxrss
 
 
-def timed(label, runs, prepare, argv_of, env=None):
-    """Median seconds of `runs` runs; prepare() before each returns what argv_of needs."""
-    times, peak = [], 0
-    for _ in range(runs):
-        arg = prepare()
-        os.sync()  # every command starts with nothing left to write back from the one before
-        seconds, rss = run(argv_of(arg), env)
-        times.append(seconds)
-        peak = max(peak, rss or 0)
-    return label, statistics.median(times), peak
-
-
 def bench(name, runs, bins, work):
+    """Generates tree `name` and measures every command on it, round-robin: each round runs
+    every command once, so that what the machine is doing (writeback, caches) falls on all of
+    them alike. Every output is removed right after its run."""
     root = os.path.join(work, name)
     os.makedirs(root)
     generate(name, root)
@@ -98,62 +89,49 @@ def bench(name, runs, bins, work):
                     pass
     env = dict(os.environ, RB_ROOT=root)
     rb_snapshot, rb_restore = os.path.join(bins, "rb-snapshot"), os.path.join(bins, "rb-restore")
-    counter = iter(range(10**6))
-
-    def fresh(prefix):
-        def make():
-            path = os.path.join(work, f"{prefix}-{next(counter)}")
-            shutil.rmtree(path, ignore_errors=True)
-            return path
-        return make
-
-    def cleanup(prefix):
-        for entry in os.listdir(work):
-            if entry.startswith(prefix + "-"):
-                shutil.rmtree(os.path.join(work, entry), ignore_errors=True)
-
-    results = []
-    results.append(timed("cp -a", runs, fresh("cp"), lambda d: ["cp", "-a", tree, d]))
-    cleanup("cp")
-    # rb syncs what it wrote before it reports; cp -a does not. This row is the fair peer.
-    results.append(timed("cp -a; sync", runs, fresh("cs"), lambda d: ["sh", "-c", 'cp -a "$0" "$1" && sync', tree, d]))
-    cleanup("cs")
-    results.append(timed("rsync -a", runs, fresh("rs"), lambda d: ["rsync", "-a", tree + "/", d + "/"]))
-    first_copy = os.path.join(work, "rs-base")
-    subprocess.run(["rsync", "-a", tree + "/", first_copy + "/"], check=True)
-    cleanup("rs")
-    results.append(
-        timed("rsync -a --link-dest", runs, fresh("rl"), lambda d: ["rsync", "-a", f"--link-dest={first_copy}", tree + "/", d + "/"])
-    )
-    cleanup("rl")
-
-    def fresh_store():
-        path = fresh("st")()
-        return path
-
-    snap = lambda store: [rb_snapshot, "--store", store, "--name", "bench", "data"]  # noqa: E731
-    results.append(timed("rb-snapshot (first)", runs, fresh_store, snap, env))
-    cleanup("st")
-    # One store with a first snapshot; each run adds an unchanged second one, then removes it.
-    store = os.path.join(work, "store")
+    out = os.path.join(work, "out")
+    base_copy = os.path.join(work, "rsync-base")
+    subprocess.run(["rsync", "-a", tree + "/", base_copy + "/"], check=True)
+    store = os.path.join(work, "store")  # holds one snapshot, for the unchanged and restore rows
+    snap = lambda st: [rb_snapshot, "--store", st, "--name", "bench", "data"]  # noqa: E731
     subprocess.run(snap(store), check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_id = sorted(e for e in os.listdir(store) if e.startswith("bench_"))[0]
     before = du(store)
 
-    def second_snapshot_store():
+    def drop_new_snapshots():
         for e in os.listdir(store):
             if e.startswith("bench_") and e != first_id:
                 shutil.rmtree(os.path.join(store, e))
-        return store
 
-    results.append(timed("rb-snapshot (unchanged)", runs, second_snapshot_store, snap, env))
-    added = du(store) - before
-    results.append(timed("rb-restore (no change)", runs, lambda: store, lambda s: [rb_restore, "--store", s, "latest"], env))
-    version = timed("rb-snapshot --version", max(runs, 20), lambda: None, lambda _: [rb_snapshot, "--version"])
-    shutil.rmtree(root)
-    for e in os.listdir(work):
-        shutil.rmtree(os.path.join(work, e), ignore_errors=True)
-    return files, size, results, version, added
+    # label, argv, env, what to remove after the run
+    commands = [
+        ("cp -a", ["cp", "-a", tree, out], None, out),
+        ("cp -a; sync", ["sh", "-c", 'cp -a "$0" "$1" && sync', tree, out], None, out),
+        ("rsync -a", ["rsync", "-a", tree + "/", out + "/"], None, out),
+        ("rsync -a --link-dest", ["rsync", "-a", f"--link-dest={base_copy}", tree + "/", out + "/"], None, out),
+        ("rb-snapshot (first)", snap(out), env, out),
+        ("rb-snapshot (unchanged)", snap(store), env, None),
+        ("rb-restore (no change)", [rb_restore, "--store", store, first_id], env, None),
+    ]
+    times = {label: [] for label, *_ in commands}
+    peaks = {label: 0 for label, *_ in commands}
+    added = None
+    for _ in range(runs):
+        for label, argv, cmd_env, output in commands:
+            os.sync()  # nothing left to write back from the command before
+            seconds, rss = run(argv, cmd_env)
+            times[label].append(seconds)
+            peaks[label] = max(peaks[label], rss)
+            if label == "rb-snapshot (unchanged)":
+                added = du(store) - before
+                drop_new_snapshots()
+            if output:
+                shutil.rmtree(output, ignore_errors=True)
+    results = [(label, statistics.median(times[label]), peaks[label]) for label, *_ in commands]
+    version = []
+    for _ in range(max(runs, 20)):
+        version.append(run([rb_snapshot, "--version"])[0])
+    return files, size, results, ("rb-snapshot --version", statistics.median(version)), added
 
 
 def main():

@@ -11,8 +11,17 @@
 //! step or the set's verify command fails, the undo goes back and the exit is 1; if even that
 //! fails, exit 3 says how to finish.
 //!
-//! The steps are plain data (serde), so that a journal of them can be written before the
-//! first change and replayed (`--resume`) or reverted (`--abort`).
+//! The steps are plain data (serde) and idempotent: they are written to a [`Journal`] in the
+//! store, synced, before the first change, and the journal is removed only when everything is
+//! in place. A restore killed anywhere leaves the journal, which blocks every other change
+//! until [`resume`] runs the same steps again or [`abort`] restores the undo snapshot.
+//!
+//! What "exact" means here: entries come back as recorded (owners too when running as root);
+//! a folder recorded whole loses what was added to it since; a `missing` path or a glob match
+//! the snapshot did not have is removed — except that an undo removes a folder its restore
+//! created only once nothing else is in it. A folder recorded shallow (above the set's paths)
+//! gets its mode and mtime back and never changes type; a symlink there is followed only if it
+//! stays inside the root.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;

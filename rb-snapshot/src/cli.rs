@@ -33,7 +33,7 @@ pub struct Cli {
     /// The set to back up (default: config); with --name, the paths of an ad-hoc set
     #[arg(value_name = "SET | PATH")]
     pub args: Vec<String>,
-    /// Back up the PATHs given as an ad-hoc set called NAME (its ids are NAME_<time>)
+    /// Back up the PATHs given as an ad-hoc set called NAME (its ids are `NAME_<time>`)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Print the document of the snapshot it would take (without hashes), write nothing

@@ -80,13 +80,7 @@ pub fn from_line<T: Document>(line: &str, origin: &str) -> Result<T> {
     envelope.extend(head.rb.map(|v| ("rb".to_string(), v)));
     envelope.extend(head.kind.map(|v| ("kind".to_string(), v)));
     let kind = check_envelope(&Value::Object(envelope), origin)?.to_string();
-    if kind != T::KIND {
-        return Err(usage(format!(
-            "{origin}: expected a `{}` document (printed by {}), got a document of kind `{kind}`",
-            T::KIND,
-            T::SOURCE
-        )));
-    }
+    expect_kind::<T>(&kind, origin)?;
     serde_json::from_str(line)
         .map_err(|e| usage(format!("{origin}: a malformed `{}` document: {e}", T::KIND)))
 }
@@ -94,15 +88,21 @@ pub fn from_line<T: Document>(line: &str, origin: &str) -> Result<T> {
 /// Checks the envelope of a parsed JSON value and converts it to `T`.
 pub fn from_value<T: Document>(value: Value, origin: &str) -> Result<T> {
     let kind = check_envelope(&value, origin)?;
-    if kind != T::KIND {
-        return Err(usage(format!(
-            "{origin}: expected a `{}` document (printed by {}), got a document of kind `{kind}`",
-            T::KIND,
-            T::SOURCE
-        )));
-    }
+    expect_kind::<T>(kind, origin)?;
     serde_json::from_value(value)
         .map_err(|e| usage(format!("{origin}: a malformed `{}` document: {e}", T::KIND)))
+}
+
+/// Refuses a document of another kind than `T`, saying which tool prints the right one.
+fn expect_kind<T: Document>(kind: &str, origin: &str) -> Result<()> {
+    if kind == T::KIND {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{origin}: expected a `{}` document (printed by {}), got a document of kind `{kind}`",
+        T::KIND,
+        T::SOURCE
+    )))
 }
 
 /// Checks `rb` and returns `kind`, for readers that accept several kinds.

@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Result, failed, usage};
+use crate::restore::Check;
 
 /// The file name at the project root.
 pub const FILE: &str = "rollback.toml";
@@ -104,6 +106,38 @@ impl Config {
         Ok(Config { sets, other: file.other })
     }
 
+    /// The section `[name]` read as `T`: its defaults when the file has no such section, a
+    /// usage error naming the section when it does not fit.
+    pub fn section<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T> {
+        match self.other.get(name) {
+            None => Ok(T::default()),
+            Some(value) => value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| usage(format!("{FILE}: [{name}]: {}", e.message().trim()))),
+        }
+    }
+
+    /// `[nginx]`, with its defaults.
+    pub fn nginx(&self) -> Result<NginxConfig> {
+        self.section("nginx")
+    }
+
+    /// The command that checks a restore of `set`: the set's `verify` when it has one (an
+    /// empty list means none), else for the `nginx` set the configured `nginx -t`. An undo
+    /// snapshot has none: it puts back whatever was there.
+    pub fn check_for(&self, set: &str) -> Result<Option<Check>> {
+        if set == crate::snapshot::UNDO_SET {
+            return Ok(None);
+        }
+        match self.sets.get(set).and_then(|s| s.verify.clone()) {
+            Some(argv) if argv.is_empty() => Ok(None),
+            Some(argv) => Ok(Some(Check { argv, setting: format!("sets.{set}.verify in {FILE}") })),
+            None if set == "nginx" => Ok(Some(self.nginx()?.test_check())),
+            None => Ok(None),
+        }
+    }
+
     /// The set called `name`, or an error listing the sets there are.
     pub fn set(&self, name: &str) -> Result<&SetConfig> {
         self.sets.get(name).ok_or_else(|| {
@@ -111,6 +145,43 @@ impl Config {
             failed(format!("no set named {name:?}; the sets are: {}", known.join(", ")))
                 .hint(format!("add [sets.{name}] to {FILE}, or take an ad-hoc set with --name"))
         })
+    }
+}
+
+/// `[nginx]`: how nginx is reached and how a reload is confirmed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NginxConfig {
+    /// The nginx command; rb appends `-t` or `-s reload`. A private prefix:
+    /// `["nginx", "-p", "/srv/helpdesk/nginx/", "-c", "nginx.conf"]`; in a container:
+    /// `["docker", "compose", "exec", "-T", "nginx", "nginx"]`.
+    pub command: Vec<String>,
+    /// The running master's pid file, as the `pid` directive names it (relative to the root).
+    pub pid_file: String,
+    /// The error log the master writes to (relative to the root); when given, a reload the
+    /// master rejects is seen there at once instead of when `reload_timeout_s` runs out.
+    pub error_log: Option<String>,
+    /// How long to wait, in seconds, for the master to start workers with the new configuration.
+    pub reload_timeout_s: f64,
+}
+
+impl Default for NginxConfig {
+    fn default() -> Self {
+        NginxConfig {
+            command: vec!["nginx".to_string()],
+            pid_file: "/run/nginx.pid".to_string(),
+            error_log: None,
+            reload_timeout_s: 10.0,
+        }
+    }
+}
+
+impl NginxConfig {
+    /// `nginx -t` as a verify command.
+    pub fn test_check(&self) -> Check {
+        let mut argv = self.command.clone();
+        argv.push("-t".to_string());
+        Check { argv, setting: format!("nginx.command in {FILE}") }
     }
 }
 

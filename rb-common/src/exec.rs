@@ -35,6 +35,17 @@ impl Output {
         if tail.is_empty() { "(no output)".to_string() } else { tail.join(" / ") }
     }
 
+    /// Every non-empty line it wrote, stderr first, trimmed at the end.
+    pub fn lines(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     /// `exit 1` or `killed by a signal`.
     pub fn status(&self) -> String {
         match self.code {

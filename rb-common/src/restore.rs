@@ -854,6 +854,17 @@ pub struct Check {
     pub setting: String,
 }
 
+/// Runs a verify command in `root`: its output when it exits 0, else an error whose message
+/// ends with its last lines and whose details are everything it said.
+pub fn run_check(check: &Check, root: &Path) -> Result<exec::Output> {
+    let out = exec::run(&check.argv, root, &check.setting)?;
+    if out.ok() {
+        return Ok(out);
+    }
+    Err(failed(format!("`{}` failed ({}): {}", exec::display(&check.argv), out.status(), out.summary()))
+        .details(out.lines()))
+}
+
 /// Takes the undo snapshot for `plan`: what the restore of `snap` will replace.
 pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest> {
     let now = clock::now()?;
@@ -970,10 +981,28 @@ fn log(store: &Store, action: &str, result: &Result<RestoreDoc>, set: &str, id: 
 /// outcome. The caller holds the store's lock. `check` is the set's verify command.
 pub fn restore(
     store: &Store,
+    lock: &Lock,
+    snap: &Snapshot,
+    opts: Options,
+    check: Option<&Check>,
+) -> Result<RestoreDoc> {
+    restore_then(store, lock, snap, opts, check, &mut |_| Ok(()))
+}
+
+/// What a caller does once the files are in place and the verify command passed, while the
+/// journal still stands (rb-nginx reloads nginx here). It is given the verify command's
+/// output; if it fails, the undo goes back exactly as for a failed verify command.
+pub type Then<'a> = &'a mut dyn FnMut(Option<&exec::Output>) -> Result<()>;
+
+/// [`restore`], with `then` run before the restore is declared done. When nothing needs to
+/// change, neither `check` nor `then` runs (the document has no undo).
+pub fn restore_then(
+    store: &Store,
     _lock: &Lock,
     snap: &Snapshot,
     opts: Options,
     check: Option<&Check>,
+    then: Then<'_>,
 ) -> Result<RestoreDoc> {
     let m = &snap.manifest;
     let mut undo_id = None;
@@ -997,7 +1026,7 @@ pub fn restore(
             started: clock::rfc3339(&clock::now()?),
         };
         write_journal(store, &journal)?;
-        finish(store, &journal)
+        finish(store, &journal, then)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
     log(store, action, &result, &m.set, &m.id, undo_id.as_deref());
@@ -1006,28 +1035,25 @@ pub fn restore(
 
 /// Runs a journaled restore's steps and verify command, then removes the journal. On a
 /// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
-fn finish(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
+fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc> {
     crash_point();
     if let Err(e) = apply(&store.root, &journal.steps) {
         return Err(put_back(store, journal, e, "the restore failed"));
     }
     let mut doc = journal.doc.clone();
+    let mut output = None;
     if let Some(check) = &journal.check {
         crate::cli::note(&format!("checking the restored files with `{}`", exec::display(&check.argv)));
-        let why = match exec::run(&check.argv, &store.root, &check.setting) {
-            Ok(out) if out.ok() => None,
-            Ok(out) => Some(failed(format!(
-                "`{}` failed ({}): {}",
-                exec::display(&check.argv),
-                out.status(),
-                out.summary()
-            ))),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = why {
-            return Err(put_back(store, journal, e, "the verify command refused the restored files"));
+        match run_check(check, &store.root) {
+            Ok(out) => output = Some(out),
+            Err(e) => {
+                return Err(put_back(store, journal, e, "the verify command refused the restored files"));
+            }
         }
         doc.check = Some(exec::display(&check.argv));
+    }
+    if let Err(e) = then(output.as_ref()) {
+        return Err(put_back(store, journal, e, "the restored files were refused"));
     }
     clear_journal(store)?;
     Ok(doc)
@@ -1041,7 +1067,8 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     if dry_run {
         return Ok(RestoreDoc { dry_run: true, ..journal.doc });
     }
-    let result = clean_staging(&store.root, &journal.steps).and_then(|()| finish(store, &journal));
+    let result =
+        clean_staging(&store.root, &journal.steps).and_then(|()| finish(store, &journal, &mut |_| Ok(())));
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
@@ -1051,19 +1078,10 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
 /// can run again. Returns the `restore` document of the undo snapshot.
 pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
     let journal = read_journal(store)?;
-    let undo = store.load(&journal.undo)?;
     if dry_run {
-        return preview(store, &undo, Options::default());
+        return preview(store, &store.load(&journal.undo)?, Options::default());
     }
-    let result = (|| {
-        clean_staging(&store.root, &journal.steps)?;
-        let plan = plan(store, &undo, Options::default())?;
-        verify_sources(&undo, &plan)?;
-        apply(&store.root, &plan.steps)?;
-        clear_journal(store)?;
-        Ok(doc_for(&undo, &plan, false))
-    })()
-    .map_err(|e: Error| {
+    let result = revert(store, &journal).map_err(|e: Error| {
         partial(
             format!("undoing the interrupted restore of {} failed: {}", journal.snapshot, e.message()),
             "fix the cause and run `rb-restore --abort` again; the journal is kept",
@@ -1077,18 +1095,14 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
 /// Returns the error to report: exit 1 when everything was put back, exit 3 (journal kept)
 /// when even that failed.
 fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error {
-    let reverted = (|| {
-        let snap = store.load(&journal.undo)?;
-        let plan = plan(store, &snap, Options::default())?;
-        apply(&store.root, &plan.steps)?;
-        clear_journal(store)
-    })();
-    match reverted {
-        Ok(()) => failed(format!(
+    let details = cause.detail_lines().to_vec();
+    match revert(store, journal) {
+        Ok(_) => failed(format!(
             "{what}: {}; everything was put back as it was (from {})",
             cause.message(),
             journal.undo
-        )),
+        ))
+        .details(details),
         Err(e) => partial(
             format!(
                 "{what}: {}; putting back {} also failed: {}; the files may be partly restored",
@@ -1097,6 +1111,20 @@ fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error
                 e.message()
             ),
             "run `rb-restore --abort` to put back what was there, or `rb-restore --resume` to finish the restore",
-        ),
+        )
+        .details(details),
     }
+}
+
+/// Restores a journal's undo snapshot exactly (which also removes what the restore created),
+/// cleaning anything left staged first, then removes the journal: what `--abort` and a failed
+/// restore both do. Idempotent, so it can run again after being killed.
+fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
+    let undo = store.load(&journal.undo)?;
+    clean_staging(&store.root, &journal.steps)?;
+    let plan = plan(store, &undo, Options::default())?;
+    verify_sources(&undo, &plan)?;
+    apply(&store.root, &plan.steps)?;
+    clear_journal(store)?;
+    Ok(doc_for(&undo, &plan, false))
 }

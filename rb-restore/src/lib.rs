@@ -5,11 +5,10 @@
 pub mod cli;
 
 use rb_common::cli as common;
-use rb_common::config::Config;
 use rb_common::doc::{self, Document, Out};
 use rb_common::error::{Result, failed, partial, usage};
-use rb_common::restore::{self, Check, Options, RestoreDoc};
-use rb_common::snapshot::{Manifest, UNDO_SET};
+use rb_common::restore::{self, Options, RestoreDoc};
+use rb_common::snapshot::Manifest;
 use rb_common::store::{Snapshot, Store};
 
 pub use cli::Cli;
@@ -45,7 +44,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         summary(&doc);
         return out.emit(&doc);
     }
-    let check = check_for(&config, &snap.manifest.set);
+    let check = config.check_for(&snap.manifest.set)?;
     // Bad input (a path that leads out of the root) and a verify program that is not there
     // are found here, before anything changes; the restore plans again under the lock.
     restore::plan(&store, &snap, opts)?;
@@ -68,15 +67,6 @@ fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
         ),
         None => e,
     })
-}
-
-/// The set's verify command; an undo snapshot has none (it puts back whatever was there).
-fn check_for(config: &Config, set: &str) -> Option<Check> {
-    if set == UNDO_SET {
-        return None;
-    }
-    let argv = config.sets.get(set)?.verify.clone().filter(|a| !a.is_empty())?;
-    Some(Check { argv, setting: format!("sets.{set}.verify in rollback.toml") })
 }
 
 /// One document on stdin: a `snapshot` (restore it) or a `restore` (restore its undo).

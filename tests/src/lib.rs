@@ -343,8 +343,11 @@ pub struct Cmd {
 
 impl Cmd {
     fn new(program: PathBuf, s: &Scenario) -> Cmd {
-        let path =
-            format!("{}:{}:/usr/local/bin:/usr/bin:/bin", s.base.join("bin").display(), bin_dir().display());
+        let path = format!(
+            "{}:{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+            s.base.join("bin").display(),
+            bin_dir().display()
+        );
         let env = vec![
             ("PATH".to_string(), path),
             ("HOME".to_string(), s.base.join("home").display().to_string()),

@@ -7,15 +7,19 @@ set -euo pipefail
 needed=(
     "sha256sum coreutils"
     "bash bash"
+    "nginx nginx"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")
 fi
 
+# nginx lives in /usr/sbin, which a non-root PATH may not have.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
 missing=()
 for pair in "${needed[@]}"; do
     read -r cmd pkg <<<"$pair"
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    have "$cmd" || missing+=("$pkg")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -31,5 +35,5 @@ $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 for pair in "${needed[@]}"; do
     read -r cmd pkg <<<"$pair"
-    command -v "$cmd" >/dev/null 2>&1 || { echo "deps: $cmd (package $pkg) is still missing" >&2; exit 1; }
+    have "$cmd" || { echo "deps: $cmd (package $pkg) is still missing" >&2; exit 1; }
 done

@@ -180,3 +180,31 @@ impl Builder {
         snapshot::walk(actual, rel, false, None, &mut visit)
     }
 }
+/// The paths of its set that an old-script backup does not have (an nginx backup without
+/// `ssl/`): a restore leaves them as they are. Empty for an rb snapshot.
+pub fn left_alone(m: &Manifest) -> Vec<String> {
+    if !m.legacy {
+        return Vec::new();
+    }
+    m.paths
+        .iter()
+        .filter(|p| !p.contains(['*', '?', '[']) && *p != "./")
+        .filter(|p| {
+            let p = p.trim_end_matches('/');
+            !m.entries
+                .iter()
+                .any(|e| e.path == p || e.path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Says, on stderr, what [`left_alone`] finds in `snap`.
+pub fn note_left_alone(snap: &Snapshot) {
+    for path in left_alone(&snap.manifest) {
+        crate::cli::note(&format!(
+            "{} (made by the old scripts) has no {path}: {path} is left as it is",
+            snap.manifest.id
+        ));
+    }
+}

@@ -854,12 +854,13 @@ pub struct Check {
     pub setting: String,
 }
 
-/// Runs a verify command in `root`: its output when it exits 0, else an error whose message
-/// ends with its last lines and whose details are everything it said.
-pub fn run_check(check: &Check, root: &Path) -> Result<exec::Output> {
+/// Runs a verify command (if any) in `root`: its output when it exits 0, else an error whose
+/// message ends with its last lines and whose details are everything it said.
+pub fn run_check(check: Option<&Check>, root: &Path) -> Result<Option<exec::Output>> {
+    let Some(check) = check else { return Ok(None) };
     let out = exec::run(&check.argv, root, &check.setting)?;
     if out.ok() {
-        return Ok(out);
+        return Ok(Some(out));
     }
     Err(failed(format!("`{}` failed ({}): {}", exec::display(&check.argv), out.status(), out.summary()))
         .details(out.lines()))
@@ -986,16 +987,17 @@ pub fn restore(
     opts: Options,
     check: Option<&Check>,
 ) -> Result<RestoreDoc> {
-    restore_then(store, lock, snap, opts, check, &mut |_| Ok(()))
+    restore_then(store, lock, snap, opts, check, &mut |c| run_check(c, &store.root).map(|_| ()))
 }
 
-/// What a caller does once the files are in place and the verify command passed, while the
-/// journal still stands (rb-nginx reloads nginx here). It is given the verify command's
-/// output; if it fails, the undo goes back exactly as for a failed verify command.
-pub type Then<'a> = &'a mut dyn FnMut(Option<&exec::Output>) -> Result<()>;
+/// The check that ends a restore: given the set's verify command (if any) once the files
+/// are in place, while the journal still stands. [`restore`]'s runs the command; rb-nginx's
+/// runs `nginx -t` itself, then reloads nginx. If it fails, the undo goes back. `--resume`
+/// runs the plain command again.
+pub type Then<'a> = &'a mut dyn FnMut(Option<&Check>) -> Result<()>;
 
-/// [`restore`], with `then` run before the restore is declared done. When nothing needs to
-/// change, neither `check` nor `then` runs (the document has no undo).
+/// [`restore`], with `then` as the check. When nothing needs to change, `then` does not run
+/// (the document has no undo).
 pub fn restore_then(
     store: &Store,
     _lock: &Lock,
@@ -1041,19 +1043,12 @@ fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc
         return Err(put_back(store, journal, e, "the restore failed"));
     }
     let mut doc = journal.doc.clone();
-    let mut output = None;
     if let Some(check) = &journal.check {
         crate::cli::note(&format!("checking the restored files with `{}`", exec::display(&check.argv)));
-        match run_check(check, &store.root) {
-            Ok(out) => output = Some(out),
-            Err(e) => {
-                return Err(put_back(store, journal, e, "the verify command refused the restored files"));
-            }
-        }
         doc.check = Some(exec::display(&check.argv));
     }
-    if let Err(e) = then(output.as_ref()) {
-        return Err(put_back(store, journal, e, "the restored files were refused"));
+    if let Err(e) = then(journal.check.as_ref()) {
+        return Err(put_back(store, journal, e, "the restored files failed their check"));
     }
     clear_journal(store)?;
     Ok(doc)
@@ -1067,8 +1062,8 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     if dry_run {
         return Ok(RestoreDoc { dry_run: true, ..journal.doc });
     }
-    let result =
-        clean_staging(&store.root, &journal.steps).and_then(|()| finish(store, &journal, &mut |_| Ok(())));
+    let result = clean_staging(&store.root, &journal.steps)
+        .and_then(|()| finish(store, &journal, &mut |c| run_check(c, &store.root).map(|_| ())));
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
@@ -1127,4 +1122,57 @@ fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
     apply(&store.root, &plan.steps)?;
     clear_journal(store)?;
     Ok(doc_for(&undo, &plan, false))
+}
+
+/// The snapshot a document on stdin names: a `snapshot` (restore it) or a `restore`
+/// (restore its undo). The document must match the stored manifest.
+pub fn from_stdin(store: &Store) -> Result<Snapshot> {
+    let tool = crate::cli::tool();
+    let docs = crate::doc::read_stdin_values()?;
+    let (value, origin) = match docs.len() {
+        0 => {
+            return Err(usage("nothing on stdin").hint(format!(
+                "give a snapshot id or `latest`, or pipe a snapshot document: rb-snapshot … | {tool}"
+            )));
+        }
+        1 => docs.into_iter().next().ok_or_else(|| usage("nothing on stdin"))?,
+        n => {
+            return Err(usage(format!("{n} documents on stdin; {tool} restores one"))
+                .hint(format!("pick one, e.g. rb-snapshot list | tail -n 1 | {tool}")));
+        }
+    };
+    match crate::doc::check_envelope(&value, &origin)? {
+        RestoreDoc::KIND => {
+            let done: RestoreDoc = crate::doc::from_value(value, &origin)?;
+            let undo = done.undo.ok_or_else(|| {
+                failed(format!(
+                    "{origin}: that restore of {} changed nothing (or was a dry run): there is no undo to restore",
+                    done.snapshot
+                ))
+            })?;
+            store.load(&undo)
+        }
+        _ => {
+            let wanted: Manifest = crate::doc::from_value(value, &origin).map_err(|e| {
+                e.hint(format!("{tool} takes a `snapshot` document (rb-snapshot) or a `restore` document"))
+            })?;
+            if wanted.dry_run {
+                return Err(failed(format!(
+                    "{origin}: snapshot {} is from a --dry-run and was never written",
+                    wanted.id
+                )));
+            }
+            crate::store::check_id(&wanted.id)?;
+            let snap = store.load(&wanted.id)?;
+            if snap.manifest.entries != wanted.entries || snap.manifest.missing != wanted.missing {
+                return Err(usage(format!(
+                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
+                    store.shown(),
+                    wanted.id
+                ))
+                .hint("restore by id to use the stored manifest"));
+            }
+            Ok(snap)
+        }
+    }
 }

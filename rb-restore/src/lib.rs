@@ -5,11 +5,9 @@
 pub mod cli;
 
 use rb_common::cli as common;
-use rb_common::doc::{self, Document, Out};
-use rb_common::error::{Result, failed, partial, usage};
+use rb_common::doc::Out;
+use rb_common::error::{Result, partial, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
-use rb_common::snapshot::Manifest;
-use rb_common::store::{Snapshot, Store};
 
 pub use cli::Cli;
 
@@ -28,7 +26,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     }
     let snap = match &cli.snapshot {
         Some(arg) => store.resolve(arg, cli.set.as_deref())?,
-        None => from_stdin(&store)?,
+        None => restore::from_stdin(&store)?,
     };
     if let Some(set) = &cli.set
         && *set != snap.manifest.set
@@ -38,6 +36,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             snap.manifest.id, snap.manifest.set
         )));
     }
+    rb_common::legacy::note_left_alone(&snap);
     let opts = Options { keep_extra: cli.keep_extra, checksum: cli.checksum };
     if cli.dry_run {
         let doc = restore::preview(&store, &snap, opts)?;
@@ -67,57 +66,6 @@ fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
         ),
         None => e,
     })
-}
-
-/// One document on stdin: a `snapshot` (restore it) or a `restore` (restore its undo).
-fn from_stdin(store: &Store) -> Result<Snapshot> {
-    let docs = doc::read_stdin_values()?;
-    let (value, origin) = match docs.len() {
-        0 => {
-            return Err(usage("nothing on stdin").hint(
-                "give a snapshot id or `latest`, or pipe a snapshot document: rb-snapshot … | rb-restore",
-            ));
-        }
-        1 => docs.into_iter().next().ok_or_else(|| usage("nothing on stdin"))?,
-        n => {
-            return Err(usage(format!("{n} documents on stdin; rb-restore restores one"))
-                .hint("pick one, e.g. rb-snapshot list config | tail -n 1 | rb-restore"));
-        }
-    };
-    match doc::check_envelope(&value, &origin)? {
-        RestoreDoc::KIND => {
-            let done: RestoreDoc = doc::from_value(value, &origin)?;
-            let undo = done.undo.ok_or_else(|| {
-                failed(format!(
-                    "{origin}: that restore of {} changed nothing (or was a dry run): there is no undo to restore",
-                    done.snapshot
-                ))
-            })?;
-            store.load(&undo)
-        }
-        _ => {
-            let wanted: Manifest = doc::from_value(value, &origin).map_err(|e| {
-                e.hint("rb-restore takes a `snapshot` document (rb-snapshot) or a `restore` document")
-            })?;
-            if wanted.dry_run {
-                return Err(failed(format!(
-                    "{origin}: snapshot {} is from a --dry-run and was never written",
-                    wanted.id
-                )));
-            }
-            rb_common::store::check_id(&wanted.id)?;
-            let snap = store.load(&wanted.id)?;
-            if snap.manifest.entries != wanted.entries || snap.manifest.missing != wanted.missing {
-                return Err(usage(format!(
-                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
-                    store.shown(),
-                    wanted.id
-                ))
-                .hint("restore by id to use the stored manifest"));
-            }
-            Ok(snap)
-        }
-    }
 }
 
 fn summary(doc: &RestoreDoc) {

@@ -23,6 +23,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod nginx;
+
 use rb_common::doc::Document;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

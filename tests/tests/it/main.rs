@@ -8,6 +8,7 @@ mod compat;
 mod crash;
 mod dedup;
 mod legacy;
+mod nginx;
 mod restore;
 mod review;
 mod snapshot;

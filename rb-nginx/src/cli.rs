@@ -1,0 +1,89 @@
+//! The command line of `rb-nginx`.
+
+use clap::{Parser, Subcommand};
+use rb_common::cli::StoreArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  rb-nginx snapshot                       back up nginx/nginx.conf and nginx/ssl/ (the nginx set)
+  rb-nginx test                           is the configuration on disk valid? (nginx -t)
+  rb-nginx reload                         test, reload, and see the new workers start
+  rb-nginx restore --dry-run latest       what restoring the newest nginx snapshot would change
+  rb-nginx restore nginx_20251013_120000  restore it, test it, reload it, confirm — or put it back
+  rb-nginx restore --no-reload latest     nginx is down: restore and test the files only
+
+How nginx is reached is set in rollback.toml (rb appends -t or -s reload):
+  [nginx]
+  command = [\"nginx\", \"-p\", \"/srv/helpdesk/nginx/\", \"-c\", \"nginx.conf\"]   # default [\"nginx\"]
+  pid_file = \"/run/nginx.pid\"       # the master's pid file (the `pid` directive)
+  error_log = \"/var/log/nginx/error.log\"   # optional: a rejected reload is seen at once
+  reload_timeout_s = 10
+
+A reload is confirmed by the master starting new worker processes: `nginx -s reload` exits 0
+even when the master then rejects the configuration (a `listen` on a port another process
+holds passes nginx -t and fails at reload) and keeps its old workers.
+Exit codes: 0 done and confirmed, 1 failed (nothing changed, or all put back), 2 bad usage or
+input, 3 partly changed (the error says what runs and what is on disk), 4 another rollback
+holds the lock.";
+
+/// Restore nginx configuration that is tested, reloaded and confirmed — or put back.
+///
+/// Every command prints an `nginx` document: each step (restore, test, reload, revert) with
+/// its verdict and nginx's own messages.
+#[derive(Debug, Parser)]
+#[command(name = "rb-nginx", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where the project and its backups are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up the nginx set (nginx/nginx.conf, nginx/ssl/), as `rb-snapshot nginx`: prints a
+    /// `snapshot` document
+    Snapshot {
+        /// Print the document of the snapshot it would take, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Copy every file, even those unchanged since the previous nginx snapshot
+        #[arg(long)]
+        no_link: bool,
+    },
+    /// Test the configuration on disk with the configured `nginx -t`; exit 1 if it fails
+    Test,
+    /// Test, then reload, and confirm the master started workers with the new configuration
+    Reload,
+    /// Restore a snapshot, test it, reload and confirm; if any of it fails, put the files back
+    /// (and reload them, if a reload was attempted)
+    Restore {
+        /// The snapshot: an id, `latest` (the newest nginx snapshot), or its folder in the
+        /// store [default: a `snapshot` document on stdin]
+        #[arg(value_name = "ID|latest|PATH")]
+        snapshot: Option<String>,
+        /// Print what would be created, modified and removed; change nothing, run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore and test the files, but do not reload (for an nginx that is not running)
+        #[arg(long)]
+        no_reload: bool,
+        /// Compare files by content (SHA-256) instead of size and mtime
+        #[arg(long)]
+        checksum: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,304 @@
+//! `rb-nginx`: restore nginx configuration that is tested, reloaded and confirmed — or put
+//! back.
+//!
+//! The seed's `nginx_rollback.sh` copies the backup over the live files, then runs `nginx -t
+//! && nginx -s reload`, and prints "Nginx rollback completed" whatever happened: a bad backup
+//! stays on disk, and a reload the master rejects goes unnoticed. Here a restore goes through
+//! the engine (undo snapshot, journal, atomic files) and its check, run while the journal
+//! still stands, is `nginx -t` and then a reload confirmed by new worker processes
+//! ([`control`]). If the test fails, the undo goes back and nginx is never signalled; if the
+//! reload is rejected, the undo goes back and the previous files are reloaded. Every command
+//! prints an `nginx` document with each step, its verdict and nginx's own messages.
+
+pub mod cli;
+pub mod control;
+
+use rb_common::cli as common;
+use rb_common::config::Config;
+use rb_common::doc::{Document, Out};
+use rb_common::error::{Error, Kind, Result, failed, partial};
+use rb_common::restore::{self, Options, RestoreDoc};
+use rb_common::store::{Event, Snapshot, Store};
+use serde::{Deserialize, Serialize};
+
+pub use cli::Cli;
+use cli::Command;
+pub use control::{Nginx, Step};
+
+/// The set `rb-nginx snapshot` takes and `latest` means.
+pub const SET: &str = "nginx";
+
+/// The `nginx` document: what `rb-nginx test`, `reload` or `restore` did, step by step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NginxDoc {
+    /// `test`, `reload` or `restore`.
+    pub action: String,
+    /// True when every step worked: the configuration on disk passed `nginx -t` and (unless
+    /// not asked for) the running nginx took it.
+    pub ok: bool,
+    /// The snapshot restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// What the restore changed (its `undo` puts it back), when it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreDoc>,
+    /// Each step in order.
+    pub steps: Vec<Step>,
+    /// True when nothing was changed or run because `--dry-run` was given.
+    pub dry_run: bool,
+}
+
+impl Document for NginxDoc {
+    const KIND: &'static str = "nginx";
+    const SOURCE: &'static str = "rb-nginx";
+}
+
+impl NginxDoc {
+    fn new(action: &str, steps: Vec<Step>) -> NginxDoc {
+        let ok = steps.iter().all(|s| s.ok);
+        NginxDoc { action: action.to_string(), ok, snapshot: None, restore: None, steps, dry_run: false }
+    }
+}
+
+/// Runs `rb-nginx` with parsed arguments, writing documents to `out`.
+pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    match cli.command {
+        Command::Snapshot { dry_run, no_link } => rb_snapshot::run(
+            rb_snapshot::Cli {
+                command: None,
+                args: vec![SET.to_string()],
+                name: None,
+                dry_run,
+                no_link,
+                store: cli.store,
+            },
+            out,
+        ),
+        Command::Test => {
+            let (store, config) = cli.store.open()?;
+            let nginx = Nginx::new(config.nginx()?, &store.root);
+            let step = nginx.test()?;
+            let error = (!step.ok).then(|| step_error(&step, "nothing was changed"));
+            conclude(out, NginxDoc::new("test", vec![step]), error)
+        }
+        Command::Reload => {
+            let (store, config) = cli.store.open()?;
+            reload(&store, &config, out)
+        }
+        Command::Restore { snapshot, dry_run, no_reload, checksum } => {
+            let (store, config) = cli.store.open()?;
+            let snap = match &snapshot {
+                Some(arg) => store.resolve(arg, Some(SET))?,
+                None => restore::from_stdin(&store)?,
+            };
+            let how = How { opts: Options { keep_extra: false, checksum }, reload: !no_reload };
+            if dry_run {
+                return preview(&store, &snap, how, out);
+            }
+            restore_snapshot(&store, &config, &snap, how, out)
+        }
+    }
+}
+
+/// How to restore: the engine's options, and whether to reload.
+#[derive(Debug, Clone, Copy)]
+struct How {
+    opts: Options,
+    reload: bool,
+}
+
+/// Prints the document, then returns the error that goes with it (if any): a failed step
+/// still shows what was done.
+fn conclude(out: &mut Out, doc: NginxDoc, error: Option<Error>) -> Result<()> {
+    let emitted = out.emit(&doc);
+    match error {
+        Some(e) => Err(e),
+        None => emitted,
+    }
+}
+
+/// The one-line error for a failed step, ending with what that means for the files.
+fn step_error(step: &Step, outcome: &str) -> Error {
+    let said = step.messages.iter().rev().take(3).rev().cloned().collect::<Vec<_>>().join(" / ");
+    let said = if said.is_empty() { String::new() } else { format!(": {said}") };
+    failed(format!("{}{said}; {outcome}", step.detail)).details(step.messages.clone())
+}
+
+fn reload(store: &Store, config: &Config, out: &mut Out) -> Result<()> {
+    let nginx = Nginx::new(config.nginx()?, &store.root);
+    nginx.check_program()?;
+    let _lock = store.lock()?;
+    let test = nginx.test()?;
+    let mut steps = vec![test.clone()];
+    let error = if test.ok {
+        let reload = nginx.reload("reload")?;
+        steps.push(reload.clone());
+        (!reload.ok).then(|| step_error(&reload, "nginx runs the configuration it had"))
+    } else {
+        Some(step_error(&test, "nginx was not reloaded"))
+    };
+    let event = match &error {
+        None => Event::new("reload", true).message("RELOAD SUCCESS"),
+        Some(e) => Event::new("reload", false).message("RELOAD FAILED").error(e),
+    };
+    store.log_or_warn(event.set(SET));
+    if error.is_none() {
+        common::note("nginx reloaded: the new workers run the configuration on disk");
+    }
+    conclude(out, NginxDoc::new("reload", steps), error)
+}
+
+fn counts(doc: &RestoreDoc) -> String {
+    format!("{} created, {} modified, {} removed", doc.created.len(), doc.modified.len(), doc.removed.len())
+}
+
+fn preview(store: &Store, snap: &Snapshot, how: How, out: &mut Out) -> Result<()> {
+    rb_common::legacy::note_left_alone(snap);
+    let doc = restore::preview(store, snap, how.opts)?;
+    let then = if how.reload { "test and reload" } else { "test" };
+    let step = Step::ok(
+        "restore",
+        format!("would restore {}: {}; would then {then}", snap.manifest.id, counts(&doc)),
+    );
+    common::note(&format!("dry run: {}; nothing was changed", step.detail));
+    let mut nginx_doc = NginxDoc::new("restore", vec![step]);
+    nginx_doc.snapshot = Some(snap.manifest.id.clone());
+    nginx_doc.restore = Some(doc);
+    nginx_doc.dry_run = true;
+    out.emit(&nginx_doc)
+}
+
+fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, out: &mut Out) -> Result<()> {
+    let nginx = Nginx::new(config.nginx()?, &store.root);
+    rb_common::legacy::note_left_alone(snap);
+    // Bad input, a missing nginx and an nginx that is not running are found before anything
+    // changes; the restore plans again under the lock.
+    restore::plan(store, snap, how.opts)?;
+    nginx.check_program()?;
+    if how.reload {
+        nginx.master().map_err(|e| e.hint("to restore and test the files without a reload: --no-reload"))?;
+    }
+    let lock = store.lock()?;
+    let check = nginx.config.test_check();
+    let mut steps: Vec<Step> = Vec::new();
+    let result = restore::restore_then(store, &lock, snap, how.opts, Some(&check), &mut |_| {
+        let test = nginx.test()?;
+        steps.push(test.clone());
+        if !test.ok {
+            return Err(step_error(&test, "nginx was not reloaded"));
+        }
+        if !how.reload {
+            return Ok(());
+        }
+        let reload = nginx.reload("reload")?;
+        steps.push(reload.clone());
+        if reload.ok { Ok(()) } else { Err(step_error(&reload, "nginx runs the configuration it had")) }
+    });
+    let id = &snap.manifest.id;
+    let mut doc = NginxDoc::new("restore", Vec::new());
+    doc.snapshot = Some(id.clone());
+    match result {
+        Ok(done) if done.undo.is_none() => {
+            // Nothing to change on disk: the files already are the snapshot; make sure nginx
+            // runs them.
+            drop(lock);
+            steps.push(Step::ok("restore", format!("nothing to change: the files already match {id}")));
+            let test = nginx.test()?;
+            steps.push(test.clone());
+            let mut error =
+                (!test.ok).then(|| step_error(&test, "nothing was changed; nginx was not reloaded"));
+            if test.ok && how.reload {
+                let reload = nginx.reload("reload")?;
+                steps.push(reload.clone());
+                error = (!reload.ok).then(|| step_error(&reload, "nothing was changed on disk"));
+            }
+            doc.restore = Some(done);
+            doc.steps = steps;
+            doc.ok = error.is_none();
+            conclude(out, doc, error)
+        }
+        Ok(done) => {
+            let undo = done.undo.clone().unwrap_or_default();
+            let mut all =
+                vec![Step::ok("restore", format!("restored {id}: {}; the undo is {undo}", counts(&done)))];
+            all.extend(steps);
+            let what = if how.reload { "tested, reloaded and confirmed" } else { "tested (not reloaded)" };
+            common::note(&format!(
+                "restored {id}, {what}; `rb-nginx restore {undo}` puts back what was replaced"
+            ));
+            doc.restore = Some(done);
+            doc.steps = all;
+            doc.ok = true;
+            out.emit(&doc).map_err(|e| {
+                partial(
+                    format!("{id} was restored, but {}", e.message()),
+                    format!("`rb-nginx restore {undo}` puts back what was replaced"),
+                )
+            })
+        }
+        Err(e) => failed_restore(&nginx, id, steps, e, how, doc, out),
+    }
+}
+
+/// After the engine put the undo back (or failed to): the steps that ran, the revert, and —
+/// if a reload was attempted — a reload of the previous files.
+fn failed_restore(
+    nginx: &Nginx,
+    id: &str,
+    mut steps: Vec<Step>,
+    e: Error,
+    how: How,
+    mut doc: NginxDoc,
+    out: &mut Out,
+) -> Result<()> {
+    let reloaded = steps.iter().any(|s| s.step == "reload");
+    let mut all = Vec::new();
+    if !steps.is_empty() {
+        all.push(Step::ok("restore", format!("the files of {id} were written")));
+    }
+    all.append(&mut steps);
+    let reverted = e.kind() != Kind::Partial;
+    if !all.is_empty() {
+        all.push(if reverted {
+            Step::ok("revert", "the files were put back as they were (from the undo snapshot)")
+        } else {
+            Step::failed("revert", format!("putting the files back failed: {}", e.message()))
+        });
+    }
+    if !reverted {
+        doc.steps = all;
+        doc.ok = false;
+        let what = if reloaded {
+            "nginx runs the configuration it had before (the master rejected the new one)"
+        } else {
+            "nginx was not reloaded"
+        };
+        let e = partial(
+            format!("{}; {what}", e.message()),
+            "run `rb-restore --abort` to put back the files, then `rb-nginx reload`",
+        )
+        .details(e.detail_lines().to_vec());
+        return conclude(out, doc, Some(e));
+    }
+    if reloaded && how.reload {
+        let again = nginx.reload("reload-previous")?;
+        all.push(again.clone());
+        if !again.ok {
+            doc.steps = all;
+            doc.ok = false;
+            let e = partial(
+                format!(
+                    "{}; the previous files are back on disk, but reloading them failed too: {}",
+                    e.message(),
+                    again.detail
+                ),
+                "nginx's master is running whatever it last accepted: check it with `rb-nginx reload` once the cause is fixed",
+            )
+            .details(e.detail_lines().to_vec());
+            return conclude(out, doc, Some(e));
+        }
+    }
+    doc.steps = all;
+    doc.ok = false;
+    conclude(out, doc, Some(e))
+}

@@ -1,0 +1,307 @@
+//! rb-nginx against Debian's real nginx: each test starts its own on a free loopback port with
+//! a private prefix, serving a marker page, and stops it by its pid.
+
+use std::net::TcpListener;
+
+use rb_common::restore::RestoreDoc;
+use rb_common::snapshot::Manifest;
+use rb_nginx::NginxDoc;
+use rb_tests::nginx::TestNginx;
+use rb_tests::{STAMP, Scenario, repo};
+
+/// A helpdesk project with its own nginx serving "v1", and an nginx snapshot of that.
+fn serving_v1() -> (Scenario, TestNginx, Manifest) {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start(&s, "v1");
+    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    assert_eq!(snap.set, "nginx");
+    (s, n, snap)
+}
+
+fn steps(doc: &NginxDoc) -> Vec<(String, bool)> {
+    doc.steps.iter().map(|s| (s.step.clone(), s.ok)).collect()
+}
+
+fn step<'d>(doc: &'d NginxDoc, name: &str) -> &'d rb_nginx::Step {
+    doc.steps.iter().find(|s| s.step == name).unwrap_or_else(|| panic!("no {name} step in {doc:?}"))
+}
+
+fn named(list: &[(&str, bool)]) -> Vec<(String, bool)> {
+    list.iter().map(|(s, ok)| (s.to_string(), *ok)).collect()
+}
+
+#[test]
+fn a_good_restore_is_tested_reloaded_and_served() {
+    let (s, n, snap) = serving_v1();
+    let good = s.live();
+    // A change goes live through rb-nginx reload (tested, then confirmed by new workers).
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.append("nginx/ssl/helpdesk.key", "rotated\n");
+    s.chmod("nginx/ssl/helpdesk.key", 0o644);
+    let workers = n.workers();
+    let doc: NginxDoc = s.cmd("rb-nginx").arg("reload").run().success().doc();
+    assert_eq!(steps(&doc), named(&[("test", true), ("reload", true)]));
+    assert!(step(&doc, "test").messages.iter().any(|m| m.contains("test is successful")), "{doc:?}");
+    n.wait_for("v2");
+    assert_ne!(n.workers(), workers);
+
+    let run = s.cmd("rb-nginx").args(["restore", "latest"]).run().success();
+    let doc: NginxDoc = run.doc();
+    assert!(doc.ok && !doc.dry_run);
+    assert_eq!(doc.snapshot.as_deref(), Some(snap.id.as_str()));
+    assert_eq!(steps(&doc), named(&[("restore", true), ("test", true), ("reload", true)]));
+    let restored = doc.restore.as_ref().unwrap();
+    assert_eq!(restored.modified, ["nginx/nginx.conf", "nginx/ssl/helpdesk.key"]);
+    assert!(step(&doc, "reload").detail.contains("new workers"), "{doc:?}");
+    n.wait_for("v1");
+    // Byte for byte, modes included: the key is 0600 again.
+    s.live().without(&["rollback.toml"]).assert_same(&good.without(&["rollback.toml"]));
+    let key = std::fs::metadata(s.path("nginx/ssl/helpdesk.key")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777, 0o600);
+    let events = s.events();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["tool"].as_str(), last["message"].as_str()),
+        (Some("rb-nginx"), Some("ROLLBACK SUCCESS"))
+    );
+    // The undo it names puts v2 back, through the same checks.
+    let undo = restored.undo.clone().unwrap();
+    s.cmd("rb-nginx").args(["restore", &undo]).run().success();
+    n.wait_for("v2");
+}
+
+#[test]
+fn a_snapshot_that_fails_nginx_t_changes_nothing_and_nginx_is_not_signalled() {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start(&s, "v1");
+    s.write(
+        "nginx/nginx.conf",
+        n.conf_text("broken", None).replace("events {", "bogus_directive on;\nevents {"),
+    );
+    let bad: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v1", None));
+    let before = s.tree();
+    let workers = n.workers();
+
+    let run = s.cmd("rb-nginx").args(["restore", &bad.id]).run().code_is(1);
+    let error: Vec<String> =
+        run.stderr().lines().filter(|l| l.contains(": error: ")).map(String::from).collect();
+    assert!(error.len() == 1 && error[0].contains("everything was put back as it was"), "{}", run.stderr());
+    let doc: NginxDoc = run.doc();
+    assert!(!doc.ok);
+    assert_eq!(steps(&doc), named(&[("restore", true), ("test", false), ("revert", true)]));
+    assert!(
+        step(&doc, "test").messages.iter().any(|m| m.contains("unknown directive \"bogus_directive\"")),
+        "nginx's own message is in the document: {doc:?}"
+    );
+    assert!(run.stderr().contains("unknown directive \"bogus_directive\""), "{}", run.stderr());
+    // The live files are byte for byte what they were; the store keeps the undo it took.
+    s.live().assert_same(&before.clone().without(&["backups"]));
+    assert_eq!(n.workers(), workers, "nginx was signalled");
+    n.wait_for("v1");
+    assert_eq!(s.events().last().unwrap()["message"], "ROLLBACK FAILED");
+}
+
+#[test]
+fn a_reload_the_master_rejects_is_reverted_and_the_old_files_reloaded() {
+    let (s, n, _) = serving_v1();
+    // A snapshot that passes nginx -t but cannot work: it listens on a port the test holds.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
+    let clash: Manifest =
+        s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    n.wait_for("v2");
+    let before = s.live();
+
+    let run =
+        s.cmd("rb-nginx").args(["restore", &clash.id]).env("RB_NOW", "2025-10-13T12:20:00Z").run().code_is(1);
+    let doc: NginxDoc = run.doc();
+    assert_eq!(
+        steps(&doc),
+        named(&[
+            ("restore", true),
+            ("test", true),
+            ("reload", false),
+            ("revert", true),
+            ("reload-previous", true)
+        ])
+    );
+    let reload = step(&doc, "reload");
+    assert!(reload.detail.contains("rejected"), "{reload:?}");
+    assert!(reload.messages.iter().any(|m| m.contains("Address already in use")), "{reload:?}");
+    assert!(run.stderr().contains("Address already in use"), "{}", run.stderr());
+    s.live().assert_same(&before);
+    n.wait_for("v2");
+    drop(held);
+}
+
+#[test]
+fn dry_run_changes_nothing_and_signals_nothing() {
+    let (s, n, snap) = serving_v1();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.write("nginx/ssl/extra.pem", "new\n");
+    let before = s.tree();
+    let workers = n.workers();
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", "--dry-run", &snap.id]).run().success().doc();
+    assert!(doc.dry_run && doc.ok);
+    let r = doc.restore.unwrap();
+    assert_eq!(
+        (r.modified, r.removed),
+        (vec!["nginx/nginx.conf".to_string()], vec!["nginx/ssl/extra.pem".to_string()])
+    );
+    s.tree().assert_same(&before);
+    assert_eq!(n.workers(), workers);
+    n.wait_for("v1");
+}
+
+#[test]
+fn test_reports_the_verdict_and_nginx_messages() {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start(&s, "v1");
+    let doc: NginxDoc = s.cmd("rb-nginx").arg("test").run().success().doc();
+    assert!(doc.ok);
+    assert!(doc.steps[0].command.as_deref().unwrap().ends_with(" -t"));
+    assert!(doc.steps[0].messages.iter().any(|m| m.contains("syntax is ok")), "{doc:?}");
+
+    s.append("nginx/nginx.conf", "}\n");
+    let before = s.tree();
+    let run = s.cmd("rb-nginx").arg("test").run().code_is(1).stderr_has("nginx -t refused");
+    let doc: NginxDoc = run.doc();
+    assert!(!doc.ok && !doc.steps[0].ok);
+    assert!(doc.steps[0].messages.iter().any(|m| m.contains("unexpected \"}\"")), "{doc:?}");
+    // A reload of a configuration that fails the test is refused before nginx is signalled.
+    let workers = n.workers();
+    s.cmd("rb-nginx").arg("reload").run().code_is(1).stderr_has("nginx was not reloaded");
+    assert_eq!(n.workers(), workers);
+    s.tree().without(&["backups"]).assert_same(&before.without(&["backups"]));
+    assert_eq!(s.events().last().unwrap()["message"], "RELOAD FAILED");
+}
+
+#[test]
+fn an_nginx_that_is_not_running_is_found_before_anything_changes() {
+    let (s, n, snap) = serving_v1();
+    n.stop();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    let before = s.tree();
+    s.cmd("rb-nginx").args(["restore", &snap.id]).run().code_is(1).one_line_error("nginx is not running");
+    s.tree().assert_same(&before);
+    // --no-reload restores and tests the files only.
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", "--no-reload", &snap.id]).run().success().doc();
+    assert_eq!(steps(&doc), named(&[("restore", true), ("test", true)]));
+    assert_eq!(s.read("nginx/nginx.conf"), n.conf_text("v1", None));
+}
+
+#[test]
+fn rb_restore_of_an_nginx_snapshot_is_checked_with_nginx_t() {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start(&s, "v1");
+    s.append("nginx/nginx.conf", "bogus_directive on;\n");
+    let bad: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v1", None));
+    let before = s.live();
+    s.cmd("rb-restore")
+        .arg(&bad.id)
+        .run()
+        .code_is(1)
+        .stderr_has("unknown directive \"bogus_directive\"")
+        .stderr_has("everything was put back");
+    s.live().assert_same(&before);
+    // An empty verify list turns the check off.
+    s.append("rollback.toml", "[sets.nginx]\npaths = [\"nginx/nginx.conf\", \"nginx/ssl/\"]\nverify = []\n");
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&bad.id).run().success().doc();
+    assert_eq!(done.check, None);
+}
+
+#[test]
+fn a_legacy_backup_without_ssl_restores_nginx_conf_and_leaves_ssl_alone() {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start(&s, "v1");
+    s.program("bash")
+        .args([
+            "-c",
+            "mkdir -p backups/nginx_20251001_090000 && cp nginx/nginx.conf backups/nginx_20251001_090000/",
+        ])
+        .run()
+        .success();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    s.write("nginx/ssl/helpdesk.key", "a key made since\n");
+    let ssl = s.live().only("nginx/ssl");
+    let run = s.cmd("rb-nginx").args(["restore", "nginx_20251001_090000"]).run().success();
+    assert!(run.stderr().contains("has no nginx/ssl/: nginx/ssl/ is left as it is"), "{}", run.stderr());
+    n.wait_for("v1");
+    s.live().only("nginx/ssl").assert_same(&ssl);
+    assert_eq!(s.read("nginx/nginx.conf"), n.conf_text("v1", None));
+}
+
+#[test]
+fn bad_input_is_refused_with_nothing_changed() {
+    let (s, n, _) = serving_v1();
+    let before = s.tree();
+    let workers = n.workers();
+    s.cmd("rb-nginx")
+        .args(["restore", "nginx_20990101_000000"])
+        .run()
+        .code_is(1)
+        .one_line_error("nginx_20990101_000000");
+    s.cmd("rb-nginx")
+        .args(["restore", "../elsewhere"])
+        .run()
+        .code_is(2)
+        .one_line_error("not a snapshot in the store");
+    s.cmd("rb-nginx").args(["restore"]).run().code_is(2).one_line_error("nothing on stdin");
+    s.cmd("rb-nginx")
+        .args(["restore"])
+        .stdin("{\"rb\":1,\"kind\":\"flags\"}\n")
+        .run()
+        .code_is(2)
+        .one_line_error("flags");
+    s.cmd("rb-nginx").arg("frobnicate").run().code_is(2);
+    s.write("rollback.toml", "[nginx]\ncomand = [\"nginx\"]\n");
+    let before_toml = s.tree();
+    s.cmd("rb-nginx").arg("test").run().code_is(2).one_line_error("[nginx]: unknown field `comand`");
+    s.tree().assert_same(&before_toml);
+    s.write("rollback.toml", "[nginx]\ncommand = [\"no-such-nginx\"]\n");
+    s.cmd("rb-nginx")
+        .args(["restore", "latest"])
+        .run()
+        .code_is(1)
+        .one_line_error("`no-such-nginx` not found on PATH (set by nginx.command in rollback.toml)");
+    s.write("rollback.toml", n.rollback_toml());
+    s.tree().without(&["rollback.toml"]).assert_same(&before.without(&["rollback.toml"]));
+    assert_eq!(n.workers(), workers);
+}
+
+#[test]
+fn compat_nginx_rollback_sh_keeps_the_seed_messages_and_tells_the_truth() {
+    let shim = repo().join("compat/nginx_rollback.sh");
+    let (s, n, _) = serving_v1();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    let run = s.program(&shim).arg(STAMP).run().success();
+    assert_eq!(
+        run.stdout(),
+        format!("Rolling back Nginx configuration from backups/nginx_{STAMP}...\nNginx rollback completed\n")
+    );
+    assert!(run.stderr().contains("\"kind\":\"nginx\""), "{}", run.stderr());
+    n.wait_for("v1");
+
+    let run = s.program(&shim).arg("20250101_000000").run().code_is(1);
+    assert_eq!(run.stdout(), "Backup directory backups/nginx_20250101_000000 not found\n");
+
+    // A seed-made backup that fails nginx -t: the seed printed "completed"; the shim exits 1
+    // with the files as they were.
+    s.write(
+        "backups/nginx_20250102_000000/nginx.conf",
+        n.conf_text("v9", None).replace("events {", "bogus_directive on;\nevents {"),
+    );
+    let before = s.live();
+    let run = s.program(&shim).arg("20250102_000000").run().code_is(1);
+    assert_eq!(run.stdout(), "Rolling back Nginx configuration from backups/nginx_20250102_000000...\n");
+    assert!(run.stderr().contains("Nginx rollback FAILED (rb-nginx exit 1)"), "{}", run.stderr());
+    s.live().assert_same(&before);
+    n.wait_for("v1");
+}

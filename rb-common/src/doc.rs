@@ -181,6 +181,17 @@ impl Out {
     }
 }
 
+impl Out {
+    /// Writes bytes as they are and flushes: for the one output that is not a document,
+    /// `rb-envfile export`'s shell text.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sink
+            .write_all(bytes)
+            .and_then(|()| self.sink.flush())
+            .map_err(|e| failed(format!("writing to stdout: {e}")))
+    }
+}
+
 /// A generic error document, for tools that report errors on stdout inside a larger run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorDoc {

@@ -19,6 +19,9 @@ pub enum Kind {
     Partial,
     /// Another rollback holds the store's lock (exit 4).
     Locked,
+    /// A code of its own: `rb-envfile exec` fails with 125–127 as env(1) does, so that its
+    /// command's codes pass through unchanged.
+    Exit(u8),
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Partial => 3,
             Kind::Locked => 4,
+            Kind::Exit(code) => code,
         }
     }
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod compat;
 mod crash;
 mod dedup;
+mod envfile;
 mod legacy;
 mod nginx;
 mod restore;

@@ -1,0 +1,5 @@
+//! `rb-envfile`: see `rb-envfile --help` and the crate's library docs.
+
+fn main() -> std::process::ExitCode {
+    rb_common::cli::main("rb-envfile", rb_envfile::run)
+}

@@ -17,6 +17,9 @@ use crate::restore::Check;
 /// The file name at the project root.
 pub const FILE: &str = "rollback.toml";
 
+/// The project's nginx configuration, as the seed keeps it.
+pub const NGINX_CONF: &str = "nginx/nginx.conf";
+
 /// A named list of paths and globs, and how to check a restore of it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -118,13 +121,24 @@ impl Config {
         }
     }
 
-    /// `[nginx]`, with its defaults.
+    /// `[nginx]`, with its defaults, checked.
     pub fn nginx(&self) -> Result<NginxConfig> {
-        self.section("nginx")
+        let nginx: NginxConfig = self.section("nginx")?;
+        if nginx.command.is_empty() {
+            return Err(usage(format!("{FILE}: [nginx] command is empty")));
+        }
+        let t = nginx.reload_timeout_s;
+        if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
+            return Err(usage(format!(
+                "{FILE}: [nginx] reload_timeout_s = {t}: give seconds, more than 0 and at most 3600"
+            )));
+        }
+        Ok(nginx)
     }
 
     /// The command that checks a restore of `set`: the set's `verify` when it has one (an
-    /// empty list means none), else for the `nginx` set the configured `nginx -t`. An undo
+    /// empty list means none), else the configured `nginx -t` for the `nginx` set, and for a
+    /// set holding `nginx/nginx.conf` (`config`) once `[nginx]` is configured. An undo
     /// snapshot has none: it puts back whatever was there.
     pub fn check_for(&self, set: &str) -> Result<Option<Check>> {
         if set == crate::snapshot::UNDO_SET {
@@ -134,6 +148,11 @@ impl Config {
             Some(argv) if argv.is_empty() => Ok(None),
             Some(argv) => Ok(Some(Check { argv, setting: format!("sets.{set}.verify in {FILE}") })),
             None if set == "nginx" => Ok(Some(self.nginx()?.test_check())),
+            None if self.other.contains_key("nginx")
+                && self.sets.get(set).is_some_and(|s| s.paths.iter().any(|p| p == NGINX_CONF)) =>
+            {
+                Ok(Some(self.nginx()?.test_check()))
+            }
             None => Ok(None),
         }
     }
@@ -152,16 +171,18 @@ impl Config {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NginxConfig {
-    /// The nginx command; rb appends `-t` or `-s reload`. A private prefix:
+    /// The nginx command; rb appends `-t`, `-T` or `-s reload`. A private prefix:
     /// `["nginx", "-p", "/srv/helpdesk/nginx/", "-c", "nginx.conf"]`; in a container:
     /// `["docker", "compose", "exec", "-T", "nginx", "nginx"]`.
     pub command: Vec<String>,
-    /// The running master's pid file, as the `pid` directive names it (relative to the root).
-    pub pid_file: String,
-    /// The error log the master writes to (relative to the root); when given, a reload the
-    /// master rejects is seen there at once instead of when `reload_timeout_s` runs out.
+    /// The running master's pid file [default: what the configuration's `pid` directive
+    /// names, as `nginx -T` shows it, else nginx's built-in path].
+    pub pid_file: Option<String>,
+    /// The error log the master writes to [default: the configuration's top-level
+    /// `error_log`]. A reload the master rejects is seen there at once instead of when
+    /// `reload_timeout_s` runs out.
     pub error_log: Option<String>,
-    /// How long to wait, in seconds, for the master to start workers with the new configuration.
+    /// How long to wait, in seconds, for the master to replace its workers.
     pub reload_timeout_s: f64,
 }
 
@@ -169,7 +190,7 @@ impl Default for NginxConfig {
     fn default() -> Self {
         NginxConfig {
             command: vec!["nginx".to_string()],
-            pid_file: "/run/nginx.pid".to_string(),
+            pid_file: None,
             error_log: None,
             reload_timeout_s: 10.0,
         }

@@ -47,6 +47,9 @@ pub struct Options {
     pub keep_extra: bool,
     /// Compare file contents by hash instead of size and mtime.
     pub checksum: bool,
+    /// What must follow this restore that `--resume` and `--abort` cannot do, recorded in the
+    /// journal and said when they run (rb-nginx: "`rb-nginx reload`").
+    pub after: Option<&'static str>,
 }
 
 /// One idempotent change to the live tree. Paths are relative to the root.
@@ -931,6 +934,9 @@ pub struct Journal {
     /// The set's verify command, run again by `--resume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Check>,
+    /// What must follow a `--resume` or `--abort` that they cannot do themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Every step with its target state, in order: `--resume` runs them all again.
     pub steps: Vec<Step>,
     /// The process that started it.
@@ -987,17 +993,26 @@ pub fn restore(
     opts: Options,
     check: Option<&Check>,
 ) -> Result<RestoreDoc> {
-    restore_then(store, lock, snap, opts, check, &mut |c| run_check(c, &store.root).map(|_| ()))
+    restore_then(store, lock, snap, opts, check, &mut |c| run_check(c.check, &store.root).map(|_| ()))
+}
+
+/// What the check that ends a restore is given.
+#[derive(Debug, Clone, Copy)]
+pub struct Checking<'a> {
+    /// The set's verify command, if any.
+    pub check: Option<&'a Check>,
+    /// False when the files already matched the snapshot and nothing was written.
+    pub changed: bool,
 }
 
 /// The check that ends a restore: given the set's verify command (if any) once the files
 /// are in place, while the journal still stands. [`restore`]'s runs the command; rb-nginx's
 /// runs `nginx -t` itself, then reloads nginx. If it fails, the undo goes back. `--resume`
 /// runs the plain command again.
-pub type Then<'a> = &'a mut dyn FnMut(Option<&Check>) -> Result<()>;
+pub type Then<'a> = &'a mut dyn FnMut(Checking<'_>) -> Result<()>;
 
-/// [`restore`], with `then` as the check. When nothing needs to change, `then` does not run
-/// (the document has no undo).
+/// [`restore`], with `then` as the check. When nothing needs to change, `then` still runs
+/// (with `changed: false`; the document has no undo), so "done" is always "verified".
 pub fn restore_then(
     store: &Store,
     _lock: &Lock,
@@ -1013,6 +1028,8 @@ pub fn restore_then(
         verify_sources(snap, &plan)?;
         let mut doc = doc_for(snap, &plan, false);
         if plan.is_empty() {
+            then(Checking { check, changed: false })?;
+            doc.check = check.map(|c| exec::display(&c.argv));
             return Ok(doc);
         }
         let undo = take_undo(store, snap, &plan)?;
@@ -1023,6 +1040,7 @@ pub fn restore_then(
             undo: undo.id,
             doc,
             check: check.cloned(),
+            after: opts.after.map(str::to_string),
             steps: plan.steps,
             pid: std::process::id(),
             started: clock::rfc3339(&clock::now()?),
@@ -1047,10 +1065,19 @@ fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc
         crate::cli::note(&format!("checking the restored files with `{}`", exec::display(&check.argv)));
         doc.check = Some(exec::display(&check.argv));
     }
-    if let Err(e) = then(journal.check.as_ref()) {
+    if let Err(e) = then(Checking { check: journal.check.as_ref(), changed: true }) {
         return Err(put_back(store, journal, e, "the restored files failed their check"));
     }
-    clear_journal(store)?;
+    clear_journal(store).map_err(|e| {
+        partial(
+            format!(
+                "{} was restored and checked, but its journal could not be removed: {}",
+                journal.snapshot,
+                e.message()
+            ),
+            "remove the cause, then `rb-restore --resume` finishes it (nothing is written again)",
+        )
+    })?;
     Ok(doc)
 }
 
@@ -1063,7 +1090,8 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
         return Ok(RestoreDoc { dry_run: true, ..journal.doc });
     }
     let result = clean_staging(&store.root, &journal.steps)
-        .and_then(|()| finish(store, &journal, &mut |c| run_check(c, &store.root).map(|_| ())));
+        .and_then(|()| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ())));
+    say_after(&journal, &result);
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
@@ -1082,8 +1110,20 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
             "fix the cause and run `rb-restore --abort` again; the journal is kept",
         )
     });
+    say_after(&journal, &result);
     log(store, "abort", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
+}
+
+/// After `--resume` or `--abort` of a restore that had more to do than they can (rb-nginx
+/// reloads nginx): says what to run now.
+fn say_after(journal: &Journal, result: &Result<RestoreDoc>) {
+    if let (Some(after), Ok(_)) = (&journal.after, result) {
+        crate::cli::warn(&format!(
+            "this restore of {} was started by a tool that had more to do: run {after} now",
+            journal.snapshot
+        ));
+    }
 }
 
 /// After a failed restore: restores the undo snapshot exactly and removes the journal.

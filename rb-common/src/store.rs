@@ -271,8 +271,9 @@ impl Store {
                     self.shown()
                 ),
                 format!(
-                    "run `rb-restore --resume` to finish it, or `rb-restore --abort` to put back what was there (from {})",
-                    pending.1
+                    "run `rb-restore --resume` to finish it, or `rb-restore --abort` to put back what was there (from {}){}",
+                    pending.1,
+                    pending.2.map(|a| format!("; then {a}")).unwrap_or_default()
                 ),
             ));
         }
@@ -317,8 +318,9 @@ impl Store {
         self.meta_dir().join(JOURNAL)
     }
 
-    /// The snapshot and undo ids of a pending (interrupted) restore, if there is one.
-    pub fn pending(&self) -> Result<Option<(String, String)>> {
+    /// The snapshot and undo ids of a pending (interrupted) restore, and what must follow it
+    /// (the journal's `after`), if there is one.
+    pub fn pending(&self) -> Result<Option<(String, String, Option<String>)>> {
         let path = self.journal_path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -327,7 +329,8 @@ impl Store {
         };
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        Ok(Some((field("snapshot"), field("undo"))))
+        let after = value.get("after").and_then(|v| v.as_str()).map(str::to_string);
+        Ok(Some((field("snapshot"), field("undo"), after)))
     }
 
     /// Appends `event` to the audit log; a log that cannot be written is a warning, never a
@@ -425,7 +428,7 @@ impl Store {
         {
             protect.push((t.to_string(), "`latest` points to it"));
         }
-        if let Some((snapshot, undo)) = self.pending()? {
+        if let Some((snapshot, undo, _)) = self.pending()? {
             protect.push((snapshot, "an interrupted restore needs it"));
             protect.push((undo, "an interrupted restore needs it"));
         }

@@ -12,16 +12,17 @@ Examples:
   rb-nginx restore nginx_20251013_120000  restore it, test it, reload it, confirm — or put it back
   rb-nginx restore --no-reload latest     nginx is down: restore and test the files only
 
-How nginx is reached is set in rollback.toml (rb appends -t or -s reload):
+How nginx is reached is set in rollback.toml (rb appends -t, -T or -s reload):
   [nginx]
   command = [\"nginx\", \"-p\", \"/srv/helpdesk/nginx/\", \"-c\", \"nginx.conf\"]   # default [\"nginx\"]
-  pid_file = \"/run/nginx.pid\"       # the master's pid file (the `pid` directive)
-  error_log = \"/var/log/nginx/error.log\"   # optional: a rejected reload is seen at once
   reload_timeout_s = 10
+It must read this project's nginx/nginx.conf (checked with nginx -T, by content); the pid file
+and error log are those its `pid` and `error_log` directives name (override: pid_file, error_log).
 
-A reload is confirmed by the master starting new worker processes: `nginx -s reload` exits 0
-even when the master then rejects the configuration (a `listen` on a port another process
-holds passes nginx -t and fails at reload) and keeps its old workers.
+A reload is confirmed when the master has started new workers and the old ones are gone or
+shutting down: `nginx -s reload` exits 0 even when the master then rejects the configuration
+(a `listen` on a port another process holds passes nginx -t and fails at reload) and keeps its
+old workers. rb watches the master through /proc: for nginx in a container, use --no-reload.
 Exit codes: 0 done and confirmed, 1 failed (nothing changed, or all put back), 2 bad usage or
 input, 3 partly changed (the error says what runs and what is on disk), 4 another rollback
 holds the lock.";

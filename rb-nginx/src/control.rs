@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rb_common::config::{FILE, NginxConfig};
-use rb_common::error::{Result, failed};
+use rb_common::config::{FILE, NGINX_CONF, NginxConfig};
+use rb_common::error::{Result, failed, usage};
 use rb_common::exec::{self, Output};
 use serde::{Deserialize, Serialize};
 
@@ -107,108 +107,278 @@ impl Nginx {
         Ok(self.test_step(&output))
     }
 
-    fn pid_file(&self) -> PathBuf {
-        self.root.join(&self.config.pid_file)
+    fn run(&self, extra: &[&str]) -> Result<Output> {
+        exec::run(&self.argv(extra), &self.root, &format!("nginx.command in {FILE}"))
+    }
+
+    /// Where this nginx keeps its pid file and error log, and the files it reads: from
+    /// `nginx -T` (or, when the files on disk do not pass it, the project's nginx.conf), the
+    /// prefix (`-p`, else `nginx -V`), and the settings, which win.
+    pub fn runtime(&self) -> Result<Runtime> {
+        let dump = self.run(&["-T"])?;
+        let files = if dump.ok() { config_files(&dump.stdout) } else { Vec::new() };
+        let main = match files.first() {
+            Some((_, text)) => Some(text.clone()),
+            None => fs::read_to_string(self.root.join(NGINX_CONF)).ok(),
+        };
+        let (pid, log) = main.as_deref().map(top_level).unwrap_or_default();
+        let mut built_in = None;
+        let mut built = |key: &str| -> Result<Option<String>> {
+            if built_in.is_none() {
+                built_in = Some(self.run(&["-V"])?.stderr);
+            }
+            Ok(built_in.as_deref().and_then(|v| configure_arg(v, key)))
+        };
+        let prefix = match self.flag("-p") {
+            Some(p) => Some(self.root.join(p)),
+            None => built("--prefix")?.map(PathBuf::from),
+        };
+        let at_prefix = |path: String| match &prefix {
+            Some(p) if Path::new(&path).is_relative() => p.join(path),
+            _ => PathBuf::from(path),
+        };
+        let pid_file = match (&self.config.pid_file, pid) {
+            (Some(set), _) => self.root.join(set),
+            (None, Some(pid)) => at_prefix(pid),
+            (None, None) => at_prefix(built("--pid-path")?.unwrap_or_else(|| "logs/nginx.pid".to_string())),
+        };
+        let error_log = match (&self.config.error_log, log) {
+            (Some(set), _) => Some(self.root.join(set)),
+            (None, Some(log))
+                if log != "stderr" && !log.starts_with("syslog:") && !log.starts_with("memory:") =>
+            {
+                Some(at_prefix(log))
+            }
+            _ => None,
+        };
+        Ok(Runtime { pid_file, error_log, files })
+    }
+
+    /// The value after `flag` in the command (`-p PREFIX`).
+    fn flag(&self, flag: &str) -> Option<String> {
+        let args = &self.config.command;
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
+    }
+
+    /// Refuses (exit 2) a command whose nginx reads another main configuration than the
+    /// project's `nginx/nginx.conf` (the default `nginx` reads `/etc/nginx/nginx.conf`): its
+    /// `-t` would test, and its reload load, another file than the one restored. Compared
+    /// by content, so a file mounted into a container matches.
+    pub fn check_target(&self, runtime: &Runtime) -> Result<()> {
+        let Ok(live) = fs::read_to_string(self.root.join(NGINX_CONF)) else { return Ok(()) };
+        let Some((main, _)) = runtime.files.first() else { return Ok(()) };
+        if runtime.files.iter().any(|(_, t)| t.trim_end() == live.trim_end()) {
+            return Ok(());
+        }
+        Err(usage(format!(
+            "`{}` reads {main}, not this project's {NGINX_CONF} (their contents differ): its -t would test another file",
+            exec::display(&self.config.command)
+        ))
+        .hint(format!(
+            "point nginx.command in {FILE} at it, e.g. command = [\"nginx\", \"-c\", \"{}\"]",
+            self.root.join(NGINX_CONF).display()
+        )))
     }
 
     /// The running master's pid, from its pid file; an error saying nginx is not running
     /// otherwise.
-    pub fn master(&self) -> Result<u32> {
-        let file = self.pid_file();
-        let setting = format!("nginx.pid_file in {FILE}");
-        let text = fs::read_to_string(&file).map_err(|e| {
+    pub fn master(&self, runtime: &Runtime) -> Result<u32> {
+        let file = &runtime.pid_file;
+        let hint = format!(
+            "start nginx; if it runs with another pid file, set nginx.pid_file in {FILE}; if it runs where rb cannot see its processes (a container), use --no-reload and reload it there"
+        );
+        let text = fs::read_to_string(file).map_err(|e| {
             failed(format!("nginx is not running: its pid file {} cannot be read ({e})", file.display()))
-                .hint(format!("start nginx, or point {setting} at the pid file its `pid` directive names"))
+                .hint(hint.clone())
         })?;
-        let pid: u32 = text.trim().parse().map_err(|_| {
-            failed(format!("nginx's pid file {} does not hold a pid: {:?}", file.display(), text.trim()))
-        })?;
-        if !is_nginx(pid) {
-            return Err(failed(format!(
-                "nginx is not running: its pid file {} names pid {pid}, which is not an nginx process",
+        let pid: Option<u32> = text.trim().parse().ok();
+        match pid {
+            Some(pid) if is_nginx(pid) => Ok(pid),
+            Some(pid) => Err(failed(format!(
+                "nginx is not running: its pid file {} names pid {pid}, which is not a running nginx",
                 file.display()
             ))
-            .hint(format!("start nginx, or point {setting} at the running master's pid file")));
+            .hint(hint)),
+            None => Err(failed(format!(
+                "nginx is not running: its pid file {} holds no pid ({:?})",
+                file.display(),
+                text.trim()
+            ))
+            .hint(hint)),
         }
-        Ok(pid)
     }
 
-    /// Sends `-s reload` and waits until the master has either started new workers (`Ok`
-    /// with an ok step) or rejected the configuration (a failed step). `Err` only when the
-    /// nginx program cannot be started at all.
-    pub fn reload(&self, step_name: &str) -> Result<Step> {
+    /// Sends `-s reload` and waits until the master has replaced its workers (an ok step:
+    /// new workers started and every old one gone or shutting down) or rejected the
+    /// configuration (a failed step). `Err` only when the nginx program cannot be started.
+    pub fn reload(&self, runtime: &Runtime, step_name: &str) -> Result<Step> {
         let argv = self.argv(&["-s", "reload"]);
-        let master = match self.master() {
+        let master = match self.master(runtime) {
             Ok(pid) => pid,
             Err(e) => return Ok(Step::failed(step_name, e.message()).command(&argv)),
         };
         let before = workers(master);
-        let log = self.config.error_log.as_ref().map(|l| self.root.join(l));
-        let offset = log.as_ref().and_then(|l| fs::metadata(l).ok()).map_or(0, |m| m.len());
-        let sent = exec::run(&argv, &self.root, &format!("nginx.command in {FILE}"))?;
+        let log = runtime.error_log.as_deref();
+        let offset = log.and_then(|l| fs::metadata(l).ok()).map_or(0, |m| m.len());
+        let sent = self.run(&["-s", "reload"])?;
         let mut messages = sent.lines();
         if !sent.ok() {
             return Ok(Step::failed(step_name, format!("nginx -s reload failed ({})", sent.status()))
                 .command(&argv)
                 .messages(messages));
         }
-        let timeout = Duration::from_secs_f64(self.config.reload_timeout_s.max(0.1));
+        let errors = |messages: &mut Vec<String>| {
+            messages.extend(log.map(|l| log_errors(l, offset, master)).unwrap_or_default());
+        };
+        let timeout = Duration::from_secs_f64(self.config.reload_timeout_s);
         let start = Instant::now();
         let mut rejected_at: Option<(Instant, u64)> = None;
         loop {
             if !is_nginx(master) {
-                messages.extend(log.as_deref().map(|l| log_errors(l, offset)).unwrap_or_default());
+                errors(&mut messages);
                 return Ok(Step::failed(
                     step_name,
-                    format!("the nginx master (pid {master}) exited after the reload signal"),
+                    format!(
+                        "the nginx master (pid {master}) exited after the reload signal: nginx is not running"
+                    ),
                 )
                 .command(&argv)
                 .messages(messages));
             }
             let now = workers(master);
             let new: Vec<u32> = now.difference(&before).copied().collect();
-            if !new.is_empty() {
+            // Taken: new workers run, and every old one is gone or shutting down, so the next
+            // request is served by the new configuration.
+            if !new.is_empty() && before.iter().all(|pid| !now.contains(pid) || shutting_down(*pid)) {
+                let old: Vec<u32> = before.iter().copied().collect();
                 return Ok(Step::ok(
                     step_name,
                     format!(
                         "the nginx master (pid {master}) took the configuration: new workers {} replace {}",
                         list(&new),
-                        if before.is_empty() {
-                            "none".to_string()
-                        } else {
-                            list(&before.iter().copied().collect::<Vec<_>>())
-                        }
+                        if old.is_empty() { "none".to_string() } else { list(&old) }
                     ),
                 )
                 .command(&argv)
                 .messages(messages));
             }
             // The master logs [emerg] and keeps its workers when it rejects the new
-            // configuration; wait until it has said everything (the log stops growing).
-            if let Some(log) = &log {
+            // configuration; wait until it has said everything (its log stops growing).
+            if let Some(log) = log {
                 let len = fs::metadata(log).map_or(0, |m| m.len());
                 match rejected_at {
-                    Some((since, seen)) if seen == len && since.elapsed() > Duration::from_millis(700) => {
-                        messages.extend(log_errors(log, offset));
+                    Some((since, seen))
+                        if seen == len
+                            && since.elapsed() > Duration::from_millis(700)
+                            && workers(master).difference(&before).next().is_none() =>
+                    {
+                        errors(&mut messages);
                         return Ok(rejected(step_name, master, &argv, messages));
                     }
                     Some((_, seen)) if seen != len => rejected_at = Some((Instant::now(), len)),
-                    None if !log_errors(log, offset).is_empty() => rejected_at = Some((Instant::now(), len)),
+                    None if !log_errors(log, offset, master).is_empty() => {
+                        rejected_at = Some((Instant::now(), len))
+                    }
                     _ => {}
                 }
             }
             if start.elapsed() > timeout {
-                messages.extend(log.as_deref().map(|l| log_errors(l, offset)).unwrap_or_default());
+                errors(&mut messages);
                 let mut step = rejected(step_name, master, &argv, messages);
-                step.detail = format!(
-                    "the nginx master (pid {master}) started no new workers within {}s of the reload signal: it is still running the configuration it had",
-                    self.config.reload_timeout_s
-                );
+                step.detail = if new.is_empty() {
+                    format!(
+                        "the nginx master (pid {master}) started no new workers within {}s of the reload signal: the reload did not take",
+                        self.config.reload_timeout_s
+                    )
+                } else {
+                    format!(
+                        "the nginx master (pid {master}) started new workers {} but old ones were still serving after {}s",
+                        list(&new),
+                        self.config.reload_timeout_s
+                    )
+                };
                 return Ok(step);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Where a running nginx keeps its state, and what it reads.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    /// The master's pid file.
+    pub pid_file: PathBuf,
+    /// The error log the master writes to, when it is a file.
+    pub error_log: Option<PathBuf>,
+    /// Every file `nginx -T` showed, main configuration first, with its text (empty when the
+    /// files on disk did not pass `-T`).
+    pub files: Vec<(String, String)>,
+}
+
+/// The files in `nginx -T` output: `# configuration file PATH:` then the text.
+fn config_files(dump: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for line in dump.split_inclusive('\n') {
+        let header = line.trim_end().strip_prefix("# configuration file ").and_then(|l| l.strip_suffix(':'));
+        match (header, files.last_mut()) {
+            (Some(path), _) => files.push((path.to_string(), String::new())),
+            (None, Some((_, text))) => text.push_str(line),
+            (None, None) => {}
+        }
+    }
+    files
+}
+
+/// The first argument of the main context's `pid` and `error_log` directives.
+fn top_level(conf: &str) -> (Option<String>, Option<String>) {
+    let (mut pid, mut log) = (None, None);
+    let mut depth = 0usize;
+    let mut statement = String::new();
+    for line in conf.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for c in line.chars().chain(std::iter::once(' ')) {
+            match c {
+                '{' => {
+                    depth += 1;
+                    statement.clear();
+                }
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    statement.clear();
+                }
+                ';' => {
+                    let words: Vec<&str> = statement.split_whitespace().collect();
+                    if depth == 0 {
+                        match words.as_slice() {
+                            ["pid", value, ..] => pid = Some(unquote(value)),
+                            ["error_log", value, ..] if log.is_none() => log = Some(unquote(value)),
+                            _ => {}
+                        }
+                    }
+                    statement.clear();
+                }
+                c => statement.push(c),
+            }
+        }
+    }
+    (pid, log)
+}
+
+fn unquote(word: &str) -> String {
+    word.trim_matches(|c| c == '"' || c == '\'').to_string()
+}
+
+/// `--key=value` from `nginx -V`'s configure arguments.
+fn configure_arg(version: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    version.split_whitespace().find_map(|w| w.strip_prefix(&prefix)).map(str::to_string)
+}
+
+/// True when a worker has been told to finish (nginx retitles it "… is shutting down").
+fn shutting_down(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("shutting down"))
 }
 
 fn rejected(step_name: &str, master: u32, argv: &[String], messages: Vec<String>) -> Step {
@@ -253,9 +423,10 @@ fn stat_field(pid: u32, n: usize) -> Option<String> {
     rest.split_whitespace().nth(n).map(str::to_string)
 }
 
-/// The `[emerg]`, `[alert]` and `[crit]` lines the error log got after `offset` (from the
-/// start if it was rotated or truncated since).
-fn log_errors(log: &Path, offset: u64) -> Vec<String> {
+/// The `[emerg]`, `[alert]` and `[crit]` lines the master (`PID#TID:`) wrote to the error
+/// log after `offset` (from the start if it was rotated or truncated since); workers' lines
+/// (a failing upstream) are not about the reload.
+fn log_errors(log: &Path, offset: u64, master: u32) -> Vec<String> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = fs::File::open(log) else { return Vec::new() };
     let len = file.metadata().map_or(0, |m| m.len());
@@ -267,6 +438,7 @@ fn log_errors(log: &Path, offset: u64) -> Vec<String> {
     String::from_utf8_lossy(&bytes)
         .lines()
         .filter(|l| l.contains("[emerg]") || l.contains("[alert]") || l.contains("[crit]"))
+        .filter(|l| l.contains(&format!("] {master}#")))
         .map(String::from)
         .collect()
 }
@@ -283,16 +455,34 @@ mod tests {
     }
 
     #[test]
+    fn directives_and_dump() {
+        let conf = "worker_processes 1; # pid nope;\npid  \"run/x.pid\";\nerror_log logs/e.log warn;\nhttp {\n error_log inner.log;\n server { pid no; }\n}\n";
+        assert_eq!(top_level(conf), (Some("run/x.pid".to_string()), Some("logs/e.log".to_string())));
+        let dump = "# configuration file /a/nginx.conf:\nevents {}\ninclude b.conf;\n\n# configuration file /a/b.conf:\nx;\n";
+        let files = config_files(dump);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0], ("/a/nginx.conf".to_string(), "events {}\ninclude b.conf;\n\n".to_string()));
+        assert_eq!(
+            configure_arg(
+                "configure arguments: --prefix=/usr/share/nginx --pid-path=/run/nginx.pid",
+                "--pid-path"
+            )
+            .as_deref(),
+            Some("/run/nginx.pid")
+        );
+    }
+
+    #[test]
     fn error_lines_since_offset() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("error.log");
-        fs::write(&log, "old [emerg] line\n").unwrap();
+        fs::write(&log, "old [emerg] 7#7: line\n").unwrap();
         let offset = fs::metadata(&log).unwrap().len();
         let mut text = fs::read_to_string(&log).unwrap();
-        text.push_str("x [notice] signal\ny [emerg] bind() failed\n");
+        text.push_str("x [notice] 7#7: signal\ny [emerg] 7#7: bind() failed\nw [crit] 8#8: upstream\n");
         fs::write(&log, text).unwrap();
-        assert_eq!(log_errors(&log, offset), ["y [emerg] bind() failed"]);
-        fs::write(&log, "z [alert] new\n").unwrap();
-        assert_eq!(log_errors(&log, offset), ["z [alert] new"]);
+        assert_eq!(log_errors(&log, offset, 7), ["y [emerg] 7#7: bind() failed"]);
+        fs::write(&log, "z [alert] 7#7: new\n").unwrap();
+        assert_eq!(log_errors(&log, offset, 7), ["z [alert] 7#7: new"]);
     }
 }

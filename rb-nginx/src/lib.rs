@@ -16,14 +16,15 @@ pub mod control;
 use rb_common::cli as common;
 use rb_common::config::Config;
 use rb_common::doc::{Document, Out};
-use rb_common::error::{Error, Kind, Result, failed, partial};
+use rb_common::error::{Error, Result, failed, partial, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
+use rb_common::snapshot::UNDO_SET;
 use rb_common::store::{Event, Snapshot, Store};
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
 use cli::Command;
-pub use control::{Nginx, Step};
+pub use control::{Nginx, Runtime, Step};
 
 /// The set `rb-nginx snapshot` takes and `latest` means.
 pub const SET: &str = "nginx";
@@ -76,7 +77,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         ),
         Command::Test => {
             let (store, config) = cli.store.open()?;
-            let nginx = Nginx::new(config.nginx()?, &store.root);
+            let nginx = checked(&store, &config)?.0;
             let step = nginx.test()?;
             let error = (!step.ok).then(|| step_error(&step, "nothing was changed"));
             conclude(out, NginxDoc::new("test", vec![step]), error)
@@ -91,7 +92,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 Some(arg) => store.resolve(arg, Some(SET))?,
                 None => restore::from_stdin(&store)?,
             };
-            let how = How { opts: Options { keep_extra: false, checksum }, reload: !no_reload };
+            check_set(&snap)?;
+            let opts = Options { keep_extra: false, checksum, after: Some("`rb-nginx reload`") };
+            let how = How { opts, reload: !no_reload };
             if dry_run {
                 return preview(&store, &snap, how, out);
             }
@@ -107,6 +110,29 @@ struct How {
     reload: bool,
 }
 
+/// The configured nginx and where it runs, refused (before anything changes) when the
+/// program is missing or reads another configuration than the project's.
+fn checked(store: &Store, config: &Config) -> Result<(Nginx, Runtime)> {
+    let nginx = Nginx::new(config.nginx()?, &store.root);
+    nginx.check_program()?;
+    let runtime = nginx.runtime()?;
+    nginx.check_target(&runtime)?;
+    Ok((nginx, runtime))
+}
+
+/// rb-nginx restores nginx snapshots (and their undos, and the old scripts' nginx backups);
+/// another set's files are rb-restore's.
+fn check_set(snap: &Snapshot) -> Result<()> {
+    let m = &snap.manifest;
+    let nginx_undo = m.set == UNDO_SET
+        && m.undo_for.as_deref().and_then(rb_common::store::parse_id).is_some_and(|(set, _, _)| set == SET);
+    if m.set == SET || nginx_undo {
+        return Ok(());
+    }
+    Err(usage(format!("{} is a snapshot of set {}, not of nginx's files", m.id, m.set))
+        .hint(format!("rb-restore {} restores it (and tests nginx.conf if the set holds it)", m.id)))
+}
+
 /// Prints the document, then returns the error that goes with it (if any): a failed step
 /// still shows what was done.
 fn conclude(out: &mut Out, doc: NginxDoc, error: Option<Error>) -> Result<()> {
@@ -117,23 +143,24 @@ fn conclude(out: &mut Out, doc: NginxDoc, error: Option<Error>) -> Result<()> {
     }
 }
 
-/// The one-line error for a failed step, ending with what that means for the files.
+/// The one-line error for a failed step, ending with what that means for the files. It
+/// quotes nginx's last complaints (not its `[notice]` chatter); the details carry it all.
 fn step_error(step: &Step, outcome: &str) -> Error {
-    let said = step.messages.iter().rev().take(3).rev().cloned().collect::<Vec<_>>().join(" / ");
+    let complaints: Vec<&String> = step.messages.iter().filter(|m| !m.contains("[notice]")).collect();
+    let said = complaints.iter().rev().take(3).rev().map(|m| m.as_str()).collect::<Vec<_>>().join(" / ");
     let said = if said.is_empty() { String::new() } else { format!(": {said}") };
     failed(format!("{}{said}; {outcome}", step.detail)).details(step.messages.clone())
 }
 
 fn reload(store: &Store, config: &Config, out: &mut Out) -> Result<()> {
-    let nginx = Nginx::new(config.nginx()?, &store.root);
-    nginx.check_program()?;
+    let (nginx, runtime) = checked(store, config)?;
     let _lock = store.lock()?;
     let test = nginx.test()?;
     let mut steps = vec![test.clone()];
     let error = if test.ok {
-        let reload = nginx.reload("reload")?;
+        let reload = nginx.reload(&runtime, "reload")?;
         steps.push(reload.clone());
-        (!reload.ok).then(|| step_error(&reload, "nginx runs the configuration it had"))
+        (!reload.ok).then(|| step_error(&reload, "nothing was changed"))
     } else {
         Some(step_error(&test, "nginx was not reloaded"))
     };
@@ -143,7 +170,7 @@ fn reload(store: &Store, config: &Config, out: &mut Out) -> Result<()> {
     };
     store.log_or_warn(event.set(SET));
     if error.is_none() {
-        common::note("nginx reloaded: the new workers run the configuration on disk");
+        common::note("nginx reloaded: its workers run the configuration on disk");
     }
     conclude(out, NginxDoc::new("reload", steps), error)
 }
@@ -169,19 +196,28 @@ fn preview(store: &Store, snap: &Snapshot, how: How, out: &mut Out) -> Result<()
 }
 
 fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, out: &mut Out) -> Result<()> {
-    let nginx = Nginx::new(config.nginx()?, &store.root);
     rb_common::legacy::note_left_alone(snap);
-    // Bad input, a missing nginx and an nginx that is not running are found before anything
-    // changes; the restore plans again under the lock.
+    // Bad input, a missing or misdirected nginx, and an nginx that is not running are found
+    // before anything changes; the restore plans again under the lock.
     restore::plan(store, snap, how.opts)?;
-    nginx.check_program()?;
+    let (nginx, runtime) = checked(store, config)?;
     if how.reload {
-        nginx.master().map_err(|e| e.hint("to restore and test the files without a reload: --no-reload"))?;
+        nginx
+            .master(&runtime)
+            .map_err(|e| e.hint("to restore and test the files without a reload: --no-reload"))?;
     }
     let lock = store.lock()?;
     let check = nginx.config.test_check();
     let mut steps: Vec<Step> = Vec::new();
-    let result = restore::restore_then(store, &lock, snap, how.opts, Some(&check), &mut |_| {
+    let mut changed = false;
+    let result = restore::restore_then(store, &lock, snap, how.opts, Some(&check), &mut |c| {
+        changed = c.changed;
+        let id = &snap.manifest.id;
+        steps.push(if c.changed {
+            Step::ok("restore", format!("the files of {id} were written"))
+        } else {
+            Step::ok("restore", format!("nothing to change: the files already match {id}"))
+        });
         let test = nginx.test()?;
         steps.push(test.clone());
         if !test.ok {
@@ -190,115 +226,93 @@ fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, o
         if !how.reload {
             return Ok(());
         }
-        let reload = nginx.reload("reload")?;
+        let reload = nginx.reload(&runtime, "reload")?;
         steps.push(reload.clone());
-        if reload.ok { Ok(()) } else { Err(step_error(&reload, "nginx runs the configuration it had")) }
+        if reload.ok { Ok(()) } else { Err(step_error(&reload, "nginx was not left running them")) }
     });
     let id = &snap.manifest.id;
     let mut doc = NginxDoc::new("restore", Vec::new());
     doc.snapshot = Some(id.clone());
     match result {
-        Ok(done) if done.undo.is_none() => {
-            // Nothing to change on disk: the files already are the snapshot; make sure nginx
-            // runs them.
-            drop(lock);
-            steps.push(Step::ok("restore", format!("nothing to change: the files already match {id}")));
-            let test = nginx.test()?;
-            steps.push(test.clone());
-            let mut error =
-                (!test.ok).then(|| step_error(&test, "nothing was changed; nginx was not reloaded"));
-            if test.ok && how.reload {
-                let reload = nginx.reload("reload")?;
-                steps.push(reload.clone());
-                error = (!reload.ok).then(|| step_error(&reload, "nothing was changed on disk"));
-            }
-            doc.restore = Some(done);
-            doc.steps = steps;
-            doc.ok = error.is_none();
-            conclude(out, doc, error)
-        }
         Ok(done) => {
-            let undo = done.undo.clone().unwrap_or_default();
-            let mut all =
-                vec![Step::ok("restore", format!("restored {id}: {}; the undo is {undo}", counts(&done)))];
-            all.extend(steps);
-            let what = if how.reload { "tested, reloaded and confirmed" } else { "tested (not reloaded)" };
-            common::note(&format!(
-                "restored {id}, {what}; `rb-nginx restore {undo}` puts back what was replaced"
-            ));
-            doc.restore = Some(done);
-            doc.steps = all;
+            if let Some(undo) = &done.undo {
+                steps[0].detail = format!("restored {id}: {}; the undo is {undo}", counts(&done));
+                let what =
+                    if how.reload { "tested, reloaded and confirmed" } else { "tested (not reloaded)" };
+                common::note(&format!(
+                    "restored {id}, {what}; `rb-nginx restore {undo}` puts back what was replaced"
+                ));
+            }
+            doc.restore = Some(done.clone());
+            doc.steps = steps;
             doc.ok = true;
-            out.emit(&doc).map_err(|e| {
-                partial(
+            out.emit(&doc).map_err(|e| match &done.undo {
+                Some(undo) => partial(
                     format!("{id} was restored, but {}", e.message()),
                     format!("`rb-nginx restore {undo}` puts back what was replaced"),
-                )
+                ),
+                None => e,
             })
         }
-        Err(e) => failed_restore(&nginx, id, steps, e, how, doc, out),
+        Err(e) => {
+            let reverted = changed && !steps.is_empty() && store.pending()?.is_none();
+            failed_restore(&nginx, &runtime, steps, e, reverted, doc, out)
+        }
     }
 }
 
-/// After the engine put the undo back (or failed to): the steps that ran, the revert, and —
-/// if a reload was attempted — a reload of the previous files.
+/// After a failed check: the steps that ran, the revert the engine did (or could not do),
+/// and — if a reload was attempted — a reload of the previous files.
 fn failed_restore(
     nginx: &Nginx,
-    id: &str,
+    runtime: &Runtime,
     mut steps: Vec<Step>,
     e: Error,
-    how: How,
+    reverted: bool,
     mut doc: NginxDoc,
     out: &mut Out,
 ) -> Result<()> {
+    doc.ok = false;
     let reloaded = steps.iter().any(|s| s.step == "reload");
-    let mut all = Vec::new();
-    if !steps.is_empty() {
-        all.push(Step::ok("restore", format!("the files of {id} were written")));
-    }
-    all.append(&mut steps);
-    let reverted = e.kind() != Kind::Partial;
-    if !all.is_empty() {
-        all.push(if reverted {
-            Step::ok("revert", "the files were put back as they were (from the undo snapshot)")
-        } else {
-            Step::failed("revert", format!("putting the files back failed: {}", e.message()))
-        });
+    let written = steps.first().is_some_and(|s| s.detail.contains("were written"));
+    if !written {
+        // Nothing was written (refused before the journal, or the files already matched).
+        doc.steps = steps;
+        return conclude(out, doc, Some(e));
     }
     if !reverted {
-        doc.steps = all;
-        doc.ok = false;
-        let what = if reloaded {
-            "nginx runs the configuration it had before (the master rejected the new one)"
+        steps.push(Step::failed("revert", format!("the files were not put back: {}", e.message())));
+        doc.steps = steps;
+        let running = if reloaded {
+            "nginx's master may be running the restored files; check with `rb-nginx test` and `rb-nginx reload`"
         } else {
             "nginx was not reloaded"
         };
         let e = partial(
-            format!("{}; {what}", e.message()),
-            "run `rb-restore --abort` to put back the files, then `rb-nginx reload`",
+            format!("{}; {running}", e.message()),
+            "run `rb-restore --abort` to put the files back, then `rb-nginx reload`",
         )
         .details(e.detail_lines().to_vec());
         return conclude(out, doc, Some(e));
     }
-    if reloaded && how.reload {
-        let again = nginx.reload("reload-previous")?;
-        all.push(again.clone());
+    steps.push(Step::ok("revert", "the files were put back as they were (from the undo snapshot)"));
+    if reloaded {
+        let again = nginx.reload(runtime, "reload-previous")?;
+        steps.push(again.clone());
         if !again.ok {
-            doc.steps = all;
-            doc.ok = false;
+            doc.steps = steps;
             let e = partial(
                 format!(
                     "{}; the previous files are back on disk, but reloading them failed too: {}",
                     e.message(),
                     again.detail
                 ),
-                "nginx's master is running whatever it last accepted: check it with `rb-nginx reload` once the cause is fixed",
+                "see what nginx runs with `rb-nginx test` and `rb-nginx reload` once the cause is fixed",
             )
             .details(e.detail_lines().to_vec());
             return conclude(out, doc, Some(e));
         }
     }
-    doc.steps = all;
-    doc.ok = false;
+    doc.steps = steps;
     conclude(out, doc, Some(e))
 }

@@ -37,7 +37,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         )));
     }
     rb_common::legacy::note_left_alone(&snap);
-    let opts = Options { keep_extra: cli.keep_extra, checksum: cli.checksum };
+    let opts = Options { keep_extra: cli.keep_extra, checksum: cli.checksum, after: None };
     if cli.dry_run {
         let doc = restore::preview(&store, &snap, opts)?;
         summary(&doc);
@@ -53,6 +53,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let lock = store.lock()?;
     let doc = restore::restore(&store, &lock, &snap, opts, check.as_ref())?;
     summary(&doc);
+    if doc.undo.is_some() && check.as_ref().is_some_and(|c| c.setting.starts_with("nginx.command")) {
+        common::note(
+            "nginx -t passed, but nginx was not reloaded: `rb-nginx reload` makes it run these files",
+        );
+    }
     emit_after_change(out, &doc)
 }
 

@@ -53,14 +53,13 @@ impl TestNginx {
         )
     }
 
-    /// The `[nginx]` section for this nginx.
+    /// The `[nginx]` section for this nginx: the command only (rb finds the pid file and the
+    /// error log in the configuration, through `nginx -T`).
     pub fn rollback_toml(&self) -> String {
         format!(
-            "[nginx]\ncommand = [\"nginx\", \"-p\", \"{}/\", \"-c\", \"{}\"]\npid_file = \"{}\"\nerror_log = \"{}\"\nreload_timeout_s = 10\n",
+            "[nginx]\ncommand = [\"nginx\", \"-p\", \"{}/\", \"-c\", \"{}\"]\nreload_timeout_s = 10\n",
             self.prefix.display(),
             self.conf.display(),
-            self.pid_file().display(),
-            self.prefix.join("logs/error.log").display()
         )
     }
 

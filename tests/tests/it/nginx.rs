@@ -42,7 +42,7 @@ fn a_good_restore_is_tested_reloaded_and_served() {
     let doc: NginxDoc = s.cmd("rb-nginx").arg("reload").run().success().doc();
     assert_eq!(steps(&doc), named(&[("test", true), ("reload", true)]));
     assert!(step(&doc, "test").messages.iter().any(|m| m.contains("test is successful")), "{doc:?}");
-    n.wait_for("v2");
+    assert_eq!(n.get().as_deref(), Some("v2\n"));
     assert_ne!(n.workers(), workers);
 
     let run = s.cmd("rb-nginx").args(["restore", "latest"]).run().success();
@@ -53,7 +53,8 @@ fn a_good_restore_is_tested_reloaded_and_served() {
     let restored = doc.restore.as_ref().unwrap();
     assert_eq!(restored.modified, ["nginx/nginx.conf", "nginx/ssl/helpdesk.key"]);
     assert!(step(&doc, "reload").detail.contains("new workers"), "{doc:?}");
-    n.wait_for("v1");
+    // Confirmed means served: the very next request gets the restored page.
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
     // Byte for byte, modes included: the key is 0600 again.
     s.live().without(&["rollback.toml"]).assert_same(&good.without(&["rollback.toml"]));
     let key = std::fs::metadata(s.path("nginx/ssl/helpdesk.key")).unwrap();
@@ -304,4 +305,108 @@ fn compat_nginx_rollback_sh_keeps_the_seed_messages_and_tells_the_truth() {
     assert!(run.stderr().contains("Nginx rollback FAILED (rb-nginx exit 1)"), "{}", run.stderr());
     s.live().assert_same(&before);
     n.wait_for("v1");
+}
+
+#[test]
+fn a_rejected_reload_is_seen_by_its_timeout_when_there_is_no_error_log() {
+    let (s, n, _) = serving_v1();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
+    let clash: Manifest =
+        s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v1", None));
+    s.append("rollback.toml", "error_log = \"/dev/null\"\n");
+    s.write(
+        "rollback.toml",
+        s.read("rollback.toml").replace("reload_timeout_s = 10", "reload_timeout_s = 4"),
+    );
+    let before = s.live();
+    let run = s.cmd("rb-nginx").args(["restore", &clash.id]).run().code_is(1);
+    let doc: NginxDoc = run.doc();
+    assert_eq!(
+        steps(&doc),
+        named(&[
+            ("restore", true),
+            ("test", true),
+            ("reload", false),
+            ("revert", true),
+            ("reload-previous", true)
+        ])
+    );
+    assert!(step(&doc, "reload").detail.contains("started no new workers within 4s"), "{doc:?}");
+    s.live().assert_same(&before);
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+    drop(held);
+}
+
+#[test]
+fn an_interrupted_restore_says_that_nginx_still_needs_a_reload() {
+    let (s, n, snap) = serving_v1();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    // Killed right after its journal was written (a test-only crash point).
+    let crashed =
+        s.cmd("rb-nginx").args(["restore", &snap.id]).env("FAILPOINTS", "restore-step=0*off->return").run();
+    assert_eq!(crashed.code(), None, "expected an abort (is `make test` building with failpoints?)");
+    s.cmd("rb-nginx")
+        .arg("reload")
+        .run()
+        .code_is(3)
+        .stderr_has("an interrupted restore of")
+        .stderr_has("then `rb-nginx reload`");
+    s.cmd("rb-restore").arg("--resume").run().success().stderr_has("run `rb-nginx reload` now");
+    assert_eq!(s.read("nginx/nginx.conf"), n.conf_text("v1", None));
+    assert_eq!(n.get().as_deref(), Some("v2\n"), "rb-restore does not reload");
+    s.cmd("rb-nginx").arg("reload").run().success();
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+}
+
+#[test]
+fn a_command_that_reads_another_configuration_is_refused() {
+    let (s, n, snap) = serving_v1();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    // Debian's default: `nginx` reads /etc/nginx/nginx.conf, not the project's file.
+    s.write("rollback.toml", "[nginx]\ncommand = [\"nginx\"]\n");
+    let before = s.tree();
+    let workers = n.workers();
+    for args in [&["test"][..], &["reload"], &["restore", &snap.id]] {
+        s.cmd("rb-nginx")
+            .args(args.iter().copied())
+            .run()
+            .code_is(2)
+            .one_line_error("`nginx` reads /etc/nginx/nginx.conf, not this project's nginx/nginx.conf");
+        s.tree().assert_same(&before);
+    }
+    assert_eq!(n.workers(), workers);
+    s.write("rollback.toml", "[nginx]\nreload_timeout_s = 1e30\n");
+    s.cmd("rb-nginx")
+        .arg("test")
+        .run()
+        .code_is(2)
+        .one_line_error("reload_timeout_s = 1000000000000000000000000000000");
+}
+
+#[test]
+fn rb_nginx_restores_nginx_snapshots_only_and_rb_restore_says_it_did_not_reload() {
+    let (s, n, snap) = serving_v1();
+    let config: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let before = s.tree();
+    s.cmd("rb-nginx")
+        .args(["restore", &config.id])
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("{} is a snapshot of set config, not of nginx's files", config.id));
+    s.tree().assert_same(&before);
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    let run = s.cmd("rb-restore").arg(&snap.id).run().success();
+    assert!(run.stderr().contains("nginx was not reloaded: `rb-nginx reload`"), "{}", run.stderr());
+    // With [nginx] configured, a config restore tests nginx.conf too (compat/config_rollback.sh).
+    s.append("nginx/nginx.conf", "bogus_directive on;\n");
+    let bad: Manifest =
+        s.cmd("rb-snapshot").arg("config").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v1", None));
+    let before = s.live();
+    s.cmd("rb-restore").arg(&bad.id).run().code_is(1).stderr_has("unknown directive \"bogus_directive\"");
+    s.live().assert_same(&before);
 }

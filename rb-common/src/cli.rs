@@ -47,6 +47,16 @@ pub fn report(e: &Error) {
 
 /// Parses the command line as `C`, runs `run`, prints any error, and returns the exit code.
 pub fn main<C: Parser>(tool: &'static str, run: fn(C, &mut Out) -> Result<()>) -> ExitCode {
+    main_with(tool, run, |_| 2)
+}
+
+/// [`main`], with the exit code of a bad command line chosen from the arguments
+/// (`rb-envfile exec` exits 125 for its own errors, as env(1) does).
+pub fn main_with<C: Parser>(
+    tool: &'static str,
+    run: fn(C, &mut Out) -> Result<()>,
+    usage_code: fn(&[std::ffi::OsString]) -> u8,
+) -> ExitCode {
     let _ = TOOL.set(tool);
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
@@ -54,7 +64,8 @@ pub fn main<C: Parser>(tool: &'static str, run: fn(C, &mut Out) -> Result<()>) -
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            return ExitCode::from(if e.use_stderr() { usage_code(&args) } else { 0 });
         }
     };
     let mut out = Out::stdout();

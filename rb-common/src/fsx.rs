@@ -198,6 +198,38 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Creates `dir` and any missing parents with mode 0755 whatever the umask: a store that
+/// other users could write to would let them plant a backup (or an environment file that
+/// someone later sources).
+pub fn create_dirs(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_dirs(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .ctx(|| format!("setting the mode of {}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(failed(format!("creating {}: {e}", dir.display()))),
+    }
+}
+
+/// Why a file that holds secrets is exposed, if it is: readable or writable by others, or
+/// owned by another user than the one running rb.
+pub fn exposed(path: &Path) -> Option<String> {
+    let meta = fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Some(format!("is open to other users (mode {mode:04o})"));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    (meta.uid() != me).then(|| format!("belongs to uid {}, not to this user (uid {me})", meta.uid()))
+}
+
 /// Appends one line to `path` (created 0644 if missing) and syncs it: the audit log.
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
     let mut f = OpenOptions::new()

@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result, failed, locked};
@@ -26,6 +27,7 @@ impl Lock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o644)
             .open(path)
             .ctx(|| format!("opening the lock {}", path.display()))?;
         match file.try_lock() {

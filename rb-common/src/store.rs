@@ -284,7 +284,7 @@ impl Store {
     pub fn lock_even_if_pending(&self) -> Result<Lock> {
         let since = clock::rfc3339(&clock::now()?);
         let meta = self.meta_dir();
-        fs::create_dir_all(&meta).ctx(|| format!("creating {}", meta.display()))?;
+        fsx::create_dirs(&meta)?;
         let lock = Lock::acquire(&meta.join("lock"), &self.tool, &since)?;
         let marker = meta.join(ROOT_MARKER);
         if !marker.exists() {
@@ -377,7 +377,7 @@ impl Store {
                 fsx::remove_any(&stale.path())?;
             }
         }
-        fs::create_dir_all(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        fsx::create_dirs(&tmp)?;
         Ok(tmp.join(id))
     }
 

@@ -10,12 +10,12 @@ Examples:
   rb-envfile capture --all                the whole environment but the shell's own (PWD, SHLVL, _, OLDPWD)
   rb-envfile show latest                  what the newest backup holds, values masked
   rb-envfile diff env_20251013_120000     what changed since, against this shell's environment
-  eval \"$(rb-envfile export env_20251013_120000)\"     restore this shell's variables
+  text=$(rb-envfile export env_20251013_120000) && eval \"$text\"   restore this shell's variables
   rb-envfile exec latest -- python manage.py check      run one command with them
   . compat/env_rollback.sh 20251013_120000             the old script's way, sourced
 
 Backups are backups/env_<YYYYMMDD_HHMMSS>.env, mode 0600 whatever the umask: one
-`export NAME='value'` line per variable (and `unset NAME` for a listed name that was not set),
+`export NAME='value'` line per variable (and `unset -v NAME` for a listed name that was not set),
 so `source backups/env_X.env` in bash works too and never runs a value. The old `env > file`
 backups are read as well. Values are never printed unless --reveal.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage or input, 4 another rollback holds
@@ -68,7 +68,7 @@ pub enum Command {
         #[arg(long)]
         reveal: bool,
     },
-    /// Print shell text that restores a backup in the calling shell: eval "$(rb-envfile export ID)"
+    /// Print shell text that restores a backup in the calling shell: text=$(rb-envfile export ID) && eval "$text"
     Export {
         /// The backup: an id (env_<time>), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]

@@ -1,15 +1,20 @@
 //! The environment file: bash-sourceable, and read back exactly.
 //!
-//! rb writes one `export NAME='VALUE'` line per variable (single quotes; a `'` inside closed,
-//! escaped and reopened as `'\''`), so `source backups/env_X.env` in bash
-//! sets exactly the captured values — spaces, quotes, `$`, backticks, `$(…)`, newlines,
-//! tabs, backslashes, UTF-8, empty — and never runs any of it. A listed name that was not set
-//! is written `unset NAME`, so restoring also removes what did not exist. rb reads its own
-//! files back with the same POSIX word splitting, and also the seed's `env > file` backups
-//! (`KEY=VALUE` lines), where a value with a newline is ambiguous: such lines are joined to
-//! the value before them, with a warning.
+//! rb writes a header line (`# rb-envfile 1 scope=names`), then one `export NAME='VALUE'`
+//! line per variable (single quotes; a `'` inside closed, escaped and reopened as `'\''`), and
+//! `unset -v NAME` for a listed name that was not set. `source backups/env_X.env` in bash
+//! therefore sets exactly the captured values — spaces, quotes, `$`, backticks, `$(…)`,
+//! newlines, tabs, backslashes, UTF-8, empty — and never runs any of it, and restoring also
+//! removes what did not exist. rb reads its own files back accepting only that quoting (a
+//! hand-edited `"$HOME"` would mean one thing to bash and another to a reader that does not
+//! expand it, so it is refused), and reads the seed's `env > file` backups (`KEY=VALUE`
+//! lines), where a value with a newline is ambiguous: such lines are joined to the value
+//! before them, with a warning. Errors and warnings name lines and variables, never values.
 
 use rb_common::error::{Result, usage};
+
+/// The first line of every file rb writes, before the scope.
+pub const HEADER: &str = "# rb-envfile 1";
 
 /// A captured environment: variables in capture order, and listed names that were not set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,15 +23,11 @@ pub struct EnvFile {
     pub vars: Vec<(String, Vec<u8>)>,
     /// Names that were asked for and not set: restoring unsets them.
     pub unset: Vec<String>,
+    /// True when the whole environment was captured (`--all`, or a seed `env >` file), so a
+    /// diff compares every name; false when only listed names were.
+    pub all: bool,
     /// True for a seed-made `env > file` backup.
     pub legacy: bool,
-}
-
-impl EnvFile {
-    /// The value of `name`, if captured.
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
-    }
 }
 
 /// True when `name` can be a shell variable: a letter or `_`, then letters, digits, `_`.
@@ -46,8 +47,8 @@ pub fn check_name(name: &str) -> Result<()> {
     )))
 }
 
-/// The shell text that sets exactly `env`: `export NAME='…'` and `unset NAME` lines. It is
-/// the body of the file and what `rb-envfile export` prints.
+/// The shell text that sets exactly `env`: `export NAME='…'` and `unset -v NAME` lines. It
+/// is the body of the file and what `rb-envfile export` prints.
 pub fn shell_text(env: &EnvFile) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for (name, value) in &env.vars {
@@ -63,14 +64,24 @@ pub fn shell_text(env: &EnvFile) -> Result<Vec<u8>> {
     }
     for name in &env.unset {
         check_name(name)?;
-        out.extend_from_slice(format!("unset {name}\n").as_bytes());
+        out.extend_from_slice(format!("unset -v {name}\n").as_bytes());
     }
     Ok(out)
 }
 
+/// The whole file: the header (with the scope, which `diff` needs), a comment, the text.
+pub fn file_text(env: &EnvFile, comment: &str) -> Result<Vec<u8>> {
+    let scope = if env.all { "all" } else { "names" };
+    let mut out = format!("{HEADER} scope={scope}\n").into_bytes();
+    for line in comment.lines() {
+        out.extend_from_slice(format!("# {line}\n").as_bytes());
+    }
+    out.extend(shell_text(env)?);
+    Ok(out)
+}
+
 /// `'…'` with each `'` written `'\''`: the one quoting in which bash interprets nothing, so
-/// the file reads the same to a person, to bash and to the POSIX word splitter that reads it
-/// back (`shlex`, whose own quoter mixes in double quotes).
+/// the file reads the same to a person, to bash and to [`parse`].
 fn single_quote(value: &[u8], out: &mut Vec<u8>) {
     out.push(b'\'');
     for &b in value {
@@ -83,102 +94,140 @@ fn single_quote(value: &[u8], out: &mut Vec<u8>) {
     out.push(b'\'');
 }
 
-/// Reads an environment file: rb's own format, or the seed's `env > file`. `origin` names
-/// it in errors; `warn` receives what is ambiguous in a seed-made file.
+/// Reads an environment file: rb's own (it starts with [`HEADER`]), or the seed's `env >
+/// file`. `origin` names it in errors; `warn` receives what is ambiguous in a seed file.
 pub fn parse(bytes: &[u8], origin: &str, warn: &mut dyn FnMut(String)) -> Result<EnvFile> {
-    let first =
-        bytes.split(|b| *b == b'\n').map(|l| l.trim_ascii()).find(|l| !l.is_empty() && !l.starts_with(b"#"));
-    match first {
-        Some(l) if l.starts_with(b"export ") || l.starts_with(b"unset ") => parse_rb(bytes, origin),
-        _ => parse_legacy(bytes, origin, warn),
+    if bytes.starts_with(HEADER.as_bytes()) {
+        parse_rb(bytes, origin)
+    } else {
+        parse_legacy(bytes, origin, warn)
     }
 }
 
-const UNCLOSED: &str = "a quote that is never closed (the file is cut short?)";
-
 fn parse_rb(bytes: &[u8], origin: &str) -> Result<EnvFile> {
-    let mut words = shlex::bytes::Shlex::new(bytes);
-    let mut env = EnvFile::default();
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut env = EnvFile { all: first.ends_with(b"scope=all"), ..EnvFile::default() };
     let bad = |line: usize, what: &str| {
         usage(format!("{origin}: line {line}: {what}"))
-            .hint("an rb environment file holds `export NAME='value'` and `unset NAME` lines")
+            .hint("an rb environment file holds only `export NAME='value'` and `unset -v NAME` lines, as rb-envfile capture writes them")
     };
-    while let Some(word) = words.next() {
-        let line = words.line_no;
-        match word.as_slice() {
-            b"export" => {
-                let Some(assignment) = words.next() else {
-                    return Err(bad(
-                        line,
-                        if words.had_error { UNCLOSED } else { "`export` with nothing after it" },
-                    ));
-                };
-                let Some(eq) = assignment.iter().position(|b| *b == b'=') else {
-                    return Err(bad(line, "expected NAME=VALUE after `export`"));
-                };
-                let name = std::str::from_utf8(&assignment[..eq])
-                    .map_err(|_| bad(line, "a name that is not UTF-8"))?;
-                check_name(name).map_err(|e| bad(line, e.message()))?;
-                env.vars.retain(|(n, _)| n != name);
-                env.vars.push((name.to_string(), assignment[eq + 1..].to_vec()));
-            }
-            b"unset" => {
-                let Some(name) = words.next() else {
-                    return Err(bad(
-                        line,
-                        if words.had_error { UNCLOSED } else { "`unset` with nothing after it" },
-                    ));
-                };
-                let name = String::from_utf8(name).map_err(|_| bad(line, "a name that is not UTF-8"))?;
-                check_name(&name).map_err(|e| bad(line, e.message()))?;
-                env.unset.push(name);
-            }
-            other => {
-                return Err(bad(
-                    line,
-                    &format!("expected `export` or `unset`, found {:?}", String::from_utf8_lossy(other)),
-                ));
-            }
+    let mut at = 0;
+    let mut line = 1;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let text = &rest[..end];
+        if text.is_empty() || text.starts_with(b"#") {
+            at += end + 1;
+            line += 1;
+            continue;
         }
-    }
-    if words.had_error {
-        return Err(bad(words.line_no, UNCLOSED));
+        if let Some(name) = text.strip_prefix(b"unset -v ").or_else(|| text.strip_prefix(b"unset ")) {
+            let name = std::str::from_utf8(name).ok().filter(|n| is_name(n));
+            let name = name.ok_or_else(|| bad(line, "`unset` of something that is not a variable name"))?;
+            env.unset.push(name.to_string());
+            at += end + 1;
+            line += 1;
+            continue;
+        }
+        let Some(assignment) = text.strip_prefix(b"export ") else {
+            return Err(bad(line, "expected `export NAME='value'` or `unset -v NAME`"));
+        };
+        let eq =
+            assignment.iter().position(|b| *b == b'=').ok_or_else(|| bad(line, "`export` without `=`"))?;
+        let name = std::str::from_utf8(&assignment[..eq]).ok().filter(|n| is_name(n));
+        let name =
+            name.ok_or_else(|| bad(line, "`export` of something that is not a variable name"))?.to_string();
+        // The value: `'…'` pieces (which may span lines) and `\'` between them, up to the end
+        // of the line.
+        let start = at + "export ".len() + eq + 1;
+        let (value, next, lines) = quoted(&bytes[start..]).map_err(|what| bad(line, what))?;
+        env.vars.retain(|(n, _)| *n != name);
+        env.vars.push((name, value));
+        at = start + next;
+        line += lines + 1;
     }
     Ok(env)
 }
 
+/// Reads `'…'` pieces joined by `\'` up to the end of the line: the value, the bytes read
+/// (with the newline), and the newlines inside quotes.
+fn quoted(bytes: &[u8]) -> std::result::Result<(Vec<u8>, usize, usize), &'static str> {
+    let (mut value, mut i, mut lines) = (Vec::new(), 0, 0);
+    loop {
+        match bytes.get(i) {
+            Some(b'\'') => {
+                let close = bytes[i + 1..]
+                    .iter()
+                    .position(|b| *b == b'\'')
+                    .ok_or("a quote that is never closed (the file is cut short?)")?;
+                let piece = &bytes[i + 1..i + 1 + close];
+                lines += piece.iter().filter(|b| **b == b'\n').count();
+                value.extend_from_slice(piece);
+                i += close + 2;
+            }
+            Some(b'\\') if bytes.get(i + 1) == Some(&b'\'') => {
+                value.push(b'\'');
+                i += 2;
+            }
+            Some(b'\n') => return Ok((value, i + 1, lines)),
+            None if i > 0 => return Ok((value, i, lines)),
+            _ => return Err("a value that is not in single quotes (hand-edited? bash would expand it)"),
+        }
+    }
+}
+
 /// The seed's `env > file`: `NAME=VALUE` per line, values unquoted. A line that does not
-/// start a variable continues the value before it (a value with newlines); shell functions
-/// (`BASH_FUNC_f%%=() { …`) and other names that are not shell names are skipped.
+/// start with a variable name and `=` continues the value before it (a value with newlines:
+/// a PEM key, say); an exported bash function (`BASH_FUNC_f%%=() { …`) is skipped whole.
 fn parse_legacy(bytes: &[u8], origin: &str, warn: &mut dyn FnMut(String)) -> Result<EnvFile> {
-    let mut env = EnvFile { legacy: true, ..EnvFile::default() };
+    let mut env = EnvFile { all: true, legacy: true, ..EnvFile::default() };
     let mut skipping = false;
+    let mut continued = false;
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let n = i + 1;
-        let start = line.iter().position(|b| *b == b'=').and_then(|eq| {
-            let name = std::str::from_utf8(&line[..eq]).ok()?;
-            (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| (name.to_string(), eq))
-        });
-        match start {
+        let name = line
+            .iter()
+            .position(|b| *b == b'=')
+            .and_then(|eq| std::str::from_utf8(&line[..eq]).ok().map(|name| (name.to_string(), eq)));
+        match name {
+            Some((name, _)) if name.starts_with("BASH_FUNC_") => {
+                warn(format!("{origin}: line {n}: an exported bash function; skipped"));
+                skipping = true;
+            }
+            // Inside a value that already ran over lines, `NAME==…` is base64 padding and a PEM
+            // block runs to its END line: continuation, not a new variable.
+            Some((_, eq)) if continued && (line.get(eq + 1) == Some(&b'=') || open_pem(env.vars.last())) => {
+                if let Some((name, value)) = env.vars.last_mut() {
+                    warn(format!(
+                        "{origin}: line {n} continues the value of {name} (it looks like part of it)"
+                    ));
+                    value.push(b'\n');
+                    value.extend_from_slice(line);
+                }
+            }
             Some((name, eq)) if is_name(&name) => {
+                if continued {
+                    warn(format!(
+                        "{origin}: line {n}: {name}= follows a value that ran over several lines; it is read as a new variable, which is a guess"
+                    ));
+                }
                 skipping = false;
+                continued = false;
                 if env.vars.iter().any(|(v, _)| *v == name) {
                     warn(format!("{origin}: line {n}: {name} is set twice; the later value is kept"));
                     env.vars.retain(|(v, _)| *v != name);
                 }
                 env.vars.push((name, line[eq + 1..].to_vec()));
             }
-            Some((name, _)) => {
-                warn(format!("{origin}: line {n}: {name:?} is not a shell variable name; skipped"));
-                skipping = true;
-            }
-            None if skipping => {}
-            None => match env.vars.last_mut() {
+            _ if skipping => {}
+            _ => match env.vars.last_mut() {
                 Some((name, value)) => {
                     warn(format!(
                         "{origin}: line {n} continues the value of {name}: in an `env >` file a value with a newline cannot be told from the lines after it; read as one value"
                     ));
+                    continued = true;
                     value.push(b'\n');
                     value.extend_from_slice(line);
                 }
@@ -195,14 +244,25 @@ fn parse_legacy(bytes: &[u8], origin: &str, warn: &mut dyn FnMut(String)) -> Res
     Ok(env)
 }
 
+/// True when `var`'s value opens a PEM block (`-----BEGIN …`) that it does not close.
+fn open_pem(var: Option<&(String, Vec<u8>)>) -> bool {
+    let Some((_, value)) = var else { return false };
+    let text = String::from_utf8_lossy(value);
+    text.contains("-----BEGIN ") && !text.contains("-----END ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn round_trip(value: &[u8]) {
-        let env =
-            EnvFile { vars: vec![("V".into(), value.to_vec())], unset: vec!["GONE".into()], legacy: false };
-        let text = shell_text(&env).unwrap();
+        let env = EnvFile {
+            vars: vec![("V".into(), value.to_vec())],
+            unset: vec!["GONE".into()],
+            all: false,
+            legacy: false,
+        };
+        let text = file_text(&env, "a comment\nover two lines").unwrap();
         let back = parse(&text, "t", &mut |w| panic!("{w}")).unwrap();
         assert_eq!(back, env, "{}", String::from_utf8_lossy(&text));
     }
@@ -216,46 +276,68 @@ mod tests {
             b"'",
             b"''\\'",
             b"a b\tc\nd\n",
+            b"\n",
             b"$(touch pwned) `id` ${X} $HOME",
             b"\\\\n\\",
             "caf\u{e9} \u{1f600}".as_bytes(),
             b"\xff\xfe not utf-8",
             b"# not a comment",
-            b"export X=1",
+            b"export X=1\nunset Y",
         ] {
             round_trip(v);
         }
+        let all = EnvFile { all: true, ..EnvFile::default() };
+        assert_eq!(parse(&file_text(&all, "").unwrap(), "t", &mut |_| {}).unwrap(), all);
     }
 
     #[test]
-    fn names_are_checked() {
+    fn names_and_quoting_are_checked_and_errors_quote_no_value() {
         for bad in ["", "1A", "A-B", "A B", "A=B", "BASH_FUNC_f%%"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         for good in ["A", "_", "_a1", "DB_HOST"] {
             check_name(good).unwrap();
         }
-        let e = parse(b"export 1A=x\n", "f", &mut |_| {}).unwrap_err();
-        assert!(e.message().starts_with("f: line 1: \"1A\" is not a shell variable name"), "{e}");
-        let e = parse(b"export A='x\n", "f", &mut |_| {}).unwrap_err();
-        assert!(e.message().contains("never closed"), "{e}");
-        let e = parse(b"export A=1\nrm -rf /\n", "f", &mut |_| {}).unwrap_err();
-        assert!(e.message().contains("expected `export` or `unset`, found \"rm\""), "{e}");
+        let file = |body: &str| format!("{HEADER} scope=names\n{body}").into_bytes();
+        let refused = |body: &str, needle: &str| {
+            let e = parse(&file(body), "f", &mut |_| {}).unwrap_err();
+            assert!(e.message().contains(needle), "{body:?}: {e}");
+            assert!(!e.message().contains("s3cret"), "{e}");
+        };
+        refused("export 1A='s3cret'\n", "line 2: `export` of something that is not a variable name");
+        refused("export A='s3cret\n", "never closed");
+        refused("export A=\"$HOME/s3cret\"\n", "line 2: a value that is not in single quotes");
+        refused("export A=s3cret\n", "not in single quotes");
+        refused("export A='x'\ns3cret\n", "line 3: expected `export NAME='value'`");
+        refused("export A='a\nb'\nexport B='s3cret' x\n", "line 4: a value that is not in single quotes");
     }
 
     #[test]
     fn seed_backups_are_read_with_warnings_where_ambiguous() {
         let mut warnings = Vec::new();
-        let env =
-            parse(b"A=1\nB=x=y\nMULTI=line1\nline2\nBASH_FUNC_f%%=() {  echo hi\n}\nC=\n", "old", &mut |w| {
-                warnings.push(w)
-            })
-            .unwrap();
-        assert!(env.legacy);
+        let env = parse(
+            b"A=1\nB=x=y\nKEY=-----BEGIN KEY-----\nMIIE+/Bgk0B=AQs3cret\nq2Zb8w==\n-----END KEY-----\nBASH_FUNC_f%%=() {  echo hi\n}\nC=\n",
+            "old",
+            &mut |w| warnings.push(w),
+        )
+        .unwrap();
+        assert!(env.legacy && env.all);
         let got: Vec<(&str, &[u8])> = env.vars.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        assert_eq!(got, [("A", &b"1"[..]), ("B", b"x=y"), ("MULTI", b"line1\nline2"), ("C", b"")]);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("line 4 continues the value of MULTI"), "{warnings:?}");
-        assert!(warnings[1].contains("\"BASH_FUNC_f%%\" is not a shell variable name"), "{warnings:?}");
+        assert_eq!(
+            got,
+            [
+                ("A", &b"1"[..]),
+                ("B", b"x=y"),
+                ("KEY", b"-----BEGIN KEY-----\nMIIE+/Bgk0B=AQs3cret\nq2Zb8w==\n-----END KEY-----"),
+                ("C", b""),
+            ]
+        );
+        assert!(warnings.iter().any(|w| w.contains("line 4 continues the value of KEY")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("line 7: an exported bash function")), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("line 9: C= follows a value that ran over")),
+            "{warnings:?}"
+        );
+        assert!(!warnings.iter().any(|w| w.contains("s3cret")), "{warnings:?}");
     }
 }

@@ -65,6 +65,16 @@ pub const DEFAULT_NAMES: &[&str] = &[
 /// The shell's own variables, which `capture --all` leaves out.
 pub const SHELL_OWN: &[&str] = &["PWD", "SHLVL", "_", "OLDPWD"];
 
+/// `rb-envfile exec`'s code when it fails itself (env(1)'s).
+pub const EXEC_FAILED: u8 = 125;
+
+/// The exit code of a bad command line: 125 for `exec`, whose other codes are its
+/// command's, 2 otherwise.
+pub fn usage_code(args: &[OsString]) -> u8 {
+    let words = args.iter().skip(1).take_while(|a| *a != "--");
+    if words.into_iter().any(|a| a == "exec") { EXEC_FAILED } else { 2 }
+}
+
 /// What a masked value is shown as.
 pub const MASK: &str = "********";
 
@@ -182,7 +192,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             out.raw(&text)
         }
         Command::Exec { backup, clear, command } => {
-            let code = |e: Error| e.with_kind(Kind::Exit(125));
+            let code = |e: Error| e.with_kind(Kind::Exit(EXEC_FAILED));
             let (store, _) = cli.store.open().map_err(code)?;
             let (_, env) = read(&store, &backup).map_err(code)?;
             Err(exec(&env, clear, &command))
@@ -219,7 +229,7 @@ fn capture(
     dry_run: bool,
     out: &mut Out,
 ) -> Result<()> {
-    let mut env = EnvFile::default();
+    let mut env = EnvFile { all, ..EnvFile::default() };
     let mut skipped = Vec::new();
     if all {
         let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
@@ -244,6 +254,10 @@ fn capture(
             }
         }
     }
+    if env.vars.is_empty() && env.unset.is_empty() {
+        return Err(usage("nothing to capture: no variable names were given or configured")
+            .hint(format!("name them (rb-envfile capture NAME…), or list them in [env] names in {FILE}")));
+    }
     let now = clock::now()?;
     let lock = if dry_run { None } else { Some(store.lock()?) };
     let id = store.next_id(SET, &now)?;
@@ -261,14 +275,17 @@ fn capture(
         dry_run,
     };
     if !dry_run {
-        let mut text = format!(
-            "# rb-envfile capture, {}: {} variables{}. Mode 0600: it holds secrets.\n# Restore: eval \"$(rb-envfile export {id})\", or `source` this file in bash.\n",
+        let comment = format!(
+            "captured {}: {} variables{}. Mode 0600: it holds secrets.\nRestore: text=$(rb-envfile export {id}) && eval \"$text\"   (or `source` this file in bash)",
             clock::rfc3339(&now),
             env.vars.len(),
-            if env.unset.is_empty() { String::new() } else { format!(", {} listed but not set", env.unset.len()) },
-        )
-        .into_bytes();
-        text.extend(format::shell_text(&env)?);
+            if env.unset.is_empty() {
+                String::new()
+            } else {
+                format!(", {} listed but not set", env.unset.len())
+            },
+        );
+        let text = format::file_text(&env, &comment)?;
         let written = fsx::atomic_write(&path, &text, Mode(0o600));
         let event = match &written {
             Ok(()) => Event::new("capture", true).message("SNAPSHOT SUCCESS"),
@@ -312,7 +329,18 @@ fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
         failed(format!("{} {what}", path.display()))
     })?;
     let shown_path = shown(&path);
-    let env = format::parse(&bytes, &shown_path, &mut |w| common::warn(&w))?;
+    if let Some(why) = fsx::exposed(&path) {
+        common::warn(&format!("{shown_path} {why}: it holds secrets; `chmod 600 {shown_path}`"));
+    }
+    let mut env = format::parse(&bytes, &shown_path, &mut |w| common::warn(&w))?;
+    if env.legacy {
+        let own: Vec<String> =
+            env.vars.iter().map(|(n, _)| n.clone()).filter(|n| SHELL_OWN.contains(&n.as_str())).collect();
+        if !own.is_empty() {
+            common::note(&format!("{shown_path}: leaving out the shell's own {}", own.join(", ")));
+            env.vars.retain(|(n, _)| !SHELL_OWN.contains(&n.as_str()));
+        }
+    }
     let id = path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".env").to_string())
@@ -386,14 +414,16 @@ fn current_env() -> BTreeMap<String, Vec<u8>> {
 }
 
 /// What changed from `env` (a backup) to `now`. A backup of chosen names is compared on
-/// those names; a `--all` one (no unset list) on everything but the shell's own variables.
+/// those names; a `--all` (or seed `env >`) one on everything; never the shell's own
+/// variables.
 pub fn diff(env: &EnvFile, now: &BTreeMap<String, Vec<u8>>, reveal: bool) -> Diff {
     let mut d = Diff::default();
     let backup: BTreeMap<&str, &[u8]> = env.vars.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
     let mut names: Vec<&str> = backup.keys().copied().chain(env.unset.iter().map(String::as_str)).collect();
-    if env.unset.is_empty() {
-        names.extend(now.keys().map(String::as_str).filter(|n| !SHELL_OWN.contains(n)));
+    if env.all {
+        names.extend(now.keys().map(String::as_str));
     }
+    names.retain(|n| !SHELL_OWN.contains(n));
     names.sort();
     names.dedup();
     for name in names {
@@ -417,7 +447,7 @@ pub fn diff(env: &EnvFile, now: &BTreeMap<String, Vec<u8>>, reveal: bool) -> Dif
 fn exec(env: &EnvFile, clear: bool, command: &[String]) -> Error {
     use std::os::unix::process::CommandExt;
     let Some((program, args)) = command.split_first() else {
-        return usage("exec needs a command after --").with_kind(Kind::Exit(125));
+        return usage("exec needs a command after --").with_kind(Kind::Exit(EXEC_FAILED));
     };
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);

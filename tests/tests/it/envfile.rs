@@ -105,8 +105,14 @@ fn capture_is_0600_whatever_the_umask_and_never_prints_a_value() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = s.read(&doc.path);
     assert!(
+        text.starts_with("# rb-envfile 1 scope=names\n# captured 2025-10-13T12:00:00+00:00: 2 variables"),
+        "{text}"
+    );
+    let store = std::fs::metadata(s.path("backups")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(store, 0o755, "the store must not be writable by others under umask 000");
+    assert!(
         text.contains(
-            "export SECRET_KEY='s3cr3t-value'\nexport DB_HOST='db.internal'\nunset DJANGO_SETTINGS_MODULE\n"
+            "export SECRET_KEY='s3cr3t-value'\nexport DB_HOST='db.internal'\nunset -v DJANGO_SETTINGS_MODULE\n"
         ),
         "{text}"
     );
@@ -182,7 +188,7 @@ fn seed_env_backups_are_read_and_restore() {
     let s = Scenario::new();
     s.write(
         "backups/env_20250101_000000.env",
-        "DB_HOST=old-db\nMOTD=line one\nline two\nBASH_FUNC_f%%=() {  echo hi\n}\nEMPTY=\n",
+        "PWD=/srv/old\nDB_HOST=old-db\nMOTD=line one\nline two\nJWT_KEY=-----BEGIN KEY-----\nMIIE+/Bgk0B=AQs3cret\nq2Zb8w==\n-----END KEY-----\nBASH_FUNC_f%%=() {  echo hi\n}\nEMPTY=\n",
     );
     let run = s.cmd("rb-envfile").args(["show", "env_20250101_000000", "--reveal"]).run().success();
     assert!(run.stderr().contains("continues the value of MOTD"), "no warning: {}", run.stderr());
@@ -192,7 +198,14 @@ fn seed_env_backups_are_read_and_restore() {
     assert_eq!(values["DB_HOST"], "old-db");
     assert_eq!(values["MOTD"], "line one\nline two");
     assert_eq!(values["EMPTY"], "");
-    assert!(!values.contains_key("BASH_FUNC_f%%"));
+    assert_eq!(values["JWT_KEY"], "-----BEGIN KEY-----\nMIIE+/Bgk0B=AQs3cret\nq2Zb8w==\n-----END KEY-----");
+    assert!(!values.contains_key("BASH_FUNC_f%%") && !values.contains_key("PWD"));
+    assert!(!run.stderr().contains("s3cret"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("world") || run.stderr().contains("open to other users"),
+        "{}",
+        run.stderr()
+    );
     let out = s
         .program("bash")
         .args(["-c", "eval \"$(rb-envfile export latest)\"; printf '%s|%s' \"$DB_HOST\" \"$MOTD\""])
@@ -230,7 +243,7 @@ fn exec_passes_exit_codes_through_and_fails_as_env_does() {
 fn bad_names_and_unreadable_files_are_refused_with_nothing_changed() {
     let s = Scenario::new();
     capture(&s, &[Some("1"), None, None]);
-    s.write("backups/env_20250101_000000.env", "export A='never closed\n");
+    s.write("backups/env_20250101_000000.env", "# rb-envfile 1 scope=names\nexport A='never closed\n");
     s.write("garbage.env", "this is not an env file\n");
     s.mkdir("folder.env");
     let before = s.tree();
@@ -247,6 +260,18 @@ fn bad_names_and_unreadable_files_are_refused_with_nothing_changed() {
     refuse(&["show", "env_20990101_000000"], 1, "no environment backup env_20990101_000000");
     refuse(&["show", "config_20251013_120000"], 2, "not an environment backup id");
     refuse(&["export", "garbage.env"], 2, "not NAME=VALUE");
+    s.write("edited.env", "# rb-envfile 1 scope=names\nexport A=\"$HOME/x\"\n");
+    let before = s.tree();
+    s.cmd("rb-envfile")
+        .args(["export", "edited.env"])
+        .run()
+        .code_is(2)
+        .one_line_error("edited.env: line 2: a value that is not in single quotes");
+    s.tree().assert_same(&before);
+    s.write("rollback.toml", "[env]\nnames = []\n");
+    let before = s.tree();
+    s.cmd("rb-envfile").arg("capture").run().code_is(2).one_line_error("nothing to capture");
+    s.tree().assert_same(&before);
     s.write("rollback.toml", "[env]\nnames = [\"OK\", \"NOT OK\"]\n");
     let before = s.tree();
     s.cmd("rb-envfile")
@@ -286,4 +311,57 @@ fn compat_env_rollback_sh_restores_the_shell_when_sourced() {
     assert_eq!(missing.stdout(), "Backup file backups/env_20990101_000000.env not found\nrc=1\n");
     let run = s.program(&shim).arg(STAMP).run().code_is(1).stderr_has("must be sourced");
     assert_eq!(run.stdout(), "");
+}
+
+#[test]
+fn diff_of_a_capture_of_names_compares_those_names_only() {
+    let s = Scenario::new();
+    let doc: EnvDoc = s.cmd("rb-envfile").args(["capture", "ONLY"]).env("ONLY", "x").run().success().doc();
+    assert!(doc.unset.is_empty());
+    let d = s.cmd("rb-envfile").args(["diff", &doc.id]).env("ONLY", "y").env("OTHER", "z").run().success();
+    let d = d.doc::<EnvDoc>().diff.unwrap();
+    assert_eq!((d.added, d.removed, d.changed), (vec![], vec![], vec!["ONLY".to_string()]));
+}
+
+#[test]
+fn compat_env_rollback_sh_is_safe_in_strict_traced_and_other_shells() {
+    let shim = repo().join("compat/env_rollback.sh");
+    let s = Scenario::new();
+    let doc: EnvDoc = s
+        .cmd("rb-envfile")
+        .args(["capture", "text", "code", "here", "RBT_0"])
+        .env("text", "restored-text")
+        .env("code", "restored-code")
+        .env("here", "restored-here")
+        .env("RBT_0", "s3cret")
+        .run()
+        .success()
+        .doc();
+    assert_eq!(doc.names.len(), 4);
+    // Its own variables do not shadow restored ones; set -eu callers survive; set -x shows no value.
+    let run = s
+        .program("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -eux; text=old; . {} {STAMP}; set +x; echo \"$text|$code|$here|$RBT_0\"",
+                shim.display()
+            ),
+        ])
+        .run()
+        .success();
+    assert!(run.stdout().ends_with("restored-text|restored-code|restored-here|s3cret\n"), "{}", run.stdout());
+    assert!(!run.stderr().contains("s3cret"), "xtrace showed a value:\n{}", run.stderr());
+    // dash (Debian's sh) is told to use bash, and survives.
+    let run = s
+        .program("dash")
+        .args(["-c", &format!(". {} {STAMP}; echo alive $?", shim.display())])
+        .run()
+        .success();
+    assert_eq!(run.stdout(), "alive 1\n");
+    assert!(run.stderr().contains("needs bash"), "{}", run.stderr());
+    // Not a timestamp: the usage line, nothing changed.
+    let run =
+        s.program("bash").args(["-c", &format!(". {} ../x; echo rc=$?", shim.display())]).run().success();
+    assert!(run.stdout().starts_with("Usage: ") && run.stdout().ends_with("rc=1\n"), "{}", run.stdout());
 }

@@ -121,6 +121,11 @@ impl Config {
         }
     }
 
+    /// `[django]`, with its defaults.
+    pub fn django(&self) -> Result<DjangoConfig> {
+        self.section("django")
+    }
+
     /// `[nginx]`, with its defaults, checked.
     pub fn nginx(&self) -> Result<NginxConfig> {
         let nginx: NginxConfig = self.section("nginx")?;
@@ -204,6 +209,23 @@ impl NginxConfig {
         argv.push("-t".to_string());
         Check { argv, setting: format!("nginx.command in {FILE}") }
     }
+}
+
+/// `[django]`: how Django's `manage.py` is run (rb-migrate, rb-flag).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DjangoConfig {
+    /// The Python interpreter [default: `python`, else `python3`, on PATH].
+    pub python: Option<String>,
+    /// `manage.py`, relative to the root [default: `manage.py`].
+    pub manage: Option<String>,
+    /// `DJANGO_SETTINGS_MODULE` for every run [default: what the environment or manage.py says].
+    pub settings: Option<String>,
+    /// More environment for every run (names and values that are not secrets).
+    pub env: BTreeMap<String, String>,
+    /// The command that dumps a database that is not SQLite to stdout (`["pg_dump",
+    /// "--format=custom", "helpdesk"]`), run before a migration rollback.
+    pub backup: Option<Vec<String>>,
 }
 
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.

@@ -72,23 +72,59 @@ pub fn find(program: &str, dir: &Path, setting: &str) -> Result<PathBuf> {
 /// Runs `argv` in `dir` with stdin closed and output captured. A non-zero exit is not an error
 /// here: callers decide what it means. `setting` names the configuration that gave `argv`.
 pub fn run(argv: &[String], dir: &Path, setting: &str) -> Result<Output> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(usage(format!("{setting} is an empty command")));
+    run_with(argv, dir, setting, &[], None)
+}
+
+/// [`run`] with extra environment variables and, if given, `input` on stdin (a request that
+/// must not be an argument: it would show in `/proc/*/cmdline`).
+pub fn run_with(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+) -> Result<Output> {
+    let (path, args) = resolve(argv, dir, setting)?;
+    let mut cmd = duct::cmd(&path, args).dir(dir).stdout_capture().stderr_capture().unchecked();
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    cmd = match input {
+        Some(bytes) => cmd.stdin_bytes(bytes.to_vec()),
+        None => cmd.stdin_null(),
     };
-    let path = find(program, dir, setting)?;
+    let out = cmd.run().map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
+    Ok(Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs `argv` in `dir` with its stdout written to `file` (a dump, which may be binary) and
+/// its stderr captured; `Output.stdout` is empty.
+pub fn run_to_file(argv: &[String], dir: &Path, setting: &str, file: std::fs::File) -> Result<Output> {
+    let (path, args) = resolve(argv, dir, setting)?;
     let out = duct::cmd(&path, args)
         .dir(dir)
         .stdin_null()
-        .stdout_capture()
+        .stdout_file(file)
         .stderr_capture()
         .unchecked()
         .run()
         .map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
     Ok(Output {
         code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout: String::new(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+fn resolve<'a>(argv: &'a [String], dir: &Path, setting: &str) -> Result<(PathBuf, &'a [String])> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(usage(format!("{setting} is an empty command")));
+    };
+    Ok((find(program, dir, setting)?, args))
 }
 
 /// `python manage.py check`: an argv shown as a command line for messages (quoted where a word

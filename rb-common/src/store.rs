@@ -350,13 +350,15 @@ impl Store {
     }
 
     /// The first free id for `set` at `now`: `set_STAMP`, then `set_STAMP-2`, … never an
-    /// existing one (a folder, or a single-file backup `ID.yml` or `ID.env`).
+    /// existing one (a folder, or a single-file backup `ID.yml`, `ID.env`, `ID.sqlite3`, `ID.dump`).
     pub fn next_id(&self, set: &str, now: &DateTime<Local>) -> Result<String> {
         let base = format!("{set}_{}", clock::stamp(now));
         let taken = |id: &str| {
             fs::symlink_metadata(self.dir.join(id)).is_ok()
                 || fs::symlink_metadata(self.dir.join(format!("{id}.yml"))).is_ok()
-                || fs::symlink_metadata(self.dir.join(format!("{id}.env"))).is_ok()
+                || ["env", "sqlite3", "dump"]
+                    .iter()
+                    .any(|ext| fs::symlink_metadata(self.dir.join(format!("{id}.{ext}"))).is_ok())
         };
         if !taken(&base) {
             return Ok(base);

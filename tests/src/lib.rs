@@ -55,6 +55,18 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The tests' Python, with the pinned packages of `tests/requirements.txt` (Django…):
+/// `.venv/bin/python`, which `make test` creates; a missing one fails loudly.
+pub fn python() -> PathBuf {
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: `make test` creates it (scripts/deps.sh: python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt)",
+        python.display()
+    );
+    python
+}
+
 /// The repository's root (for fixtures and `compat/`).
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -100,6 +112,34 @@ impl Scenario {
             filetime::set_symlink_file_times(&p, t, t).unwrap();
         }
         s
+    }
+
+    /// The helpdesk project as a live Django project: `rollback.toml` points `[django]` at
+    /// the tests' Python (`.venv`, made by `make test`) and the SQLite database is migrated.
+    pub fn django() -> Self {
+        let s = Self::helpdesk();
+        s.write("rollback.toml", format!("[django]\npython = \"{}\"\n", python().display()));
+        s.manage(&["migrate", "-v", "0"]).success();
+        s
+    }
+
+    /// `python manage.py ARGS…` with the tests' Python.
+    pub fn manage(&self, args: &[&str]) -> Run {
+        self.program(python()).arg("manage.py").args(args.iter().copied()).run()
+    }
+
+    /// The database's schema (`sqlite3 FILE .schema`), one statement a line, sorted (a table
+    /// made again comes later in `.schema`): for before/after comparisons.
+    pub fn schema_of(&self, db: &str) -> String {
+        let text = self.program("sqlite3").args([db, ".schema"]).run().success().stdout();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
+    /// [`Scenario::schema_of`] the project's `db.sqlite3`.
+    pub fn schema(&self) -> String {
+        self.schema_of("db.sqlite3")
     }
 
     /// A folder outside the project (for symlinks that lead out).
@@ -357,6 +397,7 @@ impl Cmd {
             ("TZ".to_string(), "UTC".to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
             ("RB_NOW".to_string(), NOW.to_string()),
+            ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
         ];
         Cmd { program, args: Vec::new(), env, stdin: None, cwd: s.root.clone(), root: s.root.clone() }
     }

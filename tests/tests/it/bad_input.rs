@@ -173,7 +173,7 @@ fn a_damaged_snapshot_is_refused_before_anything_changes() {
         .args(["--dry-run", &m.id])
         .run()
         .code_is(1)
-        .stderr_has("damaged: core/config/settings/base.py: 591 bytes in the snapshot, 581 recorded");
+        .stderr_has("damaged: core/config/settings/base.py: 632 bytes in the snapshot, 622 recorded");
     s.tree().assert_same(&before);
 }
 

@@ -9,6 +9,7 @@ mod crash;
 mod dedup;
 mod envfile;
 mod legacy;
+mod migrate;
 mod nginx;
 mod restore;
 mod review;

@@ -198,7 +198,7 @@ fn a_failing_verify_command_puts_everything_back() {
         .arg(&snap.id)
         .run()
         .code_is(1)
-        .one_line_error("`./check.sh` failed (exit 3): settings are broken: 21 lines; everything was put back as it was (from undo_20251013_120000)");
+        .one_line_error("`./check.sh` failed (exit 3): settings are broken: 23 lines; everything was put back as it was (from undo_20251013_120000)");
     s.live().assert_same(&before);
     let last = s.events().pop().unwrap();
     assert_eq!((last["message"].as_str(), last["ok"].as_bool()), (Some("ROLLBACK FAILED"), Some(false)));

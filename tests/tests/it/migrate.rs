@@ -1,0 +1,194 @@
+//! rb-migrate against real Django 5.2 and SQLite: the helpdesk fixture's `features` app
+//! (three reversible migrations) and `tickets` app (0003 is a RunPython with no reverse,
+//! 0004 a reversible migration after it).
+
+use std::os::unix::fs::PermissionsExt;
+
+use rb_migrate::{MigrationPlan, MigrationRollback, MigrationState};
+use rb_tests::{Scenario, repo};
+
+fn position(state: &MigrationState, app: &str) -> String {
+    state.app(app).unwrap().position()
+}
+
+fn status(s: &Scenario) -> MigrationState {
+    s.cmd("rb-migrate").arg("status").run().success().doc()
+}
+
+#[test]
+fn status_lists_every_app_and_migration() {
+    let s = Scenario::django();
+    let state = status(&s);
+    let tickets = state.app("tickets").unwrap();
+    let names: Vec<&str> = tickets.migrations.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["0001_initial", "0002_ticket_priority", "0003_normalize_priority", "0004_ticket_closed_at"]
+    );
+    assert!(tickets.migrations.iter().all(|m| m.applied));
+    assert!(state.app("auth").is_ok() && state.app("features").is_ok());
+    let only: MigrationState = s.cmd("rb-migrate").args(["status", "features"]).run().success().doc();
+    assert_eq!(only.apps.len(), 1);
+    s.cmd("rb-migrate")
+        .args(["status", "nosuchapp"])
+        .run()
+        .code_is(1)
+        .one_line_error("No installed app with label 'nosuchapp'");
+}
+
+#[test]
+fn rollback_and_apply_round_trip_with_the_schema_checked() {
+    let s = Scenario::django();
+    let schema = s.schema();
+    assert!(schema.contains("\"description\" text NOT NULL"), "{schema}");
+    let run = s.cmd("rb-migrate").args(["rollback", "features", "0001"]).run().success();
+    let doc: MigrationRollback = run.doc();
+    assert_eq!(doc.target.as_deref(), Some("0001_initial"));
+    let undone: Vec<&str> = doc.steps.iter().map(|st| st.migration.as_str()).collect();
+    assert_eq!(undone, ["features.0003_seed_flags", "features.0002_feature_description"]);
+    assert!(doc.steps.iter().all(|st| st.direction == "backward" && !st.irreversible));
+    assert_eq!(position(&doc.before, "features"), "0003_seed_flags");
+    assert_eq!(position(doc.after.as_ref().unwrap(), "features"), "0001_initial");
+    assert!(!s.schema().contains("\"description\""), "the column is dropped");
+    // The backup, taken before anything ran, holds the old schema; it is 0600.
+    let backup = doc.backup.clone().unwrap();
+    assert_eq!(backup.path, format!("backups/{}.sqlite3", backup.id));
+    let mode = std::fs::metadata(s.path(&backup.path)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(s.schema_of(&backup.path), schema);
+    assert_eq!(s.events().last().unwrap()["message"], "ROLLBACK SUCCESS");
+
+    // The document's `before` is where apply goes back to.
+    let back: MigrationRollback = s
+        .cmd("rb-migrate")
+        .arg("apply")
+        .stdin(run.stdout())
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success()
+        .doc();
+    assert_eq!(back.action, "apply");
+    assert_eq!(position(back.after.as_ref().unwrap(), "features"), "0003_seed_flags");
+    assert_eq!(s.schema(), schema);
+    assert_eq!(status(&s), doc.before);
+}
+
+#[test]
+fn a_plan_through_an_irreversible_migration_is_refused_before_anything_runs() {
+    let s = Scenario::django();
+    let plan: MigrationPlan = s.cmd("rb-migrate").args(["plan", "tickets", "0002"]).run().success().doc();
+    assert_eq!(plan.irreversible, ["tickets.0003_normalize_priority"]);
+    assert_eq!(plan.steps.len(), 2);
+    let before = s.tree();
+    let schema = s.schema();
+    s.cmd("rb-migrate")
+        .args(["rollback", "tickets", "0002"])
+        .run()
+        .code_is(1)
+        .one_line_error("would undo tickets.0003_normalize_priority, which cannot be undone");
+    // Nothing ran: not 0004 either (plain Django would have undone it), no backup taken.
+    s.tree().assert_same(&before);
+    assert_eq!(s.schema(), schema);
+    assert_eq!(position(&status(&s), "tickets"), "0004_ticket_closed_at");
+    // Plain Django, for contrast, stops half-way.
+    let django = s.manage(&["migrate", "tickets", "0002"]);
+    assert_ne!(django.code(), Some(0));
+    assert_eq!(position(&status(&s), "tickets"), "0003_normalize_priority");
+}
+
+#[test]
+fn fake_irreversible_marks_the_irreversible_step_and_runs_the_others() {
+    let s = Scenario::django();
+    let doc: MigrationRollback = s
+        .cmd("rb-migrate")
+        .args(["rollback", "tickets", "0002", "--fake-irreversible"])
+        .run()
+        .success()
+        .doc();
+    assert_eq!(doc.faked, ["tickets.0003_normalize_priority"]);
+    assert_eq!(position(doc.after.as_ref().unwrap(), "tickets"), "0002_ticket_priority");
+    let schema = s.schema();
+    assert!(!schema.contains("closed_at") && schema.contains("\"priority\""), "{schema}");
+}
+
+#[test]
+fn previous_prefixes_and_bad_targets() {
+    let s = Scenario::django();
+    let doc: MigrationRollback =
+        s.cmd("rb-migrate").args(["rollback", "tickets", "previous"]).run().success().doc();
+    assert_eq!(doc.target.as_deref(), Some("0003_normalize_priority"));
+    let before = s.tree();
+    let refuse = |args: &[&str], code: i32, needle: &str| {
+        s.cmd("rb-migrate").args(args.iter().copied()).run().code_is(code).one_line_error(needle);
+        s.tree().assert_same(&before);
+    };
+    refuse(&["rollback", "tickets", "000"], 2, "\"000\" matches several migrations of tickets");
+    refuse(&["rollback", "tickets", "0009"], 1, "tickets has no migration \"0009\"");
+    refuse(&["rollback", "tickets", "0004"], 2, "which is a roll-forward, not a rollback");
+    refuse(&["rollback", "nosuchapp", "zero"], 1, "no app labelled \"nosuchapp\"");
+    // No target is a usage error: zero must be asked for.
+    s.cmd("rb-migrate").args(["rollback", "tickets"]).run().code_is(2);
+    s.tree().assert_same(&before);
+    // A dry run shows the steps and runs nothing.
+    let dry: MigrationRollback =
+        s.cmd("rb-migrate").args(["rollback", "features", "zero", "--dry-run"]).run().success().doc();
+    assert!(dry.dry_run && dry.after.is_none() && dry.backup.is_none());
+    assert_eq!(dry.steps.len(), 3);
+    s.tree().assert_same(&before);
+    // Already there: nothing to do.
+    let same: MigrationRollback =
+        s.cmd("rb-migrate").args(["rollback", "tickets", "0003"]).run().success().doc();
+    assert!(same.steps.is_empty());
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn apply_latest_reapplies_everything() {
+    let s = Scenario::django();
+    let schema = s.schema();
+    s.cmd("rb-migrate").args(["rollback", "features", "zero"]).run().success();
+    assert!(!s.schema().contains("features_feature"));
+    let doc: MigrationRollback = s
+        .cmd("rb-migrate")
+        .args(["apply", "--latest"])
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success()
+        .doc();
+    assert_eq!(doc.steps.len(), 3);
+    assert_eq!(s.schema(), schema);
+}
+
+#[test]
+fn a_missing_manage_py_or_python_is_a_clear_error() {
+    let s = Scenario::django();
+    s.remove("manage.py");
+    let before = s.tree();
+    s.cmd("rb-migrate").arg("status").run().code_is(1).one_line_error("manage.py not found in");
+    s.tree().assert_same(&before);
+    let s = Scenario::django();
+    s.write("rollback.toml", "[django]\npython = \"no-such-python\"\n");
+    s.cmd("rb-migrate")
+        .arg("status")
+        .run()
+        .code_is(1)
+        .one_line_error("program `no-such-python` not found on PATH (set by django.python in rollback.toml)");
+    s.write("rollback.toml", "[django]\npyhton = \"x\"\n");
+    s.cmd("rb-migrate").arg("status").run().code_is(2).one_line_error("[django]: unknown field `pyhton`");
+}
+
+#[test]
+fn compat_migration_rollback_sh_keeps_the_seed_arguments_and_messages() {
+    let shim = repo().join("compat/migration_rollback.sh");
+    let s = Scenario::django();
+    let run = s.program(&shim).args(["features", "0002"]).run().success();
+    assert_eq!(run.stdout(), "Rolling back migrations for features...\nMigration rollback completed\n");
+    // No number: zero, as the seed did; tickets cannot get there, and nothing runs.
+    let before = s.schema();
+    let run = s.program(&shim).arg("tickets").env("RB_NOW", "2025-10-13T12:01:00Z").run().code_is(1);
+    assert_eq!(run.stdout(), "Rolling back migrations for tickets...\n");
+    assert!(run.stderr().contains("Migration rollback FAILED (rb-migrate exit 1)"), "{}", run.stderr());
+    assert_eq!(s.schema(), before);
+    let run = s.program(&shim).run().code_is(1);
+    assert_eq!(run.stdout(), format!("Usage: {} <app_name> [migration_number]\n", shim.display()));
+}

@@ -68,6 +68,7 @@ pub fn default_sets() -> BTreeMap<String, SetConfig> {
         ),
         ("nginx".to_string(), set(&["nginx/nginx.conf", "nginx/ssl/"])),
         ("compose".to_string(), set(&["docker-compose*.yml"])),
+        (crate::legacy::FLAGS_SET.to_string(), set(&[crate::legacy::FLAGS_FILE])),
     ])
 }
 

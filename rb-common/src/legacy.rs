@@ -32,6 +32,8 @@ pub enum LegacyKind {
     NginxDir,
     /// `backups/docker-compose_X.yml`.
     ComposeFile,
+    /// `backups/feature_flags_X.py` (the "environment feature flags" backup).
+    FlagsFile,
     /// A hand-made `backups/latest/` folder.
     LatestDir,
 }
@@ -41,6 +43,7 @@ impl LegacyKind {
     pub fn set(self) -> Option<&'static str> {
         match self {
             LegacyKind::ComposeFile => Some("compose"),
+            LegacyKind::FlagsFile => Some(FLAGS_SET),
             LegacyKind::LatestDir => Some("legacy"),
             _ => None,
         }
@@ -56,24 +59,46 @@ pub fn kind_of_dir(name: &str) -> Option<LegacyKind> {
     }
 }
 
-/// The kind of a store file, judged by its name (`docker-compose_X.yml`).
+/// The set of the feature-flags settings file, and where the seed's backups of it go back.
+pub const FLAGS_SET: &str = "feature_flags";
+/// The feature-flags settings file (`cp backups/feature_flags_X.py core/config/settings/`).
+pub const FLAGS_FILE: &str = "core/config/settings/feature_flags.py";
+
+/// The kind of a store file, judged by its name (`docker-compose_X.yml`, `feature_flags_X.py`).
 pub fn kind_of_file(name: &str) -> Option<LegacyKind> {
-    let stem = name.strip_suffix(".yml")?;
-    (store::parse_id(stem)?.0 == "docker-compose").then_some(LegacyKind::ComposeFile)
+    let (stem, kind) = match (name.strip_suffix(".yml"), name.strip_suffix(".py")) {
+        (Some(stem), _) => (stem, LegacyKind::ComposeFile),
+        (_, Some(stem)) => (stem, LegacyKind::FlagsFile),
+        _ => return None,
+    };
+    let want = if kind == LegacyKind::ComposeFile { "docker-compose" } else { FLAGS_SET };
+    (store::parse_id(stem)?.0 == want).then_some(kind)
+}
+
+/// The file name in the store of a single-file legacy backup `id` of `kind`.
+pub fn file_name(id: &str, kind: LegacyKind) -> Option<String> {
+    match kind {
+        LegacyKind::ComposeFile => Some(format!("{id}.yml")),
+        LegacyKind::FlagsFile => Some(format!("{id}.py")),
+        _ => None,
+    }
 }
 
 /// Reads the legacy backup `id` of `kind` as a snapshot.
 pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
-    let dir = if kind == LegacyKind::ComposeFile {
-        store.dir.join(format!("{id}.yml"))
-    } else {
-        store.dir.join(id)
+    let dir = match file_name(id, kind) {
+        Some(file) => store.dir.join(file),
+        None => store.dir.join(id),
     };
     let mut b = Builder { entries: BTreeMap::new(), sources: BTreeMap::new(), ignored: Vec::new() };
     let (set, paths): (&str, Vec<&str>) = match kind {
         LegacyKind::ComposeFile => {
             b.add(&dir, "docker-compose.yml", false)?;
             ("compose", vec!["docker-compose.yml"])
+        }
+        LegacyKind::FlagsFile => {
+            b.add(&dir, FLAGS_FILE, false)?;
+            (FLAGS_SET, vec![FLAGS_FILE])
         }
         LegacyKind::LatestDir => {
             for (name, path) in children(&dir)? {

@@ -350,13 +350,12 @@ impl Store {
     }
 
     /// The first free id for `set` at `now`: `set_STAMP`, then `set_STAMP-2`, … never an
-    /// existing one (a folder, or a single-file backup `ID.yml`, `ID.env`, `ID.sqlite3`, `ID.dump`).
+    /// existing one (a folder, or a single-file backup `ID.yml`, `ID.py`, `ID.env`, `ID.sqlite3`, `ID.dump`).
     pub fn next_id(&self, set: &str, now: &DateTime<Local>) -> Result<String> {
         let base = format!("{set}_{}", clock::stamp(now));
         let taken = |id: &str| {
             fs::symlink_metadata(self.dir.join(id)).is_ok()
-                || fs::symlink_metadata(self.dir.join(format!("{id}.yml"))).is_ok()
-                || ["env", "sqlite3", "dump"]
+                || ["yml", "py", "env", "sqlite3", "dump"]
                     .iter()
                     .any(|ext| fs::symlink_metadata(self.dir.join(format!("{id}.{ext}"))).is_ok())
         };
@@ -492,8 +491,8 @@ impl Store {
     /// What the store entry `name` is, if it is a complete snapshot.
     fn classify(&self, name: &str) -> Option<Listed> {
         let path = self.dir.join(name);
-        let (id, kind) = if let Some(stem) = name.strip_suffix(".yml") {
-            (stem, legacy::kind_of_file(name)?)
+        let (id, kind) = if let Some(kind) = legacy::kind_of_file(name) {
+            (name.rsplit_once('.').map_or(name, |(stem, _)| stem), kind)
         } else {
             let meta = fs::symlink_metadata(&path).ok()?;
             if !meta.is_dir() {
@@ -548,7 +547,10 @@ impl Store {
         if manifest_path.is_file() {
             return self.load_manifest(id, &dir, &manifest_path);
         }
-        if let Some(listed) = self.classify(id).or_else(|| self.classify(&format!("{id}.yml")))
+        if let Some(listed) = self
+            .classify(id)
+            .or_else(|| self.classify(&format!("{id}.yml")))
+            .or_else(|| self.classify(&format!("{id}.py")))
             && let Origin::Legacy(kind) = listed.origin
         {
             return legacy::load(self, &listed.id, kind);

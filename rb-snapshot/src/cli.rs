@@ -13,7 +13,7 @@ Examples:
   rb-snapshot prune --keep 10 --dry-run    what keeping 10 of each set would remove
   rb-snapshot | rb-restore --dry-run   what would a restore of it change? (nothing, right after)
 
-Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose.
+Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
 pending (rb-restore --resume or --abort), 4 another rollback holds the lock.";

@@ -8,6 +8,7 @@ mod compat;
 mod crash;
 mod dedup;
 mod envfile;
+mod flags;
 mod legacy;
 mod migrate;
 mod nginx;

@@ -1,0 +1,90 @@
+//! The command line of `rb-flag`.
+
+use clap::{Parser, Subcommand};
+use rb_common::cli::StoreArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  rb-flag list                              every flag and its value (a `flags` document)
+  rb-flag set new_dashboard inactive > undo.json     one flag; the document holds what it was
+  rb-flag set a on b off                    several, all or nothing
+  rb-flag restore < undo.json               put back what a `set` replaced (prints the values it replaces)
+  rb-flag snapshot --file                   back up core/config/settings/feature_flags.py (the feature_flags set)
+  rb-flag restore --file latest             put that file back through the restore engine
+  compat/feature_flags_rollback.sh NAME VALUE   the old script's way
+
+Backends ([flags] in rollback.toml):
+  backend = \"django\" (default): a fixed Python program run by `manage.py shell`, the request as
+  JSON on stdin: names and values are data, never code, never arguments. model =
+  \"apps.features.models.Feature\", name_field = \"name\", value_field = \"status\". Values are strings.
+  backend = \"http\": POST {url}/api/v1/features/flags/NAME/update/ with {\"value\": …} and
+  `Authorization: Bearer` from the environment variable token_env names (default RB_FLAGS_TOKEN);
+  a value that parses as JSON (false, 3) is sent as that JSON value, anything else as a string.
+Exit codes: 0 done, 1 failed (an unknown flag: nothing changed), 2 bad usage or input, 3 partly
+changed (the error says which), 4 another rollback holds the lock.";
+
+/// Feature flags set all-or-nothing, as data never code, with the values they replace printed.
+#[derive(Debug, Parser)]
+#[command(name = "rb-flag", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where the project and its backups are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a `flags` document: every flag (or those named) and its value
+    List {
+        /// Only these flags (an unknown one is an error)
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Set flags, all or nothing: NAME VALUE [NAME VALUE…]. Prints the values they had (the undo)
+    Set {
+        /// NAME VALUE pairs
+        #[arg(value_name = "NAME VALUE", required = true, num_args = 2..)]
+        pairs: Vec<String>,
+        /// Create a flag that does not exist (otherwise an unknown flag is an error)
+        #[arg(long)]
+        create: bool,
+        /// Print what would be replaced; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Set every flag of a `flags` document on stdin (an undo from `set`); prints the values it replaces.
+    /// With --file: restore the feature_flags settings file from a snapshot instead
+    Restore {
+        /// Restore the feature_flags file set from this snapshot (an id, `latest`, or the old
+        /// scripts' feature_flags_<time>.py backup)
+        #[arg(long, value_name = "ID|latest")]
+        file: Option<String>,
+        /// Print what would be replaced; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Back up the feature_flags settings file (the `feature_flags` set), as `rb-snapshot feature_flags`
+    Snapshot {
+        /// The settings file (the only kind of flags snapshot there is)
+        #[arg(long, required = true)]
+        file: bool,
+        /// Print the document of the snapshot it would take; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,271 @@
+//! rb-flag: the django backend against real Django and SQLite, the http backend against a
+//! stand-in of the platform's API (tests/src/bin/standin-flags-api.rs), the feature_flags
+//! file set, and the compat script.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use rb_common::snapshot::Manifest;
+use rb_flag::FlagsDoc;
+use rb_tests::{Scenario, bin, repo};
+use serde_json::{Value, json};
+
+/// What the database holds, straight from SQLite (not through rb).
+fn rows(s: &Scenario) -> String {
+    s.program("sqlite3")
+        .args(["db.sqlite3", "SELECT name, status FROM features_feature ORDER BY name"])
+        .run()
+        .success()
+        .stdout()
+}
+
+fn flags(doc: &FlagsDoc) -> Vec<(String, String)> {
+    doc.flags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+}
+
+const HOSTILE_NAME: &str = "it's \"quoted\"\nand\tnewlined";
+const HOSTILE_VALUE: &str = "'); import os; os.system('touch pwned'); ('$(touch pwned2)`touch pwned3`";
+
+#[test]
+fn names_and_values_are_data_never_code_and_restore_round_trips() {
+    let s = Scenario::django();
+    let list: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(
+        flags(&list),
+        [
+            ("ai_replies".into(), "active".into()),
+            ("new_dashboard".into(), "inactive".into()),
+            ("sla_timers".into(), "active".into())
+        ]
+    );
+    // A hostile name needs --create; the hostile value is stored as it is.
+    let created = s.cmd("rb-flag").args(["set", "--create", HOSTILE_NAME, HOSTILE_VALUE]).run().success();
+    let created: FlagsDoc = created.doc();
+    assert_eq!(created.absent, [HOSTILE_NAME]);
+    let set =
+        s.cmd("rb-flag").args(["set", "new_dashboard", HOSTILE_VALUE, "ai_replies", "off"]).run().success();
+    let undo = set.stdout();
+    let before: FlagsDoc = set.doc();
+    assert_eq!(
+        flags(&before),
+        [("ai_replies".into(), "active".into()), ("new_dashboard".into(), "inactive".into())]
+    );
+    let now: FlagsDoc = s.cmd("rb-flag").args(["list", "new_dashboard", HOSTILE_NAME]).run().success().doc();
+    assert_eq!(now.flags["new_dashboard"], HOSTILE_VALUE);
+    assert_eq!(now.flags[HOSTILE_NAME], HOSTILE_VALUE);
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(!s.exists(f), "a value was executed");
+    }
+    // The undo puts back exactly what was there, and prints what it replaced.
+    let redo: FlagsDoc = s.cmd("rb-flag").arg("restore").stdin(undo).run().success().doc();
+    assert_eq!(redo.flags["ai_replies"], "off");
+    let back: FlagsDoc = s.cmd("rb-flag").args(["list", "ai_replies", "new_dashboard"]).run().success().doc();
+    assert_eq!(flags(&back), flags(&before));
+    // Restoring the document of a --create removes what it created.
+    s.cmd("rb-flag").arg("restore").stdin(created_doc_line(&created)).run().success();
+    s.cmd("rb-flag").args(["list", HOSTILE_NAME]).run().code_is(1);
+    let events = s.events();
+    assert!(events.iter().any(|e| e["action"] == "flag-set" && e["message"] == "ROLLBACK SUCCESS"));
+}
+
+fn created_doc_line(doc: &FlagsDoc) -> String {
+    format!("{}\n", rb_common::doc::to_line(doc).unwrap())
+}
+
+#[test]
+fn an_unknown_flag_changes_nothing_all_or_nothing() {
+    let s = Scenario::django();
+    let before = rows(&s);
+    s.cmd("rb-flag")
+        .args(["set", "ai_replies", "off", "no_such_flag", "on"])
+        .run()
+        .code_is(1)
+        .one_line_error("no flag named \"no_such_flag\"; nothing was changed");
+    assert_eq!(rows(&s), before);
+    s.cmd("rb-flag").args(["set", "ai_replies", "off", "--dry-run"]).run().success();
+    assert_eq!(rows(&s), before);
+    // A value the model refuses (longer than its max_length) changes nothing either.
+    let long = "x".repeat(300);
+    s.cmd("rb-flag")
+        .args(["set", "sla_timers", "off", "ai_replies", &long])
+        .run()
+        .code_is(1)
+        .one_line_error("the model refused the values");
+    assert_eq!(rows(&s), before);
+    s.cmd("rb-flag").args(["set", "ai_replies"]).run().code_is(2);
+    s.cmd("rb-flag").args(["set", "a", "1", "a", "2"]).run().code_is(2).one_line_error("a is given twice");
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin("{\"rb\":1,\"kind\":\"snapshot\"}\n")
+        .run()
+        .code_is(2)
+        .one_line_error("expected a `flags` document");
+    s.write("rollback.toml", format!("{}[flags]\nbackend = \"carrier-pigeon\"\n", s.read("rollback.toml")));
+    s.cmd("rb-flag").arg("list").run().code_is(2).one_line_error("backend = \"carrier-pigeon\"");
+    s.write("rollback.toml", "[django]\npython = \"no-such-python\"\n");
+    s.cmd("rb-flag").arg("list").run().code_is(1).one_line_error("program `no-such-python` not found");
+    assert_eq!(rows(&s), before);
+}
+
+/// The stand-in API, killed when dropped.
+struct Api {
+    child: Child,
+    port: u16,
+    record: std::path::PathBuf,
+}
+
+impl Api {
+    fn start(s: &Scenario, fail: &[&str]) -> Api {
+        let record = s.base.join("requests.jsonl");
+        let flags = json!({ "new_dashboard": false, "sla timers/v2": 3, "ai_replies": "on" }).to_string();
+        let mut child = Command::new(bin("standin-flags-api"))
+            .args(["t0ken", flags.as_str(), record.to_str().unwrap()])
+            .args(fail)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Api { child, port: line.trim().parse().unwrap(), record }
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn posts(&self) -> Vec<(String, Value)> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["method"] == "POST")
+            .map(|r| {
+                (
+                    r["path"].as_str().unwrap().to_string(),
+                    serde_json::from_str(r["body"].as_str().unwrap()).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_scenario(api: &Api, s: &Scenario) {
+    s.write(
+        "rollback.toml",
+        format!(
+            "[flags]\nbackend = \"http\"\nurl = \"http://127.0.0.1:{}\"\ntoken_env = \"HELPDESK_TOKEN\"\n",
+            api.port
+        ),
+    );
+}
+
+#[test]
+fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
+    let s = Scenario::new();
+    let api = Api::start(&s, &["ai_replies"]);
+    http_scenario(&api, &s);
+    let rb = |args: &[&str]| s.cmd("rb-flag").args(args.iter().copied()).env("HELPDESK_TOKEN", "t0ken");
+    let list: FlagsDoc = rb(&["list"]).run().success().doc();
+    assert_eq!(list.flags["sla timers/v2"], 3);
+    // JSON-looking values go as JSON, the rest as strings; names are percent-encoded.
+    let set = rb(&["set", "new_dashboard", "true", "sla timers/v2", "four"]).run().success();
+    let before: FlagsDoc = set.doc();
+    assert_eq!(before.flags["new_dashboard"], false);
+    assert_eq!(before.flags["sla timers/v2"], 3);
+    assert_eq!(
+        api.posts(),
+        [
+            ("/api/v1/features/flags/new_dashboard/update/".to_string(), json!({ "value": true })),
+            ("/api/v1/features/flags/sla timers/v2/update/".to_string(), json!({ "value": "four" })),
+        ]
+    );
+    assert!(api.requests().iter().all(|r| r["auth"] == "Bearer t0ken"));
+    // The undo sends the old JSON values back.
+    rb(&["restore"]).stdin(set.stdout()).run().success();
+    let now: FlagsDoc = rb(&["list"]).run().success().doc();
+    assert_eq!(
+        (now.flags["new_dashboard"].clone(), now.flags["sla timers/v2"].clone()),
+        (json!(false), json!(3))
+    );
+
+    // A 500 part-way: what was already set is put back, exit 1.
+    let posts = api.posts().len();
+    rb(&["set", "new_dashboard", "true", "ai_replies", "off"])
+        .run()
+        .code_is(1)
+        .one_line_error("setting ai_replies failed: POST");
+    let sent = &api.posts()[posts..];
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(
+        sent[2],
+        ("/api/v1/features/flags/new_dashboard/update/".to_string(), json!({ "value": false }))
+    );
+    // An unknown flag: nothing is posted.
+    let posts = api.posts().len();
+    rb(&["set", "new_dashboard", "true", "nope", "1"])
+        .run()
+        .code_is(1)
+        .one_line_error("no flag named \"nope\"");
+    assert_eq!(api.posts().len(), posts);
+    // A wrong or missing token.
+    s.cmd("rb-flag")
+        .arg("list")
+        .env("HELPDESK_TOKEN", "wrong")
+        .run()
+        .code_is(1)
+        .one_line_error("the API refused the token (HTTP 401)");
+    s.cmd("rb-flag")
+        .arg("list")
+        .run()
+        .code_is(1)
+        .one_line_error("the environment variable HELPDESK_TOKEN is empty");
+    rb(&["set", "--create", "x", "1"]).run().code_is(2).one_line_error("cannot create a flag");
+}
+
+#[test]
+fn the_feature_flags_file_is_backed_up_and_restored_through_the_engine() {
+    let s = Scenario::helpdesk();
+    s.write("core/config/settings/feature_flags.py", "NEW_DASHBOARD = False\n");
+    let snap: Manifest = s.cmd("rb-flag").args(["snapshot", "--file"]).run().success().doc();
+    assert_eq!(snap.set, "feature_flags");
+    let good = s.live();
+    s.write("core/config/settings/feature_flags.py", "NEW_DASHBOARD = True\n");
+    s.cmd("rb-flag").args(["restore", "--file", "latest"]).run().success();
+    s.live().assert_same(&good);
+    // The seed's own backup: cp core/config/settings/feature_flags.py backups/feature_flags_TS.py
+    s.write("backups/feature_flags_20250101_000000.py", "NEW_DASHBOARD = \"seed\"\n");
+    s.cmd("rb-flag")
+        .args(["restore", "--file", "feature_flags_20250101_000000"])
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success();
+    assert_eq!(s.read("core/config/settings/feature_flags.py"), "NEW_DASHBOARD = \"seed\"\n");
+}
+
+#[test]
+fn compat_feature_flags_rollback_sh_keeps_the_seed_messages() {
+    let shim = repo().join("compat/feature_flags_rollback.sh");
+    let s = Scenario::django();
+    let run = s.program(&shim).args(["new_dashboard", "it's 'quoted'"]).run().success();
+    assert_eq!(
+        run.stdout(),
+        "Rolling back feature flag new_dashboard to it's 'quoted'...\nFeature flags rollback completed\n"
+    );
+    let now: FlagsDoc = s.cmd("rb-flag").args(["list", "new_dashboard"]).run().success().doc();
+    assert_eq!(now.flags["new_dashboard"], "it's 'quoted'");
+    let before = rows(&s);
+    let run = s.program(&shim).args(["nope", "x"]).run().code_is(1);
+    assert_eq!(run.stdout(), "Rolling back feature flag nope to x...\n");
+    assert_eq!(rows(&s), before);
+    let run = s.program(&shim).arg("only_a_name").run().code_is(1);
+    assert_eq!(run.stdout(), format!("Usage: {} <feature_name> <feature_value>\n", shim.display()));
+}

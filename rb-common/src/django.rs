@@ -59,6 +59,11 @@ impl Django {
         Ok(Django { python, manage, env, root: root.to_path_buf(), config: django })
     }
 
+    /// The environment every run gets (`[django] settings` and `env`).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     fn argv(&self, args: &[&str]) -> Vec<String> {
         let mut argv = vec![self.python.clone(), self.manage.clone()];
         argv.extend(args.iter().map(|a| a.to_string()));

@@ -101,11 +101,21 @@ pub fn run_with(
     })
 }
 
-/// Runs `argv` in `dir` with its stdout written to `file` (a dump, which may be binary) and
-/// its stderr captured; `Output.stdout` is empty.
-pub fn run_to_file(argv: &[String], dir: &Path, setting: &str, file: std::fs::File) -> Result<Output> {
+/// Runs `argv` in `dir` (with `env` added) with its stdout written to `file` (a dump, which
+/// may be binary) and its stderr captured; `Output.stdout` is empty.
+pub fn run_to_file(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    file: std::fs::File,
+) -> Result<Output> {
     let (path, args) = resolve(argv, dir, setting)?;
-    let out = duct::cmd(&path, args)
+    let mut cmd = duct::cmd(&path, args);
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd
         .dir(dir)
         .stdin_null()
         .stdout_file(file)

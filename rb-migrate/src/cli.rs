@@ -15,7 +15,9 @@ Examples:
 
 A rollback runs `manage.py migrate APP TARGET --plan` first and refuses, with nothing run, when a
 step cannot be undone (Django would find out half-way, with the steps before it already undone);
---fake-irreversible marks such steps unapplied without running them. Before it runs anything it
+--fake-irreversible marks such steps unapplied without running them (never one that also changes
+the schema). Other apps' migrations that depend on the ones undone are refused unless
+--with-dependents. Before it runs anything it
 backs up the database into the store: SQLite with SQLite's online backup
 (backups/db_<time>.sqlite3), other engines with [django] backup = [\"pg_dump\", …] (stdout to
 backups/db_<time>.dump), or not at all with --no-backup.
@@ -65,6 +67,10 @@ pub enum Command {
         /// others run for real, in plan order
         #[arg(long)]
         fake_irreversible: bool,
+        /// Also undo other apps' migrations that depend on the ones undone (otherwise refused,
+        /// naming them)
+        #[arg(long)]
+        with_dependents: bool,
         /// Do not back up the database first (needed for an engine without [django] backup)
         #[arg(long)]
         no_backup: bool,

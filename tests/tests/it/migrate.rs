@@ -33,7 +33,7 @@ fn status_lists_every_app_and_migration() {
         .args(["status", "nosuchapp"])
         .run()
         .code_is(1)
-        .one_line_error("No installed app with label 'nosuchapp'");
+        .one_line_error("no app labelled \"nosuchapp\" has migrations");
 }
 
 #[test]
@@ -131,9 +131,15 @@ fn previous_prefixes_and_bad_targets() {
     s.tree().assert_same(&before);
     // A dry run shows the steps and runs nothing.
     let dry: MigrationRollback =
-        s.cmd("rb-migrate").args(["rollback", "features", "zero", "--dry-run"]).run().success().doc();
+        s.cmd("rb-migrate").args(["rollback", "features", "0001", "--dry-run"]).run().success().doc();
     assert!(dry.dry_run && dry.after.is_none() && dry.backup.is_none());
-    assert_eq!(dry.steps.len(), 3);
+    assert_eq!(dry.steps.len(), 2);
+    // Other apps' migrations that depend on the ones undone are named, and refused.
+    refuse(
+        &["rollback", "features", "zero"],
+        1,
+        "also undoes other apps' migrations that depend on it: tickets.0003_normalize_priority, tickets.0002_ticket_priority, tickets.0001_initial;",
+    );
     s.tree().assert_same(&before);
     // Already there: nothing to do.
     let same: MigrationRollback =
@@ -146,8 +152,8 @@ fn previous_prefixes_and_bad_targets() {
 fn apply_latest_reapplies_everything() {
     let s = Scenario::django();
     let schema = s.schema();
-    s.cmd("rb-migrate").args(["rollback", "features", "zero"]).run().success();
-    assert!(!s.schema().contains("features_feature"));
+    s.cmd("rb-migrate").args(["rollback", "features", "0001"]).run().success();
+    assert!(!s.schema().contains("\"description\""));
     let doc: MigrationRollback = s
         .cmd("rb-migrate")
         .args(["apply", "--latest"])
@@ -155,7 +161,7 @@ fn apply_latest_reapplies_everything() {
         .run()
         .success()
         .doc();
-    assert_eq!(doc.steps.len(), 3);
+    assert_eq!(doc.steps.len(), 2);
     assert_eq!(s.schema(), schema);
 }
 
@@ -191,4 +197,56 @@ fn compat_migration_rollback_sh_keeps_the_seed_arguments_and_messages() {
     assert_eq!(s.schema(), before);
     let run = s.program(&shim).run().code_is(1);
     assert_eq!(run.stdout(), format!("Usage: {} <app_name> [migration_number]\n", shim.display()));
+}
+
+#[test]
+fn previous_never_means_zero_and_documents_from_elsewhere_are_refused() {
+    let s = Scenario::django();
+    s.cmd("rb-migrate").args(["rollback", "features", "0001", "--no-backup"]).run().success();
+    let before = s.tree();
+    s.cmd("rb-migrate")
+        .args(["rollback", "features", "previous"])
+        .run()
+        .code_is(2)
+        .one_line_error("`previous` would be `zero`, which drops features's tables");
+    s.tree().assert_same(&before);
+    // A document naming what this project does not have never reaches manage.py.
+    let state = status(&s);
+    let line = rb_common::doc::to_line(&state).unwrap();
+    for (bad, needle) in [
+        (line.replace("\"0002_feature_description\"", "\"--fake\""), "migration \"--fake\" of features"),
+        (line.replace("\"app\":\"tickets\"", "\"app\":\"billing\""), "names app \"billing\""),
+    ] {
+        s.cmd("rb-migrate").arg("apply").stdin(format!("{bad}\n")).run().code_is(2).one_line_error(needle);
+        s.tree().assert_same(&before);
+    }
+}
+
+#[test]
+fn irreversible_steps_hidden_in_state_operations_or_mixed_with_schema_are_caught() {
+    let s = Scenario::django();
+    s.write(
+        "apps/tickets/migrations/0005_hidden.py",
+        "from django.db import migrations\n\n\ndef forwards(apps, schema_editor):\n    pass\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"tickets\", \"0004_ticket_closed_at\")]\n    operations = [\n        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunPython(forwards)]),\n    ]\n",
+    );
+    s.manage(&["migrate", "-v", "0"]).success();
+    let before = s.tree();
+    s.cmd("rb-migrate")
+        .args(["rollback", "tickets", "0004"])
+        .run()
+        .code_is(1)
+        .one_line_error("would undo tickets.0005_hidden, which cannot be undone");
+    s.tree().assert_same(&before);
+    s.write(
+        "apps/tickets/migrations/0006_mixed.py",
+        "from django.db import migrations, models\n\n\ndef forwards(apps, schema_editor):\n    pass\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"tickets\", \"0005_hidden\")]\n    operations = [\n        migrations.AddField(model_name=\"ticket\", name=\"team\", field=models.CharField(default=\"\", max_length=20)),\n        migrations.RunPython(forwards),\n    ]\n",
+    );
+    s.manage(&["migrate", "-v", "0"]).success();
+    let before = s.tree();
+    s.cmd("rb-migrate")
+        .args(["rollback", "tickets", "0005", "--fake-irreversible"])
+        .run()
+        .code_is(1)
+        .one_line_error("tickets.0006_mixed cannot be undone and also changes the schema");
+    s.tree().assert_same(&before);
 }

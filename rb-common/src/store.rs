@@ -350,12 +350,12 @@ impl Store {
     }
 
     /// The first free id for `set` at `now`: `set_STAMP`, then `set_STAMP-2`, … never an
-    /// existing one (a folder, or a single-file backup `ID.yml`, `ID.py`, `ID.env`, `ID.sqlite3`, `ID.dump`).
+    /// existing one (a folder, or a single-file backup `ID.yml`, `ID.py`, `ID.env`, `ID.sqlite3`, `ID.dump`, `ID.json`).
     pub fn next_id(&self, set: &str, now: &DateTime<Local>) -> Result<String> {
         let base = format!("{set}_{}", clock::stamp(now));
         let taken = |id: &str| {
             fs::symlink_metadata(self.dir.join(id)).is_ok()
-                || ["yml", "py", "env", "sqlite3", "dump"]
+                || ["yml", "py", "env", "sqlite3", "dump", "json"]
                     .iter()
                     .any(|ext| fs::symlink_metadata(self.dir.join(format!("{id}.{ext}"))).is_ok())
         };

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rb_common::config::Config;
+use rb_common::config::{Config, FILE};
 use rb_common::django::Django;
-use rb_common::error::{Result, failed};
+use rb_common::error::{Result, failed, usage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,35 +15,60 @@ use crate::{Backend, FlagsConfig, Replaced, as_text, unknown};
 /// The program: names and values arrive as data (JSON on stdin), never as code.
 const PROGRAM: &str = r#"
 import importlib, json, sys
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
 
 request = json.load(sys.stdin)
-module, _, cls = request["model"].rpartition(".")
-Model = getattr(importlib.import_module(module), cls)
-nf, vf = request["name_field"], request["value_field"]
-
-
-def text(obj):
-    return str(getattr(obj, vf))
+answer = {"ok": True}
 
 
 class Refused(Exception):
     pass
 
 
-answer = {"ok": True}
+def config_error(text):
+    answer.update(ok=False, config=text)
+    raise Refused()
+
+
+def model():
+    module, _, cls = request["model"].rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError, ValueError):
+        config_error(f"model {request['model']!r} cannot be imported")
+    for key in ("name_field", "value_field"):
+        try:
+            field = found._meta.get_field(request[key])
+        except FieldDoesNotExist:
+            config_error(f"{request['model']} has no field {request[key]!r} ({key})")
+        if not field.concrete or field.is_relation:
+            config_error(f"{request['model']}.{request[key]} is not a plain field ({key})")
+    if not found._meta.get_field(request["name_field"]).unique:
+        config_error(f"{request['model']}.{request['name_field']} is not unique: it cannot name flags")
+    return found
+
+
+def text(obj, vf):
+    value = getattr(obj, vf)
+    return None if value is None else str(value)
+
+
 try:
+    Model = model()
+    nf, vf = request["name_field"], request["value_field"]
     if request["op"] == "list":
         objects = Model.objects.all()
         if request["names"]:
             objects = objects.filter(**{nf + "__in": request["names"]})
-        answer["flags"] = {getattr(o, nf): text(o) for o in objects}
+        answer["flags"] = {getattr(o, nf): text(o, vf) for o in objects}
         answer["unknown"] = [n for n in request["names"] if n not in answer["flags"]]
     else:
+        dry = request["dry_run"]
         with transaction.atomic():
             names = [name for name, _ in request["set"]] + request["remove"]
-            existing = {getattr(o, nf): o for o in Model.objects.select_for_update().filter(**{nf + "__in": names})}
+            rows = Model.objects.filter(**{nf + "__in": names})
+            existing = {getattr(o, nf): o for o in (rows if dry else rows.select_for_update())}
             missing = [name for name, _ in request["set"] if name not in existing]
             if missing and not request["create"]:
                 answer.update(ok=False, unknown=missing)
@@ -55,20 +80,23 @@ try:
                     obj = Model(**{nf: name})
                     absent.append(name)
                 else:
-                    before[name] = text(obj)
+                    before[name] = text(obj, vf)
                 setattr(obj, vf, value)
                 obj.full_clean(validate_unique=False)
-                obj.save()
+                if not dry:
+                    obj.save()
+                    obj.refresh_from_db()
+                    if text(obj, vf) != value:
+                        answer.update(ok=False, mismatch=name)
+                        raise Refused()
             for name in request["remove"]:
                 obj = existing.get(name)
-                if obj is not None:
-                    before[name] = text(obj)
+                if obj is None:
+                    continue
+                before[name] = text(obj, vf)
+                if not dry:
                     obj.delete()
-                else:
-                    absent.append(name)
             answer.update(before=before, absent=absent)
-            if request["dry_run"]:
-                raise Refused()
 except Refused:
     pass
 except ValidationError as e:
@@ -80,11 +108,15 @@ print(json.dumps(answer))
 struct Answer {
     ok: bool,
     #[serde(default)]
-    flags: BTreeMap<String, String>,
+    config: Option<String>,
+    #[serde(default)]
+    mismatch: Option<String>,
+    #[serde(default)]
+    flags: BTreeMap<String, Option<String>>,
     #[serde(default)]
     unknown: Vec<String>,
     #[serde(default)]
-    before: BTreeMap<String, String>,
+    before: BTreeMap<String, Option<String>>,
     #[serde(default)]
     absent: Vec<String>,
     #[serde(default)]
@@ -108,6 +140,15 @@ impl DjangoFlags {
         request["name_field"] = json!(self.flags.name_field);
         request["value_field"] = json!(self.flags.value_field);
         let answer: Answer = self.django.call(PROGRAM, &request)?;
+        if let Some(problem) = &answer.config {
+            return Err(usage(format!("{FILE}: [flags]: {problem}"))
+                .hint("[flags] model = \"apps.features.models.Feature\", name_field = \"name\", value_field = \"status\""));
+        }
+        if let Some(name) = &answer.mismatch {
+            return Err(failed(format!(
+                "{name} did not keep the value it was given (the model changes it on save); nothing was changed"
+            )));
+        }
         if !answer.unknown.is_empty() {
             return Err(unknown(&answer.unknown));
         }
@@ -126,8 +167,9 @@ impl DjangoFlags {
     }
 }
 
-fn strings(map: BTreeMap<String, String>) -> BTreeMap<String, Value> {
-    map.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+/// Values as documents carry them: strings, and `null` for a NULL.
+fn strings(map: BTreeMap<String, Option<String>>) -> BTreeMap<String, Value> {
+    map.into_iter().map(|(k, v)| (k, v.map_or(Value::Null, Value::String))).collect()
 }
 
 impl Backend for DjangoFlags {
@@ -146,7 +188,8 @@ impl Backend for DjangoFlags {
         create: bool,
         dry_run: bool,
     ) -> Result<Replaced> {
-        let set: Vec<(&str, String)> = changes.iter().map(|(n, v)| (n.as_str(), as_text(v))).collect();
+        let set: Vec<(&str, Option<String>)> =
+            changes.iter().map(|(n, v)| (n.as_str(), (!v.is_null()).then(|| as_text(v)))).collect();
         let answer = self.call(
             json!({ "op": "set", "set": set, "remove": remove, "create": create, "dry_run": dry_run }),
         )?;

@@ -3,8 +3,11 @@
 //! `GET {url}/api/v1/features/flags/` lists (`{"flags": {name: value}}`), `GET
 //! …/flags/{name}/` reads one (`{"name": …, "value": …}`), `POST …/flags/{name}/update/` with
 //! `{"value": …}` sets one; names are percent-encoded, the token goes in `Authorization:
-//! Bearer` from the environment variable `[flags] token_env` names. The API has no
-//! transaction: a set that fails part-way puts back the flags it had already changed.
+//! Bearer` from the environment variable `[flags] token_env` names. The two GETs are not in
+//! the seed (it only POSTs); rb needs them for the values it replaces, and assumes them.
+//! Redirects are not followed; every update is read back; the API has no transaction, so a
+//! set that fails part-way puts back every flag it touched, the failed one included, and
+//! believes only what reads back.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,16 +36,23 @@ enum Failure {
 impl HttpFlags {
     /// The API at `[flags] url`, with the token from the environment.
     pub fn new(flags: FlagsConfig) -> Result<HttpFlags> {
-        let token = std::env::var(&flags.token_env).map_err(|_| {
+        check_url(&flags.url)?;
+        let t = flags.timeout_s;
+        if !(t.is_finite() && t > 0.0 && t <= 600.0) {
+            return Err(usage(format!(
+                "{FILE}: [flags] timeout_s = {t}: give seconds, more than 0 and at most 600"
+            )));
+        }
+        let token = std::env::var(&flags.token_env).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
             failed(format!("the API token is not set: the environment variable {} is empty", flags.token_env))
                 .hint(format!("export {}=… (its name is [flags] token_env in {FILE}; the token itself never goes in a file)", flags.token_env))
         })?;
-        if !(flags.url.starts_with("http://") || flags.url.starts_with("https://")) {
-            return Err(usage(format!("{FILE}: [flags] url = {:?} is not an http(s) URL", flags.url)));
-        }
+        // No redirects: a 301/302 would turn the POST into a GET without the token and
+        // "succeed" having set nothing.
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(flags.timeout_s.clamp(0.1, 600.0))))
+            .timeout_global(Some(Duration::from_secs_f64(t)))
             .http_status_as_error(false)
+            .max_redirects(0)
             .build()
             .new_agent();
         Ok(HttpFlags { base: flags.url.trim_end_matches('/').to_string(), token, agent })
@@ -66,14 +76,26 @@ impl HttpFlags {
     ) -> std::result::Result<Value, Failure> {
         let mut response = response.map_err(|e| Failure::Other(format!("{what}: {e}")))?;
         let status = response.status().as_u16();
-        let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        if (300..400).contains(&status) {
+            let to =
+                response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?").to_string();
+            return Err(Failure::Other(format!(
+                "{what}: HTTP {status}, a redirect to {to}: rb does not follow it (set [flags] url in {FILE} to where the API is)"
+            )));
+        }
+        let body: Option<Value> = response.body_mut().read_json().ok();
         match status {
-            200..=299 => Ok(body),
+            200..=299 => body
+                .ok_or_else(|| Failure::Other(format!("{what}: HTTP {status} with a body that is not JSON"))),
             404 => Err(Failure::Unknown),
             401 | 403 => Err(Failure::Other(format!("{what}: the API refused the token (HTTP {status})"))),
             _ => Err(Failure::Other(format!(
                 "{what}: HTTP {status}{}",
-                body.get("detail").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default()
+                body.as_ref()
+                    .and_then(|b| b.get("detail"))
+                    .and_then(Value::as_str)
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ))),
         }
     }
@@ -96,9 +118,30 @@ impl HttpFlags {
 
     fn value_of(&self, name: &str) -> Result<Option<Value>> {
         match self.get(Some(name)) {
-            Ok(body) => Ok(Some(body.get("value").cloned().unwrap_or(Value::Null))),
+            Ok(body) => match (body.get("name").and_then(Value::as_str), body.get("value")) {
+                (Some(n), Some(v)) if n == name => Ok(Some(v.clone())),
+                _ => Err(failed(format!(
+                    "GET {}: the API answered without this flag's name and value",
+                    self.url(Some(name), false)
+                ))),
+            },
             Err(Failure::Unknown) => Ok(None),
             Err(Failure::Other(e)) => Err(failed(e)),
+        }
+    }
+
+    /// POSTs `value` and reads it back: a set is done only when the API then says so.
+    fn set_one(&self, name: &str, value: &Value) -> std::result::Result<(), String> {
+        match self.post(name, value) {
+            Ok(_) => {}
+            Err(Failure::Unknown) => return Err(format!("{name} is not in the API (HTTP 404)")),
+            Err(Failure::Other(e)) => return Err(e),
+        }
+        match self.value_of(name) {
+            Ok(Some(v)) if v == *value => Ok(()),
+            Ok(Some(v)) => Err(format!("{name} reads back as {v} after the update, not {value}")),
+            Ok(None) => Err(format!("{name} is gone from the API after the update")),
+            Err(e) => Err(e.message().to_string()),
         }
     }
 }
@@ -108,6 +151,36 @@ fn error(f: Failure) -> Error {
         Failure::Unknown => failed("the API answered 404"),
         Failure::Other(e) => failed(e),
     }
+}
+
+/// Refuses a URL that would leak the token or go elsewhere than the API: credentials, a
+/// query or a fragment in it, or plain http to anything but this machine.
+fn check_url(url: &str) -> Result<()> {
+    let bad = |why: &str| Err(usage(format!("{FILE}: [flags] url = {url:?}: {why}")));
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else { return bad("not a URL") };
+    let Some(authority) = uri.authority() else { return bad("no host") };
+    if authority.as_str().contains('@') {
+        return bad("credentials in the URL would be printed and logged; the token comes from token_env");
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return bad("a query or fragment would end up inside every request's path");
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if matches!(authority.host(), "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(()),
+        Some("http") => bad("plain http would send the token in clear: use https"),
+        _ => bad("not an http(s) URL"),
+    }
+}
+
+/// Refuses a name no URL path can carry as one segment (`.`, `..`, `/`, control characters).
+fn check_name(name: &str) -> Result<()> {
+    if name == "." || name == ".." || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(usage(format!(
+            "{name:?} cannot be a flag name in the API's URL (`.`, `..`, `/` and control characters cannot)"
+        )));
+    }
+    Ok(())
 }
 
 impl Backend for HttpFlags {
@@ -127,6 +200,7 @@ impl Backend for HttpFlags {
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
         for name in names {
+            check_name(name)?;
             match self.value_of(name)? {
                 Some(v) => {
                     out.insert(name.clone(), v);
@@ -153,6 +227,9 @@ impl Backend for HttpFlags {
                 remove.join(", ")
             )));
         }
+        for (name, _) in changes {
+            check_name(name)?;
+        }
         // Read every value first: an unknown flag is refused before anything changes.
         let mut before = BTreeMap::new();
         let mut missing = Vec::new();
@@ -178,31 +255,25 @@ impl Backend for HttpFlags {
         }
         let mut done: Vec<&str> = Vec::new();
         for (name, value) in changes {
-            if let Err(f) = self.post(name, value) {
-                let why = match f {
-                    Failure::Unknown => format!("{name} disappeared from the API"),
-                    Failure::Other(e) => e,
-                };
-                // Put back what was already changed.
-                let undo_failed: Vec<&str> =
-                    done.iter().copied().filter(|n| self.post(n, &before[*n]).is_err()).collect();
-                if undo_failed.is_empty() {
+            if let Err(why) = self.set_one(name, value) {
+                // The failed one may have been set all the same (a timeout, a proxy's 502):
+                // put it back with the others, and believe only what reads back.
+                done.push(name);
+                let stuck: Vec<&str> =
+                    done.iter().copied().filter(|n| self.set_one(n, &before[*n]).is_err()).collect();
+                if stuck.is_empty() {
                     return Err(failed(format!(
-                        "setting {name} failed: {why}; {} put back as {}",
-                        if done.is_empty() {
-                            "nothing was changed, nothing".to_string()
-                        } else {
-                            done.join(", ")
-                        },
-                        if done.is_empty() { "it was" } else { "they were" }
+                        "setting {name} failed: {why}; every flag was put back as it was ({})",
+                        done.join(", ")
                     )));
                 }
+                let was: Vec<String> = stuck.iter().map(|n| format!("{n}={}", before[*n])).collect();
                 return Err(partial(
                     format!(
-                        "setting {name} failed: {why}; and putting back {} failed too",
-                        undo_failed.join(", ")
+                        "setting {name} failed: {why}; putting back {} failed too: they may hold the new values",
+                        stuck.join(", ")
                     ),
-                    "rb-flag list shows what the API holds now; the values before are in this error's flags",
+                    format!("set them back when the API answers: they were {}", was.join(", ")),
                 ));
             }
             done.push(name);

@@ -180,6 +180,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let (store, config) = cli.store.open()?;
             let wanted = read_doc()?;
             let backend = backend(&config, &store.root)?;
+            check_undo(&wanted, backend.as_ref())?;
             let changes: Vec<(String, Value)> = wanted.flags.into_iter().collect();
             change(&store, backend.as_ref(), "restore", &changes, &wanted.absent, true, dry_run, out)
         }
@@ -194,6 +195,27 @@ fn backend_value(backend: &dyn Backend, text: &str) -> Value {
     } else {
         Value::String(text.to_string())
     }
+}
+
+/// A document to restore must be a real change's record, of this backend, and say one thing
+/// of each flag.
+fn check_undo(doc: &FlagsDoc, backend: &dyn Backend) -> Result<()> {
+    if doc.dry_run {
+        return Err(usage(
+            "the document is from a --dry-run: nothing was changed then, so there is nothing to undo",
+        ));
+    }
+    if doc.backend != backend.name() {
+        return Err(usage(format!(
+            "the document is from the {} backend, and [flags] backend is {}: its values would not mean the same",
+            doc.backend,
+            backend.name()
+        )));
+    }
+    if let Some(name) = doc.absent.iter().find(|n| doc.flags.contains_key(*n)) {
+        return Err(usage(format!("the document both sets and removes {name:?}")));
+    }
+    Ok(())
 }
 
 fn read_doc() -> Result<FlagsDoc> {
@@ -229,40 +251,50 @@ fn change(
     if changes.is_empty() && remove.is_empty() {
         return Err(usage("the document names no flags"));
     }
-    let lock = if dry_run { None } else { Some(store.lock()?) };
-    let result = backend.set(changes, remove, create, dry_run);
-    if !dry_run {
-        let event = match &result {
-            Ok(_) => Event::new(&format!("flag-{action}"), true),
-            Err(e) => Event::new(&format!("flag-{action}"), false).error(e),
-        };
-        store.log_or_warn(event.set("flags"));
-    }
-    drop(lock);
-    let replaced = result?;
+    // Checked (and the values it replaces read) without changing anything; then, under the
+    // lock, those values are written to the store before the change: the undo survives
+    // whatever happens next.
+    let preview = backend.set(changes, remove, create, true)?;
     let changed: Vec<String> = changes.iter().map(|(n, _)| n.clone()).chain(remove.iter().cloned()).collect();
-    let verb = if dry_run { "would change" } else { "changed" };
-    common::note(&format!(
-        "{verb} {}; the document holds the values before (rb-flag restore < it undoes)",
-        changed.join(", ")
-    ));
-    out.emit(&FlagsDoc {
+    let doc = |replaced: Replaced, dry_run: bool| FlagsDoc {
         backend: backend.name().to_string(),
         action: action.to_string(),
         flags: replaced.before,
         absent: replaced.absent,
-        changed,
+        changed: changed.clone(),
         dry_run,
-    })
-    .map_err(|e| {
-        if dry_run {
-            e
-        } else {
-            rb_common::error::partial(
-                format!("the flags were changed, but {}", e.message()),
-                "rb-flag list shows them",
-            )
-        }
+    };
+    if dry_run {
+        common::note(&format!("dry run: would change {}; nothing was changed", changed.join(", ")));
+        return out.emit(&doc(preview, true));
+    }
+    let lock = store.lock()?;
+    let undo_id = store.next_id("flags", &rb_common::clock::now()?)?;
+    let undo_path = store.dir.join(format!("{undo_id}.json"));
+    let line = doc::to_line(&doc(preview, false))?;
+    rb_common::fsx::atomic_write(&undo_path, format!("{line}\n").as_bytes(), rb_common::fsx::Mode(0o644))?;
+    let undo_shown = format!("{}/{undo_id}.json", store.shown());
+    let result = backend.set(changes, remove, create, false).map_err(|e| {
+        e.hint(format!(
+            "the values before are in {undo_shown}: `rb-flag restore < {undo_shown}` puts them back"
+        ))
+    });
+    let event = match &result {
+        Ok(_) => Event::new(&format!("flag-{action}"), true),
+        Err(e) => Event::new(&format!("flag-{action}"), false).error(e),
+    };
+    store.log_or_warn(event.set("flags").snapshot(&undo_id));
+    drop(lock);
+    let replaced = result?;
+    common::note(&format!(
+        "changed {}; the values before are in {undo_shown} and in this document (rb-flag restore < it undoes)",
+        changed.join(", ")
+    ));
+    out.emit(&doc(replaced, false)).map_err(|e| {
+        rb_common::error::partial(
+            format!("the flags were changed, but {}", e.message()),
+            format!("`rb-flag restore < {undo_shown}` puts back the values before"),
+        )
     })
 }
 

@@ -6,8 +6,10 @@
 //! - `POST /api/v1/features/flags/{name}/update/` with `{"value": …}` → the flag, 404 if unknown
 //!
 //! Every request needs `Authorization: Bearer TOKEN` (401 otherwise). A flag whose name is in
-//! `FAIL` answers 500 to updates. It records each request (method, decoded path, body) as a
-//! JSON line in `RECORD`.
+//! `FAIL` answers 500 to its first update (after storing the value, as a proxy's 502 after
+//! the backend committed would); later updates work. A path that is `/moved/…` answers 302 to the same path without it. It
+//! records each request (method, raw target, decoded path, body, Authorization) as a JSON
+//! line in `RECORD`.
 //!
 //! Usage: standin-flags-api TOKEN FLAGS_JSON RECORD [FAIL…]; prints the port it listens on
 //! (127.0.0.1, a free one), then serves until killed.
@@ -26,25 +28,30 @@ fn main() {
         std::process::exit(2);
     };
     let mut flags: BTreeMap<String, Value> = serde_json::from_str(flags).expect("FLAGS_JSON");
+    let mut fail: Vec<String> = fail.to_vec();
     let server = tiny_http::Server::http("127.0.0.1:0").expect("listening");
     println!("{}", server.server_addr().to_ip().expect("an IP address").port());
     std::io::stdout().flush().unwrap();
     for mut request in server.incoming_requests() {
         let mut body = String::new();
         let _ = request.as_reader().read_to_string(&mut body);
-        let path = percent_decode(request.url());
+        let target = request.url().to_string();
+        let path = percent_decode(&target);
         let method = request.method().to_string();
-        let line = json!({ "method": method, "path": path, "body": body, "auth": header(&request, "Authorization") });
+        let line = json!({ "method": method, "target": target, "path": path, "body": body, "auth": header(&request, "Authorization") });
         let mut log = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
         writeln!(log, "{line}").unwrap();
         let (status, answer) = if header(&request, "Authorization") != Some(format!("Bearer {token}")) {
             (401, json!({ "detail": "Authentication credentials were not provided." }))
         } else {
-            respond(&method, &path, &body, &mut flags, fail)
+            respond(&method, &path, &body, &mut flags, &mut fail)
         };
-        let response = tiny_http::Response::from_string(answer.to_string())
+        let mut response = tiny_http::Response::from_string(answer.to_string())
             .with_status_code(status)
             .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
+        if let Some(to) = answer.get("location").and_then(Value::as_str) {
+            response = response.with_header(format!("Location: {to}").parse::<tiny_http::Header>().unwrap());
+        }
         let _ = request.respond(response);
     }
 }
@@ -54,8 +61,11 @@ fn respond(
     path: &str,
     body: &str,
     flags: &mut BTreeMap<String, Value>,
-    fail: &[String],
+    fail: &mut Vec<String>,
 ) -> (u16, Value) {
+    if let Some(rest) = path.strip_prefix("/moved") {
+        return (302, json!({ "location": rest }));
+    }
     let Some(rest) = path.strip_prefix("/api/v1/features/flags/") else {
         return (404, json!({ "detail": "Not found." }));
     };
@@ -72,6 +82,11 @@ fn respond(
     match (method, update) {
         ("GET", false) => (200, json!({ "name": name, "value": value })),
         ("POST", true) if fail.iter().any(|f| f == name) => {
+            fail.retain(|f| f != name);
+            if let Some(new) = serde_json::from_str::<Value>(body).ok().and_then(|b| b.get("value").cloned())
+            {
+                flags.insert(name.to_string(), new);
+            }
             (500, json!({ "detail": "Internal server error." }))
         }
         ("POST", true) => {

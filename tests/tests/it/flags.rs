@@ -100,7 +100,21 @@ fn an_unknown_flag_changes_nothing_all_or_nothing() {
         .run()
         .code_is(2)
         .one_line_error("expected a `flags` document");
-    s.write("rollback.toml", format!("{}[flags]\nbackend = \"carrier-pigeon\"\n", s.read("rollback.toml")));
+    // Documents that are not a change's record are refused.
+    let dry = s.cmd("rb-flag").args(["set", "ai_replies", "off", "--dry-run"]).run().success().stdout();
+    s.cmd("rb-flag").arg("restore").stdin(dry).run().code_is(2).one_line_error("from a --dry-run");
+    let http = "{\"rb\":1,\"kind\":\"flags\",\"backend\":\"http\",\"action\":\"set\",\"flags\":{\"ai_replies\":false},\"dry_run\":false}\n";
+    s.cmd("rb-flag").arg("restore").stdin(http).run().code_is(2).one_line_error("from the http backend");
+    assert_eq!(rows(&s), before);
+    let django = s.read("rollback.toml");
+    s.write("rollback.toml", format!("{django}[flags]\nvalue_field = \"enabled\"\n"));
+    s.cmd("rb-flag")
+        .args(["set", "--create", "kill_switch", "on"])
+        .run()
+        .code_is(2)
+        .one_line_error("has no field 'enabled' (value_field)");
+    assert_eq!(rows(&s), before);
+    s.write("rollback.toml", format!("{django}[flags]\nbackend = \"carrier-pigeon\"\n"));
     s.cmd("rb-flag").arg("list").run().code_is(2).one_line_error("backend = \"carrier-pigeon\"");
     s.write("rollback.toml", "[django]\npython = \"no-such-python\"\n");
     s.cmd("rb-flag").arg("list").run().code_is(1).one_line_error("program `no-such-python` not found");
@@ -117,7 +131,7 @@ struct Api {
 impl Api {
     fn start(s: &Scenario, fail: &[&str]) -> Api {
         let record = s.base.join("requests.jsonl");
-        let flags = json!({ "new_dashboard": false, "sla timers/v2": 3, "ai_replies": "on" }).to_string();
+        let flags = json!({ "new_dashboard": false, "sla timers v2": 3, "ai_replies": "on" }).to_string();
         let mut child = Command::new(bin("standin-flags-api"))
             .args(["t0ken", flags.as_str(), record.to_str().unwrap()])
             .args(fail)
@@ -175,17 +189,17 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
     http_scenario(&api, &s);
     let rb = |args: &[&str]| s.cmd("rb-flag").args(args.iter().copied()).env("HELPDESK_TOKEN", "t0ken");
     let list: FlagsDoc = rb(&["list"]).run().success().doc();
-    assert_eq!(list.flags["sla timers/v2"], 3);
+    assert_eq!(list.flags["sla timers v2"], 3);
     // JSON-looking values go as JSON, the rest as strings; names are percent-encoded.
-    let set = rb(&["set", "new_dashboard", "true", "sla timers/v2", "four"]).run().success();
+    let set = rb(&["set", "new_dashboard", "true", "sla timers v2", "four"]).run().success();
     let before: FlagsDoc = set.doc();
     assert_eq!(before.flags["new_dashboard"], false);
-    assert_eq!(before.flags["sla timers/v2"], 3);
+    assert_eq!(before.flags["sla timers v2"], 3);
     assert_eq!(
         api.posts(),
         [
             ("/api/v1/features/flags/new_dashboard/update/".to_string(), json!({ "value": true })),
-            ("/api/v1/features/flags/sla timers/v2/update/".to_string(), json!({ "value": "four" })),
+            ("/api/v1/features/flags/sla timers v2/update/".to_string(), json!({ "value": "four" })),
         ]
     );
     assert!(api.requests().iter().all(|r| r["auth"] == "Bearer t0ken"));
@@ -193,22 +207,44 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
     rb(&["restore"]).stdin(set.stdout()).run().success();
     let now: FlagsDoc = rb(&["list"]).run().success().doc();
     assert_eq!(
-        (now.flags["new_dashboard"].clone(), now.flags["sla timers/v2"].clone()),
+        (now.flags["new_dashboard"].clone(), now.flags["sla timers v2"].clone()),
         (json!(false), json!(3))
     );
 
-    // A 500 part-way: what was already set is put back, exit 1.
+    // A 500 part-way (the API stored the value all the same): every flag touched, the failed
+    // one too, is put back and read back, exit 1.
     let posts = api.posts().len();
     rb(&["set", "new_dashboard", "true", "ai_replies", "off"])
         .run()
         .code_is(1)
         .one_line_error("setting ai_replies failed: POST");
-    let sent = &api.posts()[posts..];
-    assert_eq!(sent.len(), 3, "{sent:?}");
+    let sent: Vec<Value> = api.posts()[posts..].iter().map(|(_, body)| body.clone()).collect();
     assert_eq!(
-        sent[2],
-        ("/api/v1/features/flags/new_dashboard/update/".to_string(), json!({ "value": false }))
+        sent,
+        [
+            json!({ "value": true }),
+            json!({ "value": "off" }),
+            json!({ "value": false }),
+            json!({ "value": "on" })
+        ]
     );
+    let now: FlagsDoc = rb(&["list"]).run().success().doc();
+    assert_eq!(
+        (now.flags["new_dashboard"].clone(), now.flags["ai_replies"].clone()),
+        (json!(false), json!("on"))
+    );
+    // The undo was in the store before anything changed.
+    let event = s.events().pop().unwrap();
+    assert_eq!((event["action"].as_str(), event["ok"].as_bool()), (Some("flag-set"), Some(false)));
+    let undo = s.read(&format!("backups/{}.json", event["snapshot"].as_str().unwrap()));
+    assert!(undo.contains("\"ai_replies\":\"on\""), "{undo}");
+    // A redirect is not followed: the POST would arrive as a GET without the token.
+    s.write(
+        "rollback.toml",
+        s.read("rollback.toml").replace(&format!(":{}\"", api.port), &format!(":{}/moved\"", api.port)),
+    );
+    rb(&["list"]).run().code_is(1).one_line_error("HTTP 302, a redirect to /api/v1/features/flags/");
+    http_scenario(&api, &s);
     // An unknown flag: nothing is posted.
     let posts = api.posts().len();
     rb(&["set", "new_dashboard", "true", "nope", "1"])
@@ -229,6 +265,11 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
         .code_is(1)
         .one_line_error("the environment variable HELPDESK_TOKEN is empty");
     rb(&["set", "--create", "x", "1"]).run().code_is(2).one_line_error("cannot create a flag");
+    rb(&["set", "../admin", "1"]).run().code_is(2).one_line_error("cannot be a flag name in the API's URL");
+    s.write("rollback.toml", "[flags]\nbackend = \"http\"\nurl = \"http://api.example.com\"\n");
+    rb(&["list"]).run().code_is(2).one_line_error("plain http would send the token in clear");
+    s.write("rollback.toml", "[flags]\nbackend = \"http\"\nurl = \"https://u:pw@api.example.com\"\n");
+    rb(&["list"]).run().code_is(2).one_line_error("credentials in the URL");
 }
 
 #[test]

@@ -275,24 +275,7 @@ fn capture(
         dry_run,
     };
     if !dry_run {
-        let comment = format!(
-            "captured {}: {} variables{}. Mode 0600: it holds secrets.\nRestore: text=$(rb-envfile export {id}) && eval \"$text\"   (or `source` this file in bash)",
-            clock::rfc3339(&now),
-            env.vars.len(),
-            if env.unset.is_empty() {
-                String::new()
-            } else {
-                format!(", {} listed but not set", env.unset.len())
-            },
-        );
-        let text = format::file_text(&env, &comment)?;
-        let written = fsx::atomic_write(&path, &text, Mode(0o600));
-        let event = match &written {
-            Ok(()) => Event::new("capture", true).message("SNAPSHOT SUCCESS"),
-            Err(e) => Event::new("capture", false).message("SNAPSHOT FAILED").error(e),
-        };
-        store.log_or_warn(event.set(SET).snapshot(&id));
-        written?;
+        write(store, &env, &id, &now, "captured", "capture")?;
     }
     drop(lock);
     let verb = if dry_run { "would capture" } else { "captured" };
@@ -311,6 +294,56 @@ fn capture(
     })
 }
 
+/// Writes `env` as backup `id` (0600, atomically) and logs it: `what` says how it was made
+/// (`captured`, or rb-secret's `written by rb-secret set`), `action` names the event. The
+/// caller holds the lock.
+pub fn write(
+    store: &Store,
+    env: &EnvFile,
+    id: &str,
+    now: &chrono::DateTime<chrono::Local>,
+    what: &str,
+    action: &str,
+) -> Result<()> {
+    let path = store.dir.join(format!("{id}.env"));
+    let comment = format!(
+        "{what} {}: {} variables{}. Mode 0600: it holds secrets.\nRestore: text=$(rb-envfile export {id}) && eval \"$text\"   (or `source` this file in bash)",
+        clock::rfc3339(now),
+        env.vars.len(),
+        if env.unset.is_empty() {
+            String::new()
+        } else {
+            format!(", {} listed but not set", env.unset.len())
+        },
+    );
+    let text = format::file_text(env, &comment)?;
+    let written = fsx::atomic_write(&path, &text, Mode(0o600));
+    let event = match &written {
+        Ok(()) => Event::new(action, true).message("SNAPSHOT SUCCESS"),
+        Err(e) => Event::new(action, false).message("SNAPSHOT FAILED").error(e),
+    };
+    store.log_or_warn(event.set(SET).snapshot(id));
+    written
+}
+
+/// The ids of the environment backups in the store, newest first.
+pub fn backups(store: &Store) -> Vec<String> {
+    let mut found: Vec<((String, u32), String)> = std::fs::read_dir(&store.dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".env")?.to_string();
+            let (set, stamp, suffix) = store::parse_id(&id)?;
+            let key = (stamp.to_string(), suffix);
+            (set == SET).then_some((key, id))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().rev().map(|(_, id)| id).collect()
+}
+
 /// The path as the user would type it: relative to the current folder when under it.
 fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -318,7 +351,7 @@ fn shown(path: &Path) -> String {
 }
 
 /// Finds and reads the backup `arg` names: `latest`, an id, or a file path.
-fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
+pub fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
     let path = locate(store, arg)?;
     let bytes = std::fs::read(&path).map_err(|e| {
         let what = if path.is_dir() {
@@ -362,20 +395,8 @@ fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
 
 fn locate(store: &Store, arg: &str) -> Result<PathBuf> {
     if arg == store::LATEST {
-        let newest = std::fs::read_dir(&store.dir)
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.ok()?.file_name().into_string().ok()?;
-                let id = name.strip_suffix(".env")?.to_string();
-                let (set, stamp, suffix) = store::parse_id(&id)?;
-                let key = (stamp.to_string(), suffix);
-                (set == SET).then_some((key, id))
-            })
-            .max();
-        return match newest {
-            Some((_, id)) => Ok(store.dir.join(format!("{id}.env"))),
+        return match backups(store).first() {
+            Some(id) => Ok(store.dir.join(format!("{id}.env"))),
             None => Err(failed(format!("no environment backup in {}", store.shown()))
                 .hint("take one with rb-envfile capture")),
         };

@@ -23,6 +23,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod moto;
 pub mod nginx;
 
 use rb_common::doc::Document;
@@ -441,6 +442,23 @@ impl Cmd {
             c.env(k, v);
         }
         c
+    }
+
+    /// Starts the command without waiting, `input` written to its stdin (then closed).
+    pub fn spawn_with_stdin(&self, input: impl Into<Vec<u8>>) -> std::process::Child {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.into();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        child
     }
 
     /// Starts the command without waiting (for lock tests); stdin is empty.

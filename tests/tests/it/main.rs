@@ -14,4 +14,5 @@ mod migrate;
 mod nginx;
 mod restore;
 mod review;
+mod secret;
 mod snapshot;

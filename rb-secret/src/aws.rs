@@ -1,0 +1,206 @@
+//! The `aws` backend: AWS Secrets Manager through the user's own AWS CLI (found with `which`;
+//! their profile, region and credentials), always with `--output json`.
+//!
+//! A rollback moves the `AWSCURRENT` stage (`update-secret-version-stage --move-to-version-id
+//! … --remove-from-version-id …`; AWS then labels the replaced version `AWSPREVIOUS`): the
+//! value never passes through rb. A new value goes to `put-secret-value` as `--secret-string
+//! file://…`, a 0600 temporary file removed afterwards, also on failure. Values are read with
+//! `--version-stage AWSCURRENT` or `--version-id`, never the CLI's default.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rb_common::config::FILE;
+use rb_common::error::{Result, failed};
+use rb_common::exec;
+use rb_common::store::Store;
+use serde_json::Value;
+
+use crate::{SecretInfo, Secrets, SecretsConfig, Version, time};
+
+/// Secrets Manager through the AWS CLI.
+pub struct Aws {
+    argv: Vec<String>,
+    prefix: String,
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Aws {
+    /// The configured CLI; a missing one is an error naming the setting.
+    pub fn new(store: &Store, config: SecretsConfig) -> Result<Aws> {
+        let mut argv = config.aws.clone();
+        let program = argv.first().cloned().unwrap_or_default();
+        exec::find(&program, &store.root, &format!("secrets.aws in {FILE}"))?;
+        if let Some(url) = &config.endpoint_url {
+            argv.extend(["--endpoint-url".to_string(), url.clone()]);
+        }
+        Ok(Aws { argv, prefix: config.prefix, root: store.root.clone(), tmp: std::env::temp_dir() })
+    }
+
+    fn call(&self, name: Option<&str>, args: &[&str]) -> Result<Value> {
+        let mut argv = self.argv.clone();
+        argv.push("secretsmanager".to_string());
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend(["--output".to_string(), "json".to_string()]);
+        let out = exec::run(&argv, &self.root, &format!("secrets.aws in {FILE}"))?;
+        if !out.ok() {
+            let said = out.summary();
+            if said.contains("ResourceNotFoundException") {
+                return Err(failed(format!(
+                    "Secrets Manager has no secret {}",
+                    name.map(|n| self.full(n)).unwrap_or_default()
+                ))
+                .hint("rb-secret list shows the secrets under the prefix"));
+            }
+            return Err(failed(format!(
+                "`aws secretsmanager {}` failed ({}): {said}",
+                args[0],
+                out.status()
+            )));
+        }
+        if out.stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&out.stdout).map_err(|e| {
+            failed(format!("`aws secretsmanager {}` printed something rb cannot read: {e}", args[0]))
+        })
+    }
+}
+
+impl Secrets for Aws {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn full(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn list(&self) -> Result<Vec<SecretInfo>> {
+        let filter = format!("Key=name,Values={}", self.prefix);
+        let answer = self.call(None, &["list-secrets", "--filters", &filter])?;
+        let list = answer.get("SecretList").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(list
+            .iter()
+            .map(|s| SecretInfo {
+                name: s.get("Name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                created: s.get("CreatedDate").and_then(time),
+                changed: s.get("LastChangedDate").and_then(time),
+            })
+            .collect())
+    }
+
+    fn versions(&self, name: &str) -> Result<Vec<Version>> {
+        let id = self.full(name);
+        // describe-secret first: it says plainly when there is no such secret.
+        self.call(Some(name), &["describe-secret", "--secret-id", &id])?;
+        let answer =
+            self.call(Some(name), &["list-secret-version-ids", "--secret-id", &id, "--include-deprecated"])?;
+        let list = answer.get("Versions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut versions: Vec<(f64, Version)> = list
+            .iter()
+            .map(|v| {
+                let stages: Vec<String> = v
+                    .get("VersionStages")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                let created = v.get("CreatedDate").cloned().unwrap_or(Value::Null);
+                let order = created.as_f64().unwrap_or_default();
+                let version = Version {
+                    id: v.get("VersionId").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    created: time(&created),
+                    current: stages.iter().any(|s| s == "AWSCURRENT"),
+                    stages,
+                };
+                (order, version)
+            })
+            .collect();
+        // Newest first; AWSPREVIOUS right after the current one when times are equal.
+        versions.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(b.1.current.cmp(&a.1.current))
+        });
+        Ok(versions.into_iter().map(|(_, v)| v).collect())
+    }
+
+    fn previous(&self, versions: &[Version]) -> Option<Version> {
+        versions.iter().find(|v| v.stages.iter().any(|s| s == "AWSPREVIOUS")).cloned().or_else(|| {
+            let current = versions.iter().position(|v| v.current)?;
+            versions.get(current + 1).cloned()
+        })
+    }
+
+    fn value(&self, name: &str, version: Option<&str>) -> Result<(String, String)> {
+        let id = self.full(name);
+        let mut args = vec!["get-secret-value", "--secret-id", &id];
+        match version {
+            Some(v) => args.extend(["--version-id", v]),
+            None => args.extend(["--version-stage", "AWSCURRENT"]),
+        }
+        let answer = self.call(Some(name), &args)?;
+        let value = answer
+            .get("SecretString")
+            .and_then(Value::as_str)
+            .ok_or_else(|| failed(format!("{id} has no SecretString (a binary secret?)")))?;
+        let version = answer.get("VersionId").and_then(Value::as_str).unwrap_or_default();
+        Ok((version.to_string(), value.to_string()))
+    }
+
+    fn rollback(&self, name: &str, from: &Version, to: &Version) -> Result<String> {
+        let id = self.full(name);
+        self.call(
+            Some(name),
+            &[
+                "update-secret-version-stage",
+                "--secret-id",
+                &id,
+                "--version-stage",
+                "AWSCURRENT",
+                "--move-to-version-id",
+                &to.id,
+                "--remove-from-version-id",
+                &from.id,
+            ],
+        )?;
+        let now = self.versions(name)?;
+        match now.iter().find(|v| v.current) {
+            Some(v) if v.id == to.id => Ok(v.id.clone()),
+            _ => Err(rb_common::error::partial(
+                format!(
+                    "the AWSCURRENT stage of {id} was moved, but {} does not read back as current",
+                    to.id
+                ),
+                format!(
+                    "check with `rb-secret versions {name}`; `rb-secret rollback {name} --to {}` goes back",
+                    from.id
+                ),
+            )),
+        }
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<String> {
+        let id = self.full(name);
+        // The value goes in a 0600 file the CLI reads (`file://`), never in an argument; the
+        // file is removed when `tmp` drops, also on failure.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".rb-secret.")
+            .tempfile_in(&self.tmp)
+            .map_err(|e| failed(format!("creating a temporary file in {}: {e}", self.tmp.display())))?;
+        tmp.write_all(value.as_bytes())
+            .and_then(|()| tmp.flush())
+            .map_err(|e| failed(format!("writing a temporary file: {e}")))?;
+        let source = format!("file://{}", tmp.path().display());
+        let answer =
+            self.call(Some(name), &["put-secret-value", "--secret-id", &id, "--secret-string", &source])?;
+        drop(tmp);
+        let version = answer.get("VersionId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let now = self.versions(name)?;
+        if !now.iter().any(|v| v.id == version && v.current) {
+            return Err(failed(format!(
+                "{id}: the new version {version} is not current after put-secret-value"
+            )));
+        }
+        Ok(version)
+    }
+}

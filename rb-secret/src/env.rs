@@ -1,0 +1,117 @@
+//! The `env` backend: the secret is a variable in the environment backups rb-envfile writes
+//! (`backups/env_<time>.env`). Each backup that holds the variable is a version, the newest
+//! the current one; `set` and `rollback` write a new backup (the newest one with the variable
+//! changed), and say how to load it: nothing can change the environment of a running shell
+//! from outside it, which is what the seed's `export` in a script pretended to do.
+
+use rb_common::clock;
+use rb_common::error::{Result, failed};
+use rb_common::store::Store;
+use rb_envfile::{EnvFile, format};
+
+use crate::{SecretInfo, Secrets, Version};
+
+/// Secrets kept in environment backups.
+pub struct EnvSecrets {
+    store: Store,
+}
+
+impl EnvSecrets {
+    /// The environment backups of `store`.
+    pub fn new(store: Store) -> EnvSecrets {
+        EnvSecrets { store }
+    }
+
+    fn read(&self, id: &str) -> Result<EnvFile> {
+        Ok(rb_envfile::read(&self.store, id)?.1)
+    }
+
+    /// Writes the newest backup again with `name` set to `value`; returns the new id. The
+    /// caller holds the lock.
+    fn write_with(&self, name: &str, value: &[u8]) -> Result<String> {
+        let mut env = match rb_envfile::backups(&self.store).first() {
+            Some(id) => self.read(id)?,
+            None => EnvFile::default(),
+        };
+        env.unset.retain(|n| n != name);
+        match env.vars.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value.to_vec(),
+            None => env.vars.push((name.to_string(), value.to_vec())),
+        }
+        let now = clock::now()?;
+        let id = self.store.next_id(rb_envfile::SET, &now)?;
+        rb_envfile::write(&self.store, &env, &id, &now, "written by rb-secret", "secret-env")?;
+        Ok(id)
+    }
+}
+
+impl Secrets for EnvSecrets {
+    fn name(&self) -> &'static str {
+        "env"
+    }
+
+    fn full(&self, name: &str) -> String {
+        name.to_string()
+    }
+
+    fn list(&self) -> Result<Vec<SecretInfo>> {
+        let Some(newest) = rb_envfile::backups(&self.store).into_iter().next() else { return Ok(Vec::new()) };
+        let env = self.read(&newest)?;
+        Ok(env
+            .vars
+            .iter()
+            .map(|(n, _)| SecretInfo { name: n.clone(), created: None, changed: None })
+            .collect())
+    }
+
+    fn versions(&self, name: &str) -> Result<Vec<Version>> {
+        format::check_name(name)?;
+        let mut versions = Vec::new();
+        for id in rb_envfile::backups(&self.store) {
+            if self.read(&id)?.vars.iter().any(|(n, _)| n == name) {
+                let created =
+                    rb_common::store::parse_id(&id).and_then(|(_, stamp, _)| clock::from_stamp(stamp));
+                versions.push(Version { id, created, stages: Vec::new(), current: versions.is_empty() });
+            }
+        }
+        if versions.is_empty() {
+            return Err(failed(format!("no environment backup in {} holds {name}", self.store.shown())));
+        }
+        Ok(versions)
+    }
+
+    fn value(&self, name: &str, version: Option<&str>) -> Result<(String, String)> {
+        let id = match version {
+            Some(v) => v.to_string(),
+            None => self.versions(name)?.remove(0).id,
+        };
+        let env = self.read(&id)?;
+        let value = env
+            .vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| failed(format!("{id} does not hold {name}")))?;
+        Ok((id, String::from_utf8_lossy(&value).into_owned()))
+    }
+
+    fn rollback(&self, name: &str, _from: &Version, to: &Version) -> Result<String> {
+        let env = self.read(&to.id)?;
+        let value = env
+            .vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| failed(format!("{} does not hold {name}", to.id)))?;
+        self.write_with(name, &value)
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<String> {
+        format::check_name(name)?;
+        self.write_with(name, value.as_bytes())
+    }
+
+    fn load_hint(&self, after: &str) -> Option<String> {
+        Some(format!("text=$(rb-envfile export {after}) && eval \"$text\""))
+    }
+}

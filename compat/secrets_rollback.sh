@@ -45,7 +45,8 @@ esac
 
 echo "Rolling back secret $SECRET_NAME to previous value..."
 
-printf '%s' "$PREVIOUS_VALUE" | "$rb_secret" --backend "$SECRET_BACKEND" set -- "$SECRET_NAME" 1>&2
+# --from-file /dev/stdin: the value exactly as given (a trailing newline kept).
+printf '%s' "$PREVIOUS_VALUE" | "$rb_secret" --backend "$SECRET_BACKEND" set --from-file /dev/stdin -- "$SECRET_NAME" 1>&2
 code=${PIPESTATUS[1]}
 if [ "$code" -ne 0 ]; then
     echo "Secrets rollback FAILED (rb-secret exit $code)" >&2

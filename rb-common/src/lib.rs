@@ -12,6 +12,7 @@ pub mod doc;
 pub mod error;
 pub mod exec;
 pub mod fsx;
+pub mod health;
 pub mod legacy;
 pub mod lock;
 pub mod paths;

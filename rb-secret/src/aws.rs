@@ -4,10 +4,9 @@
 //! A rollback moves the `AWSCURRENT` stage (`update-secret-version-stage --move-to-version-id
 //! … --remove-from-version-id …`; AWS then labels the replaced version `AWSPREVIOUS`): the
 //! value never passes through rb. A new value goes to `put-secret-value` as `--secret-string
-//! file://…`, a 0600 temporary file removed afterwards, also on failure. Values are read with
+//! file:///dev/stdin`, on the CLI's stdin: never an argument, never a file. Values are read with
 //! `--version-stage AWSCURRENT` or `--version-id`, never the CLI's default.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use rb_common::config::FILE;
@@ -23,27 +22,33 @@ pub struct Aws {
     argv: Vec<String>,
     prefix: String,
     root: PathBuf,
-    tmp: PathBuf,
 }
 
 impl Aws {
     /// The configured CLI; a missing one is an error naming the setting.
     pub fn new(store: &Store, config: SecretsConfig) -> Result<Aws> {
         let mut argv = config.aws.clone();
-        let program = argv.first().cloned().unwrap_or_default();
+        let Some(program) = argv.first().cloned() else {
+            return Err(rb_common::error::usage(format!("{FILE}: [secrets] aws is an empty command")));
+        };
         exec::find(&program, &store.root, &format!("secrets.aws in {FILE}"))?;
         if let Some(url) = &config.endpoint_url {
             argv.extend(["--endpoint-url".to_string(), url.clone()]);
         }
-        Ok(Aws { argv, prefix: config.prefix, root: store.root.clone(), tmp: std::env::temp_dir() })
+        Ok(Aws { argv, prefix: config.prefix, root: store.root.clone() })
     }
 
     fn call(&self, name: Option<&str>, args: &[&str]) -> Result<Value> {
+        self.call_with(name, args, None)
+    }
+
+    /// Runs `aws secretsmanager ARGS --output json`, `input` (a value) on its stdin.
+    fn call_with(&self, name: Option<&str>, args: &[&str], input: Option<&[u8]>) -> Result<Value> {
         let mut argv = self.argv.clone();
         argv.push("secretsmanager".to_string());
         argv.extend(args.iter().map(|a| a.to_string()));
         argv.extend(["--output".to_string(), "json".to_string()]);
-        let out = exec::run(&argv, &self.root, &format!("secrets.aws in {FILE}"))?;
+        let out = exec::run_with(&argv, &self.root, &format!("secrets.aws in {FILE}"), &[], input)?;
         if !out.ok() {
             let said = out.summary();
             if said.contains("ResourceNotFoundException") {
@@ -124,7 +129,7 @@ impl Secrets for Aws {
         Ok(versions.into_iter().map(|(_, v)| v).collect())
     }
 
-    fn previous(&self, versions: &[Version]) -> Option<Version> {
+    fn previous(&self, _name: &str, versions: &[Version]) -> Option<Version> {
         versions.iter().find(|v| v.stages.iter().any(|s| s == "AWSPREVIOUS")).cloned().or_else(|| {
             let current = versions.iter().position(|v| v.current)?;
             versions.get(current + 1).cloned()
@@ -163,9 +168,21 @@ impl Secrets for Aws {
                 &from.id,
             ],
         )?;
-        let now = self.versions(name)?;
-        match now.iter().find(|v| v.current) {
-            Some(v) if v.id == to.id => Ok(v.id.clone()),
+        let now = self.versions(name).map_err(|e| {
+            rb_common::error::partial(
+                format!(
+                    "the AWSCURRENT stage of {id} was moved, but reading it back failed: {}",
+                    e.message()
+                ),
+                format!(
+                    "check with `rb-secret versions {name}`; `rb-secret rollback {name} --to {}` goes back",
+                    from.id
+                ),
+            )
+        })?;
+        let current: Vec<&Version> = now.iter().filter(|v| v.current).collect();
+        match current.as_slice() {
+            [v] if v.id == to.id => Ok(v.id.clone()),
             _ => Err(rb_common::error::partial(
                 format!(
                     "the AWSCURRENT stage of {id} was moved, but {} does not read back as current",
@@ -179,28 +196,61 @@ impl Secrets for Aws {
         }
     }
 
-    fn set(&self, name: &str, value: &str) -> Result<String> {
+    fn set(&self, name: &str, value: &str, before: Option<&str>) -> Result<String> {
         let id = self.full(name);
-        // The value goes in a 0600 file the CLI reads (`file://`), never in an argument; the
-        // file is removed when `tmp` drops, also on failure.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".rb-secret.")
-            .tempfile_in(&self.tmp)
-            .map_err(|e| failed(format!("creating a temporary file in {}: {e}", self.tmp.display())))?;
-        tmp.write_all(value.as_bytes())
-            .and_then(|()| tmp.flush())
-            .map_err(|e| failed(format!("writing a temporary file: {e}")))?;
-        let source = format!("file://{}", tmp.path().display());
-        let answer =
-            self.call(Some(name), &["put-secret-value", "--secret-id", &id, "--secret-string", &source])?;
-        drop(tmp);
+        // The value goes to the CLI on its stdin (`file:///dev/stdin`): never an argument, never
+        // a file that a killed run could leave behind.
+        let answer = self.call_with(
+            Some(name),
+            &["put-secret-value", "--secret-id", &id, "--secret-string", "file:///dev/stdin"],
+            Some(value.as_bytes()),
+        )?;
         let version = answer.get("VersionId").and_then(Value::as_str).unwrap_or_default().to_string();
-        let now = self.versions(name)?;
-        if !now.iter().any(|v| v.id == version && v.current) {
-            return Err(failed(format!(
-                "{id}: the new version {version} is not current after put-secret-value"
-            )));
+        let undo = |what: String| {
+            rb_common::error::partial(
+                what,
+                match before {
+                    Some(b) => format!(
+                        "check with `rb-secret versions {name}`; `rb-secret rollback {name} --to {b}` goes back"
+                    ),
+                    None => format!("check with `rb-secret versions {name}`"),
+                },
+            )
+        };
+        let current = |now: &[Version]| -> Vec<String> {
+            now.iter().filter(|v| v.current).map(|v| v.id.clone()).collect()
+        };
+        let now = self.versions(name).map_err(|e| {
+            undo(format!("{id}: the new value was stored, but reading back failed: {}", e.message()))
+        })?;
+        if current(&now) == [version.clone()] {
+            return Ok(version);
         }
-        Ok(version)
+        // AWSCURRENT left on the old version too (seen with moto after a stage move): move it.
+        if let Some(b) = before.filter(|b| *b != version) {
+            self.call(
+                Some(name),
+                &[
+                    "update-secret-version-stage",
+                    "--secret-id",
+                    &id,
+                    "--version-stage",
+                    "AWSCURRENT",
+                    "--move-to-version-id",
+                    &version,
+                    "--remove-from-version-id",
+                    b,
+                ],
+            )?;
+            let now = self
+                .versions(name)
+                .map_err(|e| undo(format!("{id}: reading back failed: {}", e.message())))?;
+            if current(&now) == [version.clone()] {
+                return Ok(version);
+            }
+        }
+        Err(undo(format!(
+            "{id}: the new version {version} was stored, but it is not the one current version"
+        )))
     }
 }

@@ -20,7 +20,7 @@ Backends (--backend, or [secrets] backend in rollback.toml; names get [secrets] 
   env    environment backups (rb-envfile's files): set and rollback write a new backup; load it with
          text=$(rb-envfile export ID) && eval \"$text\"
 A value is never an argument of rb or of a program it starts: set reads stdin (one trailing newline
-dropped) and hands the AWS CLI a 0600 temporary file (file://…) that is removed after.
+dropped) and hands it to the AWS CLI on the CLI's stdin (file:///dev/stdin): no file, no argument.
 Exit codes: 0 done and verified, 1 failed (unknown secret or version: nothing changed), 2 bad usage,
 3 partly changed, 4 another rollback holds the lock.";
 

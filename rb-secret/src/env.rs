@@ -106,7 +106,23 @@ impl Secrets for EnvSecrets {
         self.write_with(name, &value)
     }
 
-    fn set(&self, name: &str, value: &str) -> Result<String> {
+    fn creates(&self) -> bool {
+        true
+    }
+
+    /// The newest backup whose value differs from the current one: going back to an equal
+    /// value would change nothing.
+    fn previous(&self, name: &str, versions: &[Version]) -> Option<Version> {
+        let current = versions.iter().find(|v| v.current)?;
+        let now = self.value(name, Some(&current.id)).ok()?.1;
+        versions
+            .iter()
+            .filter(|v| !v.current)
+            .find(|v| self.value(name, Some(&v.id)).is_ok_and(|(_, x)| x != now))
+            .cloned()
+    }
+
+    fn set(&self, name: &str, value: &str, _before: Option<&str>) -> Result<String> {
         format::check_name(name)?;
         self.write_with(name, value.as_bytes())
     }

@@ -6,7 +6,8 @@
 //! child, which changes nothing. Here a rollback names a version: on AWS the `AWSCURRENT`
 //! stage moves to it (the value never passes through rb), on Vault that version's data is
 //! written back as a new version (in memory only), with env backups a new backup is written.
-//! A new value comes on stdin and reaches the AWS CLI in a 0600 temporary file.
+//! A new value comes on stdin and reaches the AWS CLI on its stdin (`file:///dev/stdin`):
+//! never an argument, never a file a killed run could leave behind.
 
 pub mod aws;
 pub mod cli;
@@ -134,8 +135,8 @@ pub trait Secrets {
     fn list(&self) -> Result<Vec<SecretInfo>>;
     /// A secret's versions, newest first, exactly one of them current.
     fn versions(&self, name: &str) -> Result<Vec<Version>>;
-    /// The version `rollback` goes to without `--to`.
-    fn previous(&self, versions: &[Version]) -> Option<Version> {
+    /// The version `rollback` of `name` goes to without `--to`.
+    fn previous(&self, _name: &str, versions: &[Version]) -> Option<Version> {
         let current = versions.iter().position(|v| v.current)?;
         versions.get(current + 1).cloned()
     }
@@ -143,8 +144,12 @@ pub trait Secrets {
     fn value(&self, name: &str, version: Option<&str>) -> Result<(String, String)>;
     /// Makes `to` current instead of `from`; returns the id that is current after.
     fn rollback(&self, name: &str, from: &Version, to: &Version) -> Result<String>;
-    /// Stores a new value; returns its version id.
-    fn set(&self, name: &str, value: &str) -> Result<String>;
+    /// Stores a new value; returns its version id. `before` is the version current before.
+    fn set(&self, name: &str, value: &str, before: Option<&str>) -> Result<String>;
+    /// True when `set` may create the secret (so an unknown one has no `before`).
+    fn creates(&self) -> bool {
+        false
+    }
     /// For `env`: how to load what was written.
     fn load_hint(&self, _after: &str) -> Option<String> {
         None
@@ -200,7 +205,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let versions = b.versions(&name)?;
             let current = current(&versions, &b.full(&name))?;
             let target = if to == "previous" {
-                b.previous(&versions).ok_or_else(|| {
+                b.previous(&name, &versions).ok_or_else(|| {
                     failed(format!(
                         "{} has no version before the current one ({})",
                         b.full(&name),
@@ -228,7 +233,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             }
             let lock = store.lock()?;
             let result = b.rollback(&name, &current, &target);
-            log(&store, "secret-rollback", &b.full(&name), &result);
+            log(&store, "secret-rollback", &b.full(&name), Some(&current.id), &result);
             drop(lock);
             let after = result?;
             common::note(&format!(
@@ -243,10 +248,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         }
         Command::Set { name, from_file } => {
             let value = read_value(from_file.as_deref())?;
-            let before = b.versions(&name).ok().and_then(|v| current(&v, "").ok().map(|c| c.id));
+            let before = match b.versions(&name) {
+                Ok(v) => Some(current(&v, &b.full(&name))?.id),
+                Err(_) if b.creates() => None,
+                Err(e) => return Err(e),
+            };
             let lock = store.lock()?;
-            let result = b.set(&name, &value);
-            log(&store, "secret-set", &b.full(&name), &result);
+            let result = b.set(&name, &value, before.as_deref());
+            log(&store, "secret-set", &b.full(&name), before.as_deref(), &result);
             drop(lock);
             let after = result?;
             common::note(&format!("{} has a new version {after}", b.full(&name)));
@@ -261,12 +270,13 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     }
 }
 
-fn log(store: &Store, action: &str, name: &str, result: &Result<String>) {
+/// Logs a change with the versions before (`undo`) and after (`snapshot`), never a value.
+fn log(store: &Store, action: &str, name: &str, before: Option<&str>, result: &Result<String>) {
     let event = match result {
-        Ok(_) => Event::new(action, true),
+        Ok(after) => Event::new(action, true).snapshot(after),
         Err(e) => Event::new(action, false).error(e),
     };
-    store.log_or_warn(event.set(&format!("secret {name}")));
+    store.log_or_warn(event.set(&format!("secret {name}")).undo(before));
 }
 
 /// The one current version.
@@ -286,8 +296,13 @@ fn current(versions: &[Version], name: &str) -> Result<Version> {
 /// The new value: a file as it is, or stdin with one trailing newline dropped (`echo` adds
 /// one). Never empty, always UTF-8 (a secret string).
 fn read_value(file: Option<&std::path::Path>) -> Result<String> {
+    use std::io::IsTerminal;
     use std::io::Read;
     let mut bytes = Vec::new();
+    if file.is_none() && std::io::stdin().is_terminal() {
+        return Err(usage("give the value on stdin (a pipe), not typed at a terminal, where it would stay on the screen")
+            .hint("printf %s \"$VALUE\" | rb-secret set NAME, or --from-file F; `rb-secret rollback NAME` needs no value at all"));
+    }
     match file {
         Some(f) => bytes = std::fs::read(f).map_err(|e| failed(format!("reading {}: {e}", f.display())))?,
         None => {

@@ -56,6 +56,27 @@ impl Vault {
         if self.prefix.is_empty() { name.to_string() } else { format!("{}/{name}", self.prefix) }
     }
 
+    /// Refuses a name that is not `/`-separated plain segments: it goes into URLs.
+    fn check(name: &str) -> Result<()> {
+        let ok = name.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(usage(format!(
+                "{name:?} is not a Vault secret name rb takes (segments of letters, digits, `.`, `_`, `-`)"
+            )))
+        }
+    }
+
+    fn number(version: &str) -> Result<u64> {
+        version.parse().map_err(|_| usage(format!("{version:?} is not a Vault version number")))
+    }
+
     fn request(&self, method: &str, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
         let url = format!("{}/v1/{path}", self.addr);
         let sent = match (method, body) {
@@ -106,14 +127,16 @@ impl Vault {
     }
 
     fn metadata(&self, name: &str) -> Result<Value> {
+        Self::check(name)?;
         let path = format!("{}/metadata/{}", self.mount, self.path(name));
         self.request("GET", &path, None, &format!("secret {}", self.full(name)))
     }
 
     fn data(&self, name: &str, version: Option<&str>) -> Result<(String, Value)> {
+        Self::check(name)?;
         let mut path = format!("{}/data/{}", self.mount, self.path(name));
         if let Some(v) = version {
-            path.push_str(&format!("?version={v}"));
+            path.push_str(&format!("?version={}", Self::number(v)?));
         }
         let answer = self.request("GET", &path, None, &format!("secret {}", self.full(name)))?;
         let data = answer.pointer("/data/data").cloned().filter(|d| d.is_object()).ok_or_else(|| {
@@ -196,7 +219,7 @@ impl Secrets for Vault {
         Ok(versions.into_iter().map(|(_, v)| v).collect())
     }
 
-    fn previous(&self, versions: &[Version]) -> Option<Version> {
+    fn previous(&self, _name: &str, versions: &[Version]) -> Option<Version> {
         let current = versions.iter().position(|v| v.current)?;
         versions[current + 1..].iter().find(|v| v.stages.is_empty()).cloned()
     }
@@ -216,7 +239,11 @@ impl Secrets for Vault {
         self.write(name, data, cas)
     }
 
-    fn set(&self, name: &str, value: &str) -> Result<String> {
+    fn creates(&self) -> bool {
+        true
+    }
+
+    fn set(&self, name: &str, value: &str, _before: Option<&str>) -> Result<String> {
         let cas = self
             .versions(name)
             .ok()

@@ -7,6 +7,7 @@ mod bad_input;
 mod compat;
 mod crash;
 mod dedup;
+mod deploy;
 mod envfile;
 mod flags;
 mod legacy;

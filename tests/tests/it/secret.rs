@@ -142,7 +142,7 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
 
     let argv = std::fs::read_to_string(s.base.join("aws-argv.log")).unwrap();
     assert!(
-        argv.contains("put-secret-value --secret-id helpdesk/DB_PASSWORD --secret-string file://"),
+        argv.contains("put-secret-value --secret-id helpdesk/DB_PASSWORD --secret-string file:///dev/stdin"),
         "{argv}"
     );
     assert!(!argv.contains(&secret), "a value was an argument of the AWS CLI:\n{argv}");

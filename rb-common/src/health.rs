@@ -1,0 +1,89 @@
+//! The health check every rollback ends with: poll a URL until it answers 2xx, with retries
+//! and a timeout (`[health]` in rollback.toml) — never a blind `sleep 30`.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::FILE;
+use crate::error::{Result, usage};
+
+/// `[health]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// The URL that answers 2xx when the app is healthy.
+    pub url: String,
+    /// How long to keep trying, in seconds.
+    pub timeout_s: f64,
+    /// How long to wait between tries, in seconds.
+    pub interval_s: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { url: "http://localhost:8000/health/".to_string(), timeout_s: 60.0, interval_s: 1.0 }
+    }
+}
+
+impl HealthConfig {
+    /// Refuses timeouts and intervals that are not positive seconds, and a URL that is not http(s).
+    pub fn check(&self) -> Result<()> {
+        for (key, v, max) in
+            [("timeout_s", self.timeout_s, 86_400.0), ("interval_s", self.interval_s, 3600.0)]
+        {
+            if !(v.is_finite() && v > 0.0 && v <= max) {
+                return Err(usage(format!(
+                    "{FILE}: [health] {key} = {v}: give seconds, more than 0 and at most {max}"
+                )));
+            }
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(usage(format!("{FILE}: [health] url = {:?} is not an http(s) URL", self.url)));
+        }
+        Ok(())
+    }
+}
+
+/// What the health check found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Health {
+    /// The URL polled.
+    pub url: String,
+    /// True when it answered 2xx in time.
+    pub ok: bool,
+    /// How many requests were made.
+    pub attempts: u32,
+    /// The last answer: `HTTP 200`, or why there was none.
+    pub last: String,
+}
+
+/// Polls `config.url` until a 2xx answer or the timeout.
+pub fn poll(config: &HealthConfig) -> Health {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs_f64(config.interval_s.max(1.0).min(config.timeout_s))))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let start = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let last = match agent.get(&config.url).call() {
+            Ok(r) if r.status().is_success() => {
+                return Health {
+                    url: config.url.clone(),
+                    ok: true,
+                    attempts,
+                    last: format!("HTTP {}", r.status().as_u16()),
+                };
+            }
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed().as_secs_f64() + config.interval_s > config.timeout_s {
+            return Health { url: config.url.clone(), ok: false, attempts, last };
+        }
+        std::thread::sleep(Duration::from_secs_f64(config.interval_s));
+    }
+}

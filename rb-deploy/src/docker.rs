@@ -1,0 +1,241 @@
+//! The `docker` target: the compose files, from a snapshot of the `compose` set (or the seed's
+//! `backups/docker-compose_<time>.yml`), put back through the restore engine.
+//!
+//! The snapshot's `docker-compose.yml` is checked with `compose config --quiet` before
+//! anything stops. Then, as the restore's check (the journal still standing): `up -d` (with
+//! `down` first only for `--recreate`), a wait until every service runs and is healthy
+//! (`compose ps --format json`), and the health check. If any of it fails the engine puts
+//! the previous files back, and `up -d` runs again with them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rb_common::config::FILE;
+use rb_common::error::{Result, failed, partial};
+use rb_common::exec::{self, Output};
+use rb_common::health::Health;
+use rb_common::lock::Lock;
+use rb_common::restore::{self, Options};
+use rb_common::store::Store;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{DeployConfig, Revision, Target, Wait};
+
+/// The compose file `up -d` reads.
+pub const COMPOSE_FILE: &str = "docker-compose.yml";
+/// The snapshot set of the compose files.
+pub const SET: &str = "compose";
+
+/// docker compose in the project root.
+pub struct Docker {
+    config: DeployConfig,
+    store: Store,
+    recreate: bool,
+}
+
+fn hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn images(text: &str) -> String {
+    let images: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("image:"))
+        .map(|i| i.trim().trim_matches('"'))
+        .collect();
+    if images.is_empty() { "no images (built locally?)".to_string() } else { images.join(", ") }
+}
+
+impl Docker {
+    /// The configured compose command; a missing one is an error naming the setting.
+    pub fn new(store: &Store, config: DeployConfig, recreate: bool) -> Result<Docker> {
+        let program = config.compose.first().cloned().unwrap_or_default();
+        exec::find(&program, &store.root, &format!("deploy.compose in {FILE}"))?;
+        Ok(Docker { config, store: store.clone(), recreate })
+    }
+
+    fn compose(&self, file: Option<&Path>, args: &[&str]) -> Result<Output> {
+        let mut argv = self.config.compose.clone();
+        argv.extend(["--project-directory".to_string(), self.store.root.display().to_string()]);
+        if let Some(f) = file {
+            argv.extend(["-f".to_string(), f.display().to_string()]);
+        }
+        argv.extend(args.iter().map(|a| a.to_string()));
+        exec::run(&argv, &self.store.root, &format!("deploy.compose in {FILE}"))
+    }
+
+    fn compose_ok(&self, file: Option<&Path>, args: &[&str]) -> Result<Output> {
+        let out = self.compose(file, args)?;
+        if out.ok() {
+            return Ok(out);
+        }
+        Err(failed(format!("`compose {}` failed ({}): {}", args.join(" "), out.status(), out.summary()))
+            .details(out.lines()))
+    }
+
+    /// The snapshot's copy of the compose file.
+    fn file_of(&self, id: &str) -> Result<PathBuf> {
+        let snap = self.store.load(id)?;
+        let path = snap.source(COMPOSE_FILE);
+        if !path.is_file() {
+            return Err(failed(format!("{id} has no {COMPOSE_FILE}")));
+        }
+        Ok(path)
+    }
+
+    /// Waits until every service of the compose file runs (and is healthy, where it has a
+    /// health check).
+    fn wait_running(&self, wait: Wait) -> Result<()> {
+        let services: Vec<String> =
+            self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
+        let start = Instant::now();
+        loop {
+            let out = self.compose_ok(None, &["ps", "--format", "json"])?;
+            // One JSON object a line (compose ≥ 2.21) or one array (before).
+            let rows: Vec<Value> = match serde_json::from_str::<Value>(out.stdout.trim()) {
+                Ok(Value::Array(rows)) => rows,
+                _ => out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            };
+            let not_ready: Vec<String> = services
+                .iter()
+                .filter_map(|service| {
+                    let row = rows.iter().find(|r| r["Service"].as_str() == Some(service));
+                    let state = row.and_then(|r| r["State"].as_str()).unwrap_or("not created");
+                    let health = row.and_then(|r| r["Health"].as_str()).unwrap_or("");
+                    let ready = state == "running" && (health.is_empty() || health == "healthy");
+                    (!ready).then(|| {
+                        if health.is_empty() {
+                            format!("{service} ({state})")
+                        } else {
+                            format!("{service} ({state}, {health})")
+                        }
+                    })
+                })
+                .collect();
+            if not_ready.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > wait.timeout {
+                return Err(failed(format!(
+                    "not every service runs {}s after `up -d`: {}",
+                    wait.timeout.as_secs_f64(),
+                    not_ready.join(", ")
+                )));
+            }
+            std::thread::sleep(wait.interval);
+        }
+    }
+
+    fn up(&self, wait: Wait) -> Result<()> {
+        if self.recreate {
+            self.compose_ok(None, &["down"])?;
+        }
+        self.compose_ok(None, &["up", "-d"])?;
+        self.wait_running(wait)
+    }
+}
+
+impl Target for Docker {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn current(&self) -> Result<Revision> {
+        let path = self.store.root.join(COMPOSE_FILE);
+        let text = std::fs::read(&path).map_err(|e| failed(format!("reading {}: {e}", path.display())))?;
+        Ok(Revision {
+            id: hash(&text),
+            created: None,
+            detail: Some(images(&String::from_utf8_lossy(&text))),
+            current: true,
+        })
+    }
+
+    fn history(&self) -> Result<Vec<Revision>> {
+        let live = self.current()?.id;
+        let mut out = Vec::new();
+        for listed in self.store.list()?.into_iter().rev().filter(|l| l.set == SET) {
+            let Ok(file) = self.file_of(&listed.id) else { continue };
+            let text = std::fs::read(&file).unwrap_or_default();
+            let created = self.store.load(&listed.id).ok().map(|s| s.manifest.created);
+            out.push(Revision {
+                id: listed.id,
+                created,
+                detail: Some(format!("{} ({})", hash(&text), images(&String::from_utf8_lossy(&text)))),
+                current: hash(&text) == live,
+            });
+        }
+        Ok(out)
+    }
+
+    fn resolve(&self, to: &str, current: &Revision) -> Result<Revision> {
+        let history = self.history()?;
+        let found = match to {
+            "previous" => history.iter().find(|r| !r.current).cloned().ok_or_else(|| {
+                failed(format!("no compose snapshot differs from the running {COMPOSE_FILE}"))
+                    .hint("rb-snapshot compose takes one before a deploy; rb-deploy history lists them")
+            })?,
+            sha if sha.starts_with("sha256:") => history
+                .iter()
+                .find(|r| r.detail.as_deref().is_some_and(|d| d.starts_with(sha)))
+                .cloned()
+                .ok_or_else(|| failed(format!("no compose snapshot holds the {COMPOSE_FILE} {sha}")))?,
+            id => history.iter().find(|r| r.id == id).cloned().ok_or_else(|| {
+                failed(format!("no compose snapshot {id:?} in {}", self.store.shown()))
+                    .hint("rb-deploy history --target docker lists them")
+            })?,
+        };
+        if found.current && found.id != current.id {
+            return Err(rb_common::error::usage(format!("{} is what runs already", found.id)));
+        }
+        // Checked before anything stops: a bad backup must not cost an outage.
+        let file = self.file_of(&found.id)?;
+        let checked = self.compose(Some(&file), &["config", "--quiet"])?;
+        if !checked.ok() {
+            return Err(failed(format!(
+                "{} holds a compose file that `compose config` refuses: {}; nothing was stopped",
+                found.id,
+                checked.summary()
+            ))
+            .details(checked.lines()));
+        }
+        Ok(found)
+    }
+
+    fn deploy(
+        &self,
+        lock: &Lock,
+        to: &Revision,
+        _current: &Revision,
+        wait: Wait,
+        healthy: &mut dyn FnMut() -> Result<Health>,
+    ) -> Result<Health> {
+        let snap = self.store.load(&to.id)?;
+        let opts = Options { keep_extra: false, checksum: false, after: Some("`docker compose up -d`") };
+        let mut health = None;
+        let result = restore::restore_then(&self.store, lock, &snap, opts, None, &mut |_| {
+            self.up(wait)?;
+            health = Some(healthy()?);
+            Ok(())
+        });
+        match result {
+            Ok(_) => health.ok_or_else(|| failed("the health check did not run")),
+            Err(e) if e.kind() == rb_common::error::Kind::Failed && self.store.pending()?.is_none() => {
+                // The previous files are back: run them again.
+                match self.up(wait) {
+                    Ok(()) => Err(failed(format!("{}; the previous compose files are back up", e.message()))),
+                    Err(again) => Err(partial(
+                        format!(
+                            "{}; the previous compose files are back on disk, but `up -d` with them failed too: {}",
+                            e.message(),
+                            again.message()
+                        ),
+                        "look at `docker compose ps`; run `docker compose up -d` once the cause is fixed",
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

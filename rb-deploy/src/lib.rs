@@ -1,0 +1,331 @@
+//! `rb-deploy`: deployment rollbacks that are validated first, waited for, health-checked and
+//! undoable.
+//!
+//! The seed's `deployment_rollback.sh docker FILE` runs `docker-compose down` before it knows
+//! the old file is valid (a bad backup means an outage); `aws` passes a file name where ECS
+//! wants a task definition revision; nothing waits for the rollback to become healthy, and
+//! "completed" is printed whatever happened. Here each [`Target`] resolves and checks the
+//! revision before anything changes, switches, waits until stable within a timeout, and then
+//! the health check ([`rb_common::health`]) decides the exit code. The document names the
+//! revision before, which `--to` takes to undo.
+
+pub mod cli;
+pub mod docker;
+pub mod ecs;
+pub mod render;
+
+use std::time::Duration;
+
+use rb_common::cli as common;
+use rb_common::config::{Config, FILE};
+use rb_common::doc::{self, Document, Out};
+use rb_common::error::{Error, Kind, Result, failed, partial, usage};
+use rb_common::health::{self, Health, HealthConfig};
+use rb_common::lock::Lock;
+use rb_common::store::{Event, Store};
+use serde::{Deserialize, Serialize};
+
+pub use cli::Cli;
+use cli::Command;
+
+/// `[deploy]` in rollback.toml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// `docker`, `ecs` or `render`.
+    pub target: String,
+    /// The compose command (`["docker", "compose"]` or `["docker-compose"]`).
+    pub compose: Vec<String>,
+    /// The AWS CLI command.
+    pub aws: Vec<String>,
+    /// The ECS cluster.
+    pub cluster: String,
+    /// The ECS service.
+    pub service: String,
+    /// The task definition family.
+    pub family: String,
+    /// The Render service id (`srv-…`).
+    pub render_service: Option<String>,
+    /// Render's API.
+    pub render_api: String,
+    /// The environment variable holding Render's API key: its name, never the key.
+    pub render_token_env: String,
+    /// Seconds to wait for a deployment to become stable.
+    pub timeout_s: f64,
+    /// Seconds between polls.
+    pub interval_s: f64,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            target: "docker".to_string(),
+            compose: vec!["docker".to_string(), "compose".to_string()],
+            aws: vec!["aws".to_string()],
+            cluster: "helpdesk-cluster".to_string(),
+            service: "helpdesk-service".to_string(),
+            family: "helpdesk-task".to_string(),
+            render_service: None,
+            render_api: "https://api.render.com".to_string(),
+            render_token_env: "RENDER_API_KEY".to_string(),
+            timeout_s: 300.0,
+            interval_s: 2.0,
+        }
+    }
+}
+
+impl DeployConfig {
+    fn wait(&self) -> Wait {
+        Wait {
+            timeout: Duration::from_secs_f64(self.timeout_s),
+            interval: Duration::from_secs_f64(self.interval_s),
+        }
+    }
+}
+
+/// How long to wait for a deployment, and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    /// The limit.
+    pub timeout: Duration,
+    /// Between polls.
+    pub interval: Duration,
+}
+
+/// A revision one can deploy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Revision {
+    /// Its id: `sha256:…` of the compose file or a compose snapshot id (docker),
+    /// `family:N` (ecs), a deploy id (render).
+    pub id: String,
+    /// When it was made, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// What it is (images, status, commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// True for what runs now.
+    pub current: bool,
+}
+
+/// The `deploy-state` document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeployState {
+    /// `docker`, `ecs` or `render`.
+    pub target: String,
+    /// `status`, `history`, `rollback` or `restore`.
+    pub action: String,
+    /// `status`: what runs now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Revision>,
+    /// `history`: newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<Revision>,
+    /// `rollback`/`restore`: what ran before (`--to` it undoes the change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// `rollback`/`restore`: what runs after (or would, for a dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// The health check at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// True when nothing was changed because `--dry-run` was given.
+    pub dry_run: bool,
+}
+
+impl Document for DeployState {
+    const KIND: &'static str = "deploy-state";
+    const SOURCE: &'static str = "rb-deploy";
+}
+
+/// Where the app is deployed.
+pub trait Target {
+    /// `docker`, `ecs` or `render`.
+    fn name(&self) -> &'static str;
+    /// What runs now.
+    fn current(&self) -> Result<Revision>;
+    /// What one could go back to, newest first.
+    fn history(&self) -> Result<Vec<Revision>>;
+    /// `to` made exact (`previous` resolved), checked to exist and be deployable: nothing
+    /// changes before this passes.
+    fn resolve(&self, to: &str, current: &Revision) -> Result<Revision>;
+    /// Deploys `to`, waits until stable, runs `healthy`; on any failure puts back what ran
+    /// (when it can) and says so in the error. The caller holds the lock.
+    fn deploy(
+        &self,
+        lock: &Lock,
+        to: &Revision,
+        current: &Revision,
+        wait: Wait,
+        healthy: &mut dyn FnMut() -> Result<Health>,
+    ) -> Result<Health>;
+}
+
+/// The target `--target` or `[deploy] target` names.
+pub fn target(
+    store: &Store,
+    config: &Config,
+    chosen: Option<&str>,
+    recreate: bool,
+) -> Result<Box<dyn Target>> {
+    let deploy: DeployConfig = config.section("deploy")?;
+    match chosen.unwrap_or(&deploy.target) {
+        "docker" => Ok(Box::new(docker::Docker::new(store, deploy, recreate)?)),
+        "ecs" => Ok(Box::new(ecs::Ecs::new(store, deploy)?)),
+        "render" => Ok(Box::new(render::Render::new(deploy)?)),
+        other => {
+            Err(usage(format!("unknown deployment target {other:?}: the targets are docker, ecs and render"))
+                .hint(format!("--target, or [deploy] target in {FILE}")))
+        }
+    }
+}
+
+fn settings(config: &Config, timeout: Option<f64>) -> Result<(DeployConfig, HealthConfig)> {
+    let mut deploy: DeployConfig = config.section("deploy")?;
+    if let Some(t) = timeout {
+        deploy.timeout_s = t;
+    }
+    for (key, v) in [("timeout_s", deploy.timeout_s), ("interval_s", deploy.interval_s)] {
+        if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+            return Err(usage(format!("[deploy] {key} (or --timeout) = {v}: give seconds, more than 0")));
+        }
+    }
+    let health: HealthConfig = config.section("health")?;
+    health.check()?;
+    Ok((deploy, health))
+}
+
+/// Runs `rb-deploy` with parsed arguments, writing `deploy-state` documents to `out`.
+pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    let (store, config) = cli.store.open()?;
+    let (deploy, health) = settings(&config, cli.timeout)?;
+    let recreate = matches!(cli.command, Command::Rollback { recreate: true, .. });
+    let t = target(&store, &config, cli.target.as_deref(), recreate)?;
+    let doc = |action: &str| DeployState {
+        target: t.name().to_string(),
+        action: action.to_string(),
+        ..DeployState::default()
+    };
+    match cli.command {
+        Command::Status => out.emit(&DeployState { current: Some(t.current()?), ..doc("status") }),
+        Command::History => out.emit(&DeployState { revisions: t.history()?, ..doc("history") }),
+        Command::Rollback { to, dry_run, .. } => {
+            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "rollback", out)
+        }
+        Command::Restore { dry_run } => {
+            let wanted = wanted()?;
+            if wanted.target != t.name() {
+                return Err(usage(format!(
+                    "the document is about {}, not {}: give --target {}",
+                    wanted.target,
+                    t.name(),
+                    wanted.target
+                )));
+            }
+            let to = match (&wanted.current, &wanted.before) {
+                (Some(c), _) => c.id.clone(),
+                (None, Some(b)) => b.clone(),
+                _ => {
+                    return Err(usage(
+                        "the document says neither what ran (`current`) nor what ran before (`before`)",
+                    ));
+                }
+            };
+            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "restore", out)
+        }
+    }
+}
+
+fn wanted() -> Result<DeployState> {
+    let docs = doc::read_stdin_values()?;
+    let [(value, origin)] = <[_; 1]>::try_from(docs).map_err(|docs: Vec<_>| {
+        usage(format!(
+            "{} documents on stdin; rb-deploy restore reads one `deploy-state` document",
+            docs.len()
+        ))
+        .hint("rb-deploy status > before.json; …; rb-deploy restore < before.json")
+    })?;
+    doc::from_value(value, &origin)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rollback(
+    store: &Store,
+    t: &dyn Target,
+    to: &str,
+    wait: Wait,
+    health: &HealthConfig,
+    dry_run: bool,
+    action: &str,
+    out: &mut Out,
+) -> Result<()> {
+    let current = t.current()?;
+    let target = t.resolve(to, &current)?;
+    let mut doc = DeployState {
+        target: t.name().to_string(),
+        action: action.to_string(),
+        before: Some(current.id.clone()),
+        after: Some(target.id.clone()),
+        dry_run,
+        ..DeployState::default()
+    };
+    if dry_run {
+        common::note(&format!(
+            "dry run: would deploy {} instead of {}, then check {}",
+            target.id, current.id, health.url
+        ));
+        return out.emit(&doc);
+    }
+    let lock = store.lock()?;
+    let mut last = None;
+    let result = t.deploy(&lock, &target, &current, wait, &mut || {
+        common::note(&format!("checking {}", health.url));
+        let h = health::poll(health);
+        last = Some(h.clone());
+        if h.ok {
+            Ok(h)
+        } else {
+            Err(failed(format!(
+                "the health check {} did not pass after {} tries ({})",
+                h.url, h.attempts, h.last
+            )))
+        }
+    });
+    let event = match &result {
+        Ok(_) => Event::new(&format!("deploy-{action}"), true),
+        Err(e) => Event::new(&format!("deploy-{action}"), false).error(e),
+    };
+    store.log_or_warn(event.set(&format!("deploy {}", t.name())).snapshot(&target.id));
+    drop(lock);
+    doc.health = last;
+    match result {
+        Ok(_) => {
+            common::note(&format!(
+                "{} runs {} (was {}), stable and healthy; `rb-deploy rollback --target {} --to {}` goes back",
+                t.name(),
+                target.id,
+                current.id,
+                t.name(),
+                current.id
+            ));
+            out.emit(&doc)
+        }
+        Err(e) => {
+            if e.kind() == Kind::Failed {
+                doc.after = Some(current.id.clone());
+            }
+            // The document shows what was tried and what runs now; the error says why.
+            let _ = out.emit(&doc);
+            Err(e)
+        }
+    }
+}
+
+/// The error for a deployment that changed and then did not work out.
+pub fn not_settled(target: &str, what: String, back_to: &str) -> Error {
+    partial(
+        what,
+        format!("`rb-deploy rollback --target {target} --to {back_to}` goes back to what ran before"),
+    )
+}

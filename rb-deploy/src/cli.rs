@@ -33,10 +33,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// docker, ecs or render [default: [deploy] target in rollback.toml, else docker]
+    /// docker, ecs or render [default: `[deploy] target` in rollback.toml, else docker]
     #[arg(long, global = true, value_name = "TARGET")]
     pub target: Option<String>,
-    /// Seconds to wait for the deployment to become stable [default: [deploy] timeout_s]
+    /// Seconds to wait for the deployment to become stable [default: `[deploy] timeout_s`]
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,
     /// Where the project and its backups are.

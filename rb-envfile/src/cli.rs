@@ -37,10 +37,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Back up environment variables to backups/env_<time>.env (0600); prints an `envfile`
+    /// Back up environment variables to `backups/env_<time>.env` (0600); prints an `envfile`
     /// document with the names captured and the listed names that were not set, never values
     Capture {
-        /// The variables [default: [env] names in rollback.toml, else the seed's list]
+        /// The variables [default: `[env] names` in rollback.toml, else the seed's list]
         #[arg(value_name = "NAME", conflicts_with = "all")]
         names: Vec<String>,
         /// The whole environment except the shell's own (PWD, SHLVL, _, OLDPWD)
@@ -52,7 +52,7 @@ pub enum Command {
     },
     /// Print what a backup holds: an `envfile` document, values masked unless --reveal
     Show {
-        /// The backup: an id (env_<time>), `latest`, or the path of a file
+        /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]
         backup: String,
         /// Print the values
@@ -61,7 +61,7 @@ pub enum Command {
     },
     /// Compare a backup with the current environment: names added, removed and changed since
     Diff {
-        /// The backup: an id (env_<time>), `latest`, or the path of a file
+        /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]
         backup: String,
         /// Print the values that differ
@@ -70,13 +70,13 @@ pub enum Command {
     },
     /// Print shell text that restores a backup in the calling shell: text=$(rb-envfile export ID) && eval "$text"
     Export {
-        /// The backup: an id (env_<time>), `latest`, or the path of a file
+        /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]
         backup: String,
     },
     /// Run a command with a backup's environment restored; its exit code passes through
     Exec {
-        /// The backup: an id (env_<time>), `latest`, or the path of a file
+        /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]
         backup: String,
         /// Start from an empty environment: only the restored variables and PATH

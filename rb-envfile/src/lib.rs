@@ -5,7 +5,7 @@
 //! usual umask; a value with a newline or a quote does not survive) and restores with
 //! `source` inside a child script, which runs the file as shell code and cannot change the
 //! caller's environment at all. Here a backup is written atomically, 0600, in a format bash
-//! can source and rb reads back exactly ([`format`]); `export` prints the text for the calling
+//! can source and rb reads back exactly ([`mod@format`]); `export` prints the text for the calling
 //! shell to `eval`, and `exec` runs one command with the environment restored.
 
 pub mod cli;

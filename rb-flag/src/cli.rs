@@ -60,7 +60,7 @@ pub enum Command {
     /// With --file: restore the feature_flags settings file from a snapshot instead
     Restore {
         /// Restore the feature_flags file set from this snapshot (an id, `latest`, or the old
-        /// scripts' feature_flags_<time>.py backup)
+        /// scripts' `feature_flags_<time>.py` backup)
         #[arg(long, value_name = "ID|latest")]
         file: Option<String>,
         /// Print what would be replaced; change nothing

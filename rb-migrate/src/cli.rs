@@ -71,7 +71,7 @@ pub enum Command {
         /// naming them)
         #[arg(long)]
         with_dependents: bool,
-        /// Do not back up the database first (needed for an engine without [django] backup)
+        /// Do not back up the database first (needed for an engine without `[django] backup`)
         #[arg(long)]
         no_backup: bool,
         /// Print the document of what it would do; run nothing

@@ -31,7 +31,7 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// aws, vault or env [default: [secrets] backend in rollback.toml, else aws]
+    /// aws, vault or env [default: `[secrets] backend` in rollback.toml, else aws]
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<String>,
     /// Where the project and its backups are.

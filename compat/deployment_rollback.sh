@@ -10,7 +10,9 @@
 #
 # Exit: 1 for missing arguments or an unknown type (as the seed did); otherwise rb-deploy's code
 # (0 done and healthy, 1 failed with nothing changed or put back, 2 bad input, 3 changed but not
-# stable or healthy, 4 locked). rb-deploy's document goes to stderr; stdout keeps the seed's messages.
+# stable or healthy, 4 locked). The issue asked for exit 1 when a rollback does not become
+# healthy; where ECS or Render were changed and did not settle, DESIGN's 3 ("partly changed, the
+# error says how to undo") is the truth, and the shim passes it through. rb-deploy's document goes to stderr; stdout keeps the seed's messages.
 set -u
 
 here=$(dirname "$0")
@@ -28,8 +30,12 @@ fi
 case $DEPLOYMENT_TYPE in
     docker)
         target=docker
-        to=$(basename "$BACKUP_FILE")
-        to=${to%.yml}
+        # backups/docker-compose_TS.yml (the seed's), or a file inside a snapshot folder
+        # (backups/compose_TS/docker-compose.yml): the snapshot's id.
+        case $(basename "$BACKUP_FILE") in
+            docker-compose.yml) to=$(basename "$(dirname "$BACKUP_FILE")") ;;
+            *) to=$(basename "$BACKUP_FILE"); to=${to%.yml} ;;
+        esac
         ;;
     aws)
         target=ecs

@@ -60,8 +60,9 @@ pub struct Health {
 
 /// Polls `config.url` until a 2xx answer or the timeout.
 pub fn poll(config: &HealthConfig) -> Health {
+    // A request may take up to 10 s (a cold start), never beyond the overall timeout.
     let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs_f64(config.interval_s.max(1.0).min(config.timeout_s))))
+        .timeout_global(Some(Duration::from_secs_f64(config.timeout_s.min(10.0))))
         .http_status_as_error(false)
         .build()
         .new_agent();

@@ -90,6 +90,7 @@ impl Docker {
         let services: Vec<String> =
             self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
         let start = Instant::now();
+        let mut ready_once = false;
         loop {
             let out = self.compose_ok(None, &["ps", "--format", "json"])?;
             // One JSON object a line (compose ≥ 2.21) or one array (before).
@@ -97,24 +98,40 @@ impl Docker {
                 Ok(Value::Array(rows)) => rows,
                 _ => out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
             };
+            // Every container of every service (replicas too) must run, and be healthy where it
+            // has a health check.
             let not_ready: Vec<String> = services
                 .iter()
-                .filter_map(|service| {
-                    let row = rows.iter().find(|r| r["Service"].as_str() == Some(service));
-                    let state = row.and_then(|r| r["State"].as_str()).unwrap_or("not created");
-                    let health = row.and_then(|r| r["Health"].as_str()).unwrap_or("");
-                    let ready = state == "running" && (health.is_empty() || health == "healthy");
-                    (!ready).then(|| {
-                        if health.is_empty() {
-                            format!("{service} ({state})")
-                        } else {
-                            format!("{service} ({state}, {health})")
-                        }
-                    })
+                .flat_map(|service| {
+                    let mine: Vec<&Value> =
+                        rows.iter().filter(|r| r["Service"].as_str() == Some(service)).collect();
+                    if mine.is_empty() {
+                        return vec![format!("{service} (not created)")];
+                    }
+                    mine.into_iter()
+                        .filter_map(|r| {
+                            let state = r["State"].as_str().unwrap_or("?");
+                            let health = r["Health"].as_str().unwrap_or("");
+                            let ready = state == "running" && (health.is_empty() || health == "healthy");
+                            (!ready).then(|| {
+                                if health.is_empty() {
+                                    format!("{service} ({state})")
+                                } else {
+                                    format!("{service} ({state}, {health})")
+                                }
+                            })
+                        })
+                        .collect()
                 })
                 .collect();
+            // Ready twice in a row: a container that dies right after starting is not "up".
             if not_ready.is_empty() {
-                return Ok(());
+                if ready_once {
+                    return Ok(());
+                }
+                ready_once = true;
+            } else {
+                ready_once = false;
             }
             if start.elapsed() > wait.timeout {
                 return Err(failed(format!(
@@ -153,9 +170,38 @@ impl Target for Docker {
     }
 
     fn history(&self) -> Result<Vec<Revision>> {
+        self.revisions(false)
+    }
+
+    fn resolve(&self, to: &str, current: &Revision) -> Result<Revision> {
+        self.resolve_in(to, current)
+    }
+
+    fn deploy(
+        &self,
+        lock: &Lock,
+        to: &Revision,
+        current: &Revision,
+        wait: Wait,
+        healthy: &mut dyn FnMut() -> Result<Health>,
+    ) -> Result<Health> {
+        self.deploy_now(lock, to, current, wait, healthy)
+    }
+}
+
+impl Docker {
+    /// The compose snapshots, newest first; with `undos`, also the undo snapshots that hold
+    /// a compose file (what a rollback replaced: `--to` its hash goes back).
+    fn revisions(&self, undos: bool) -> Result<Vec<Revision>> {
         let live = self.current()?.id;
         let mut out = Vec::new();
-        for listed in self.store.list()?.into_iter().rev().filter(|l| l.set == SET) {
+        for listed in self
+            .store
+            .list()?
+            .into_iter()
+            .rev()
+            .filter(|l| l.set == SET || (undos && l.set == rb_common::snapshot::UNDO_SET))
+        {
             let Ok(file) = self.file_of(&listed.id) else { continue };
             let text = std::fs::read(&file).unwrap_or_default();
             let created = self.store.load(&listed.id).ok().map(|s| s.manifest.created);
@@ -169,13 +215,18 @@ impl Target for Docker {
         Ok(out)
     }
 
-    fn resolve(&self, to: &str, current: &Revision) -> Result<Revision> {
-        let history = self.history()?;
+    fn resolve_in(&self, to: &str, current: &Revision) -> Result<Revision> {
+        let history = self.revisions(true)?;
         let found = match to {
-            "previous" => history.iter().find(|r| !r.current).cloned().ok_or_else(|| {
-                failed(format!("no compose snapshot differs from the running {COMPOSE_FILE}"))
-                    .hint("rb-snapshot compose takes one before a deploy; rb-deploy history lists them")
-            })?,
+            "previous" => history
+                .iter()
+                .filter(|r| !r.id.starts_with("undo_"))
+                .find(|r| !r.current)
+                .cloned()
+                .ok_or_else(|| {
+                    failed(format!("no compose snapshot differs from the running {COMPOSE_FILE}"))
+                        .hint("rb-snapshot compose takes one before a deploy; rb-deploy history lists them")
+                })?,
             sha if sha.starts_with("sha256:") => history
                 .iter()
                 .find(|r| r.detail.as_deref().is_some_and(|d| d.starts_with(sha)))
@@ -186,8 +237,8 @@ impl Target for Docker {
                     .hint("rb-deploy history --target docker lists them")
             })?,
         };
-        if found.current && found.id != current.id {
-            return Err(rb_common::error::usage(format!("{} is what runs already", found.id)));
+        if found.current {
+            return Ok(current.clone());
         }
         // Checked before anything stops: a bad backup must not cost an outage.
         let file = self.file_of(&found.id)?;
@@ -203,7 +254,7 @@ impl Target for Docker {
         Ok(found)
     }
 
-    fn deploy(
+    fn deploy_now(
         &self,
         lock: &Lock,
         to: &Revision,
@@ -214,16 +265,22 @@ impl Target for Docker {
         let snap = self.store.load(&to.id)?;
         let opts = Options { keep_extra: false, checksum: false, after: Some("`docker compose up -d`") };
         let mut health = None;
+        let mut started = false;
         let result = restore::restore_then(&self.store, lock, &snap, opts, None, &mut |_| {
+            started = true;
             self.up(wait)?;
             health = Some(healthy()?);
             Ok(())
         });
         match result {
             Ok(_) => health.ok_or_else(|| failed("the health check did not run")),
-            Err(e) if e.kind() == rb_common::error::Kind::Failed && self.store.pending()?.is_none() => {
-                // The previous files are back: run them again.
-                match self.up(wait) {
+            Err(e)
+                if started
+                    && e.kind() == rb_common::error::Kind::Failed
+                    && self.store.pending()?.is_none() =>
+            {
+                // The previous files are back: run them again (never `down`: they ran before).
+                match self.compose_ok(None, &["up", "-d"]).and_then(|_| self.wait_running(wait)) {
                     Ok(()) => Err(failed(format!("{}; the previous compose files are back up", e.message()))),
                     Err(again) => Err(partial(
                         format!(

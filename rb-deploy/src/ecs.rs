@@ -121,10 +121,12 @@ impl Target for Ecs {
     fn resolve(&self, to: &str, current: &Revision) -> Result<Revision> {
         let id = if to == "previous" {
             let now = Self::revision_number(&current.id).unwrap_or(u64::MAX);
+            let family =
+                current.id.rsplit_once(':').map_or(self.config.family.as_str(), |(f, _)| f).to_string();
             self.history()?
                 .into_iter()
                 .find(|r| {
-                    r.id.starts_with(&format!("{}:", self.config.family))
+                    r.id.starts_with(&format!("{family}:"))
                         && Self::revision_number(&r.id).is_some_and(|n| n < now)
                 })
                 .map(|r| r.id)
@@ -132,6 +134,11 @@ impl Target for Ecs {
                     failed(format!("the family {} has no revision before {}", self.config.family, current.id))
                 })?
         } else if Self::revision_number(to).is_some() && to.contains(':') {
+            // The family the service runs: another family's revision is another application.
+            let family = current.id.rsplit_once(':').map_or(current.id.as_str(), |(f, _)| f);
+            if to.rsplit_once(':').map(|(f, _)| f) != Some(family) {
+                return Err(usage(format!("{to} is not of the family the service runs ({family})")));
+            }
             to.to_string()
         } else {
             return Err(usage(format!(
@@ -139,7 +146,7 @@ impl Target for Ecs {
             )));
         };
         if id == current.id {
-            return Err(usage(format!("{id} is what the service runs already")));
+            return Ok(Revision { id, created: None, detail: None, current: true });
         }
         self.call(&["describe-task-definition", "--task-definition", &id]).map_err(|_| {
             failed(format!("there is no task definition {id}; nothing was changed"))
@@ -156,6 +163,10 @@ impl Target for Ecs {
         wait: Wait,
         healthy: &mut dyn FnMut() -> Result<Health>,
     ) -> Result<Health> {
+        // Whatever fails from here on may have changed the service: exit 3, with the way back.
+        let after = |e: rb_common::error::Error| {
+            not_settled("ecs", format!("updating the service to {}: {}", to.id, e.message()), &current.id)
+        };
         self.call(&[
             "update-service",
             "--cluster",
@@ -164,10 +175,11 @@ impl Target for Ecs {
             &self.config.service,
             "--task-definition",
             &to.id,
-        ])?;
+        ])
+        .map_err(after)?;
         let start = Instant::now();
         loop {
-            let service = self.service()?;
+            let service = self.service().map_err(after)?;
             let runs = short(service["taskDefinition"].as_str().unwrap_or_default()) == to.id;
             let running = service["runningCount"].as_u64() == service["desiredCount"].as_u64();
             let settled = service["deployments"].as_array().is_none_or(|d| d.len() <= 1);

@@ -201,7 +201,15 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     let (deploy, health) = settings(&config, cli.timeout)?;
     let recreate = matches!(cli.command, Command::Rollback { recreate: true, .. });
-    let t = target(&store, &config, cli.target.as_deref(), recreate)?;
+    // `restore` takes its target from the document (a --target must agree).
+    let wanted = if matches!(cli.command, Command::Restore { .. }) { Some(wanted()?) } else { None };
+    if let (Some(w), Some(t)) = (&wanted, &cli.target)
+        && w.target != *t
+    {
+        return Err(usage(format!("the document is about {}, not {t}", w.target)));
+    }
+    let chosen = wanted.as_ref().map(|w| w.target.clone()).or(cli.target.clone());
+    let t = target(&store, &config, chosen.as_deref(), recreate)?;
     let doc = |action: &str| DeployState {
         target: t.name().to_string(),
         action: action.to_string(),
@@ -214,15 +222,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "rollback", out)
         }
         Command::Restore { dry_run } => {
-            let wanted = wanted()?;
-            if wanted.target != t.name() {
-                return Err(usage(format!(
-                    "the document is about {}, not {}: give --target {}",
-                    wanted.target,
-                    t.name(),
-                    wanted.target
-                )));
-            }
+            let wanted = wanted.ok_or_else(|| usage("no document"))?;
             let to = match (&wanted.current, &wanted.before) {
                 (Some(c), _) => c.id.clone(),
                 (None, Some(b)) => b.clone(),
@@ -277,7 +277,31 @@ fn rollback(
         ));
         return out.emit(&doc);
     }
+    if target.current {
+        // Already there: nothing to change; the health check still says whether it is well.
+        common::note(&format!("{} runs {} already: nothing to change", t.name(), target.id));
+        let h = health::poll(health);
+        let ok = h.ok;
+        doc.health = Some(h.clone());
+        let _ = out.emit(&doc);
+        return if ok {
+            Ok(())
+        } else {
+            Err(failed(format!(
+                "nothing was changed, but the health check {} did not pass ({})",
+                h.url, h.last
+            )))
+        };
+    }
     let lock = store.lock()?;
+    // Checked unlocked (a refusal writes nothing); under the lock, what runs must still be
+    // what was planned from.
+    if t.current()?.id != current.id {
+        return Err(failed(
+            "what runs changed while this was being planned (another rollback?); nothing was changed",
+        )
+        .hint("run it again"));
+    }
     let mut last = None;
     let result = t.deploy(&lock, &target, &current, wait, &mut || {
         common::note(&format!("checking {}", health.url));

@@ -123,6 +123,9 @@ impl Target for Render {
     fn resolve(&self, to: &str, current: &Revision) -> Result<Revision> {
         let deploys = self.deploys()?;
         let at = deploys.iter().position(|d| d["id"].as_str() == Some(current.id.as_str())).unwrap_or(0);
+        if to == current.id {
+            return Ok(current.clone());
+        }
         let found = if to == "previous" {
             deploys[at + 1..].iter().find(|d| d["status"] == "deactivated").ok_or_else(|| {
                 failed(format!("Render's service {} has no earlier deploy that was live", self.service))
@@ -151,11 +154,15 @@ impl Target for Render {
         wait: Wait,
         healthy: &mut dyn FnMut() -> Result<Health>,
     ) -> Result<Health> {
-        let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id })))?;
+        // Whatever fails from here on may have changed the service: exit 3, with the way back.
+        let after = |e: rb_common::error::Error| {
+            not_settled("render", format!("rolling back to {}: {}", to.id, e.message()), &current.id)
+        };
+        let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
         let start = Instant::now();
         loop {
-            let d = self.request("GET", &format!("/deploys/{new}"), None)?;
+            let d = self.request("GET", &format!("/deploys/{new}"), None).map_err(after)?;
             let status = d["status"].as_str().unwrap_or("?");
             if status == "live" {
                 break;

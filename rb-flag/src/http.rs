@@ -12,12 +12,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rb_common::config::FILE;
 use rb_common::error::{Error, Result, failed, partial, usage};
 use serde_json::{Value, json};
 
 use crate::{Backend, FlagsConfig, Replaced, unknown};
+
+/// What a name's path segment escapes: everything but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Flags behind the platform's API.
 pub struct HttpFlags {
@@ -61,7 +64,7 @@ impl HttpFlags {
     fn url(&self, name: Option<&str>, update: bool) -> String {
         let mut url = format!("{}/api/v1/features/flags/", self.base);
         if let Some(name) = name {
-            url.push_str(&format!("{}/", utf8_percent_encode(name, NON_ALPHANUMERIC)));
+            url.push_str(&format!("{}/", utf8_percent_encode(name, SEGMENT)));
         }
         if update {
             url.push_str("update/");

@@ -112,7 +112,13 @@ impl Secrets for Aws {
                     .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                     .unwrap_or_default();
                 let created = v.get("CreatedDate").cloned().unwrap_or(Value::Null);
-                let order = created.as_f64().unwrap_or_default();
+                // Epoch seconds (CLI v1's default) or RFC 3339 text (v2, or iso8601 configured).
+                let order = created.as_f64().unwrap_or_else(|| {
+                    created
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0)
+                });
                 let version = Version {
                     id: v.get("VersionId").and_then(Value::as_str).unwrap_or_default().to_string(),
                     created: time(&created),

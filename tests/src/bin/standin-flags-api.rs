@@ -8,8 +8,7 @@
 //! Every request needs `Authorization: Bearer TOKEN` (401 otherwise). A flag whose name is in
 //! `FAIL` answers 500 to its first update (after storing the value, as a proxy's 502 after
 //! the backend committed would); later updates work. A path that is `/moved/…` answers 302 to the same path without it. It
-//! records each request (method, raw target, decoded path, body, Authorization) as a JSON
-//! line in `RECORD`.
+//! records each request (method, raw URL, body, headers) as a JSON line in `RECORD`.
 //!
 //! Usage: standin-flags-api TOKEN FLAGS_JSON RECORD [FAIL…]; prints the port it listens on
 //! (127.0.0.1, a free one), then serves until killed.
@@ -17,8 +16,9 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::path::Path;
 
+use rb_tests::standin::serve;
 use serde_json::{Value, json};
 
 fn main() {
@@ -29,31 +29,16 @@ fn main() {
     };
     let mut flags: BTreeMap<String, Value> = serde_json::from_str(flags).expect("FLAGS_JSON");
     let mut fail: Vec<String> = fail.to_vec();
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("listening");
-    println!("{}", server.server_addr().to_ip().expect("an IP address").port());
-    std::io::stdout().flush().unwrap();
-    for mut request in server.incoming_requests() {
-        let mut body = String::new();
-        let _ = request.as_reader().read_to_string(&mut body);
-        let target = request.url().to_string();
-        let path = percent_decode(&target);
-        let method = request.method().to_string();
-        let line = json!({ "method": method, "target": target, "path": path, "body": body, "auth": header(&request, "Authorization") });
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
-        writeln!(log, "{line}").unwrap();
-        let (status, answer) = if header(&request, "Authorization") != Some(format!("Bearer {token}")) {
-            (401, json!({ "detail": "Authentication credentials were not provided." }))
-        } else {
-            respond(&method, &path, &body, &mut flags, &mut fail)
-        };
-        let mut response = tiny_http::Response::from_string(answer.to_string())
-            .with_status_code(status)
-            .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
-        if let Some(to) = answer.get("location").and_then(Value::as_str) {
-            response = response.with_header(format!("Location: {to}").parse::<tiny_http::Header>().unwrap());
+    serve(Path::new(record), |request| {
+        if request.header("Authorization") != Some(format!("Bearer {token}").as_str()) {
+            return (401, json!({ "detail": "Authentication credentials were not provided." }), vec![]);
         }
-        let _ = request.respond(response);
-    }
+        let path = percent_encoding::percent_decode_str(&request.url).decode_utf8_lossy().into_owned();
+        let (status, answer) = respond(&request.method, &path, &request.body, &mut flags, &mut fail);
+        let location =
+            answer.get("location").and_then(Value::as_str).map(|to| ("Location".to_string(), to.to_string()));
+        (status, answer, location.into_iter().collect())
+    })
 }
 
 fn respond(
@@ -100,12 +85,4 @@ fn respond(
         }
         _ => (405, json!({ "detail": "Method not allowed." })),
     }
-}
-
-fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
-    request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.to_string())
-}
-
-fn percent_decode(url: &str) -> String {
-    percent_encoding::percent_decode_str(url).decode_utf8_lossy().into_owned()
 }

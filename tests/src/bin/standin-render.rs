@@ -9,14 +9,15 @@
 //!   health check in the tests
 //!
 //! `Authorization: Bearer KEY` is required on `/v1/` (401 otherwise). Each request is
-//! recorded (method, url, body, authorization) as a JSON line in RECORD.
+//! recorded (method, URL, body, headers) as a JSON line in RECORD.
 //!
 //! Usage: standin-render KEY SERVICE DEPLOYS_JSON RECORD; prints the port, serves until killed.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::Write;
+use std::path::Path;
 
+use rb_tests::standin::serve;
 use serde_json::{Value, json};
 
 fn main() {
@@ -27,36 +28,21 @@ fn main() {
     };
     let mut deploys: Vec<Value> = serde_json::from_str(deploys).expect("DEPLOYS_JSON");
     let mut reads: std::collections::BTreeMap<String, u32> = Default::default();
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("listening");
-    println!("{}", server.server_addr().to_ip().expect("an IP address").port());
-    std::io::stdout().flush().unwrap();
-    for mut request in server.incoming_requests() {
-        let mut body = String::new();
-        let _ = request.as_reader().read_to_string(&mut body);
-        let url = request.url().to_string();
-        let method = request.method().to_string();
-        let auth =
-            request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.to_string());
-        let line = json!({ "method": method, "url": url, "body": body, "auth": auth });
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
-        writeln!(log, "{line}").unwrap();
-        let prefix = format!("/v1/services/{service}");
-        let (status, answer) = if url == "/health/" {
+    let prefix = format!("/v1/services/{service}");
+    serve(Path::new(record), |request| {
+        let (status, answer) = if request.url == "/health/" {
             (200, json!({ "status": "ok" }))
-        } else if url == "/unhealthy/" {
+        } else if request.url == "/unhealthy/" {
             (503, json!({ "status": "down" }))
-        } else if auth.as_deref() != Some(&format!("Bearer {key}")) {
+        } else if request.header("Authorization") != Some(format!("Bearer {key}").as_str()) {
             (401, json!({ "message": "unauthorized" }))
-        } else if let Some(rest) = url.strip_prefix(&prefix) {
-            respond(&method, rest, &body, &mut deploys, &mut reads)
+        } else if let Some(rest) = request.url.strip_prefix(&prefix) {
+            respond(&request.method, rest, &request.body, &mut deploys, &mut reads)
         } else {
             (404, json!({ "message": "not found" }))
         };
-        let response = tiny_http::Response::from_string(answer.to_string())
-            .with_status_code(status)
-            .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
-        let _ = request.respond(response);
-    }
+        (status, answer, vec![])
+    })
 }
 
 fn respond(

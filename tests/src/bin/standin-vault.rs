@@ -9,7 +9,7 @@
 //!   400 when `cas` is not the current version
 //!
 //! `X-Vault-Token` must be TOKEN (403 `permission denied` otherwise); unknown paths are 404
-//! with `{"errors": []}`. Every request (method, path, body, token) is recorded as a JSON
+//! with `{"errors": []}`. Every request (method, URL, body, headers) is recorded as a JSON
 //! line in RECORD.
 //!
 //! Usage: standin-vault TOKEN MOUNT KV_VERSION SECRETS_JSON RECORD, where SECRETS_JSON maps a
@@ -18,8 +18,9 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::path::Path;
 
+use rb_tests::standin::serve;
 use serde_json::{Value, json};
 
 fn main() {
@@ -29,29 +30,13 @@ fn main() {
         std::process::exit(2);
     };
     let mut secrets: BTreeMap<String, Vec<Value>> = serde_json::from_str(secrets).expect("SECRETS_JSON");
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("listening");
-    println!("{}", server.server_addr().to_ip().expect("an IP address").port());
-    std::io::stdout().flush().unwrap();
-    for mut request in server.incoming_requests() {
-        let mut body = String::new();
-        let _ = request.as_reader().read_to_string(&mut body);
-        let url = request.url().to_string();
-        let method = request.method().to_string();
-        let sent_token =
-            request.headers().iter().find(|h| h.field.equiv("X-Vault-Token")).map(|h| h.value.to_string());
-        let line = json!({ "method": method, "url": url, "body": body, "token": sent_token });
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(record).unwrap();
-        writeln!(log, "{line}").unwrap();
-        let (status, answer) = if sent_token.as_deref() != Some(token.as_str()) {
-            (403, json!({ "errors": ["permission denied"] }))
-        } else {
-            respond(&method, &url, &body, mount, kv, &mut secrets)
-        };
-        let response = tiny_http::Response::from_string(answer.to_string())
-            .with_status_code(status)
-            .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
-        let _ = request.respond(response);
-    }
+    serve(Path::new(record), |request| {
+        if request.header("X-Vault-Token") != Some(token.as_str()) {
+            return (403, json!({ "errors": ["permission denied"] }), vec![]);
+        }
+        let (status, answer) = respond(&request.method, &request.url, &request.body, mount, kv, &mut secrets);
+        (status, answer, vec![])
+    })
 }
 
 const TIME: &str = "2025-10-01T09:00:00.000000Z";

@@ -2,53 +2,29 @@
 //! target through the real AWS CLI against a real moto server, the `render` target against a
 //! stand-in of Render's API (which also answers the app's health URL), and the compat script.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use rb_common::snapshot::Manifest;
 use rb_deploy::DeployState;
 use rb_tests::moto::{Moto, aws};
+use rb_tests::standin::Standin;
 use rb_tests::{Cmd, Scenario, bin, repo};
 use serde_json::{Value, json};
 
-/// The Render stand-in (also the health URL), killed when dropped.
-struct Http {
-    child: Child,
-    port: u16,
-    record: std::path::PathBuf,
+/// The Render stand-in (also the health URL).
+fn render(s: &Scenario, deploys: Value) -> Standin {
+    let record = s.base.join("render.jsonl");
+    Standin::start(
+        "standin-render",
+        &["rnd_key", "srv-helpdesk", &deploys.to_string(), record.to_str().unwrap()],
+        record.clone(),
+    )
 }
 
-impl Http {
-    fn start(s: &Scenario, deploys: Value) -> Http {
-        let record = s.base.join("render.jsonl");
-        let mut child = Command::new(bin("standin-render"))
-            .args(["rnd_key", "srv-helpdesk", &deploys.to_string(), record.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        Http { child, port: line.trim().parse().unwrap(), record }
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|r: &Value| r["url"].as_str().is_some_and(|u| u.starts_with("/v1/")))
-            .collect()
-    }
+/// What the Render stand-in was asked on its API (not the health URL).
+fn api_requests(http: &Standin) -> Vec<Value> {
+    http.requests().into_iter().filter(|r| r["url"].as_str().is_some_and(|u| u.starts_with("/v1/"))).collect()
 }
 
-impl Drop for Http {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn settings(http: &Http, health: &str, deploy: &str) -> String {
+fn settings(http: &Standin, health: &str, deploy: &str) -> String {
     format!(
         "[health]\nurl = \"http://127.0.0.1:{}/{health}/\"\ntimeout_s = 1.5\ninterval_s = 0.2\n\n[deploy]\ntimeout_s = 2\ninterval_s = 0.1\n{deploy}",
         http.port
@@ -56,10 +32,10 @@ fn settings(http: &Http, health: &str, deploy: &str) -> String {
 }
 
 /// A helpdesk project whose `docker` is the stand-in, running docker-compose.yml.
-fn docker_scenario() -> (Scenario, Http) {
+fn docker_scenario() -> (Scenario, Standin) {
     let s = Scenario::helpdesk();
     std::os::unix::fs::symlink(bin("standin-docker"), s.base.join("bin/docker")).unwrap();
-    let http = Http::start(&s, json!([]));
+    let http = render(&s, json!([]));
     s.write("rollback.toml", settings(&http, "health", ""));
     docker(&s, s.program("docker")).args(["compose", "up", "-d"]).run().success();
     std::fs::remove_file(s.base.join("docker.log")).unwrap();
@@ -112,6 +88,37 @@ fn docker_rollback_checks_first_then_waits_and_checks_health() {
     let back: DeployState = rb(&["restore"]).stdin(status.stdout()).run().success().doc();
     assert_eq!(back.action, "restore");
     assert!(s.read("docker-compose.yml").contains("helpdesk/web:1.5.0"));
+    // Restoring it again changes nothing and still checks health.
+    let same: DeployState = rb(&["restore"]).stdin(status.stdout()).run().success().doc();
+    assert_eq!(same.before, same.after);
+    assert!(same.health.unwrap().ok);
+    // The `--to` a rollback prints goes back (the file it replaced is in its undo snapshot).
+    let doc: DeployState = rb(&["rollback", "--target", "docker", "--to", &snap.id]).run().success().doc();
+    rb(&["rollback", "--target", "docker", "--to", doc.before.as_deref().unwrap()]).run().success();
+    assert!(s.read("docker-compose.yml").contains("helpdesk/web:1.5.0"));
+}
+
+#[test]
+fn a_damaged_snapshot_touches_nothing_even_with_recreate() {
+    let (s, _http) = docker_scenario();
+    let good = s.read("docker-compose.yml");
+    s.write("docker-compose.yml", good.replace("helpdesk/web:1.4.2", "helpdesk/web:1.3.0"));
+    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    s.write("docker-compose.yml", &good);
+    // Valid compose, but not what the snapshot recorded.
+    s.write(
+        &format!("backups/{}/docker-compose.yml", snap.id),
+        good.replace("helpdesk/web:1.4.2", "helpdesk/web:6.6.6"),
+    );
+    let before = s.live();
+    docker(&s, s.cmd("rb-deploy"))
+        .args(["rollback", "--target", "docker", "--recreate", "--to", &snap.id])
+        .run()
+        .code_is(1)
+        .stderr_has("is damaged");
+    let log = std::fs::read_to_string(s.base.join("docker.log")).unwrap();
+    assert!(!log.contains("up -d") && !log.contains("down"), "{log}");
+    s.live().assert_same(&before);
 }
 
 #[test]
@@ -173,7 +180,7 @@ fn compat_deployment_rollback_sh_takes_the_seeds_backup_file() {
 }
 
 /// A moto ECS service running helpdesk-task:3 of three revisions.
-fn ecs_scenario() -> (Scenario, Moto, Http) {
+fn ecs_scenario() -> (Scenario, Moto, Standin) {
     let s = Scenario::new();
     let moto = Moto::start();
     for n in 1..=3 {
@@ -208,7 +215,7 @@ fn ecs_scenario() -> (Scenario, Moto, Http) {
         ],
     )
     .success();
-    let http = Http::start(&s, json!([]));
+    let http = render(&s, json!([]));
     s.write("rollback.toml", settings(&http, "health", &format!("aws = [\"{}\"]\n", aws().display())));
     (s, moto, http)
 }
@@ -260,6 +267,9 @@ fn ecs_rollback_goes_to_the_previous_revision_and_back() {
         .code_is(1)
         .one_line_error("there is no task definition helpdesk-task:9");
     rb(&["rollback", "--to", "latest"]).code_is(2).one_line_error("is not a task definition revision");
+    rb(&["rollback", "--to", "helpdesk-worker:1"])
+        .code_is(2)
+        .one_line_error("is not of the family the service runs (helpdesk-task)");
     assert_eq!(ecs_revision(&s, &moto), "helpdesk-task:3");
 }
 
@@ -285,7 +295,7 @@ fn render_rollback_posts_the_deploy_polls_it_live_and_fails_clearly() {
         { "id": "dep-2", "status": "deactivated", "commit": { "id": "c2" } },
         { "id": "dep-bad-1", "status": "deactivated", "commit": { "id": "c1" } },
     ]);
-    let http = Http::start(&s, deploys);
+    let http = render(&s, deploys);
     let api = format!("render_service = \"srv-helpdesk\"\nrender_api = \"http://127.0.0.1:{}\"\n", http.port);
     s.write("rollback.toml", settings(&http, "health", &api));
     let rb = |args: &[&str]| {
@@ -296,14 +306,14 @@ fn render_rollback_posts_the_deploy_polls_it_live_and_fails_clearly() {
     };
     let doc: DeployState = rb(&["rollback"]).run().success().doc();
     assert_eq!((doc.before.as_deref(), doc.after.as_deref()), (Some("dep-3"), Some("dep-2")));
-    let requests = http.requests();
+    let requests = api_requests(&http);
     let post: Vec<(&str, Value)> = requests
         .iter()
         .filter(|r| r["method"] == "POST")
         .map(|r| (r["url"].as_str().unwrap(), serde_json::from_str(r["body"].as_str().unwrap()).unwrap()))
         .collect();
     assert_eq!(post, [("/v1/services/srv-helpdesk/rollback", json!({ "deployId": "dep-2" }))]);
-    assert!(requests.iter().all(|r| r["auth"] == "Bearer rnd_key"));
+    assert!(requests.iter().all(|r| r["headers"]["authorization"] == "Bearer rnd_key"));
     // A deploy whose rebuild fails: exit 1, what ran still runs.
     let failed = rb(&["rollback", "--to", "dep-bad-1"]).run().code_is(1).stderr_has("ended build_failed");
     // The document says what was tried and that what ran before still runs.

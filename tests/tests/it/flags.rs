@@ -2,12 +2,10 @@
 //! stand-in of the platform's API (tests/src/bin/standin-flags-api.rs), the feature_flags
 //! file set, and the compat script.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use rb_common::snapshot::Manifest;
 use rb_flag::FlagsDoc;
-use rb_tests::{Scenario, bin, repo};
+use rb_tests::standin::Standin;
+use rb_tests::{Scenario, repo};
 use serde_json::{Value, json};
 
 /// What the database holds, straight from SQLite (not through rb).
@@ -121,58 +119,16 @@ fn an_unknown_flag_changes_nothing_all_or_nothing() {
     assert_eq!(rows(&s), before);
 }
 
-/// The stand-in API, killed when dropped.
-struct Api {
-    child: Child,
-    port: u16,
-    record: std::path::PathBuf,
+/// The flags API stand-in; `fail` names flags whose first update answers 500.
+fn api(s: &Scenario, fail: &[&str]) -> Standin {
+    let record = s.base.join("requests.jsonl");
+    let flags = json!({ "new_dashboard": false, "sla timers v2": 3, "ai_replies": "on" }).to_string();
+    let mut args = vec!["t0ken", flags.as_str(), record.to_str().unwrap()];
+    args.extend(fail);
+    Standin::start("standin-flags-api", &args, record.clone())
 }
 
-impl Api {
-    fn start(s: &Scenario, fail: &[&str]) -> Api {
-        let record = s.base.join("requests.jsonl");
-        let flags = json!({ "new_dashboard": false, "sla timers v2": 3, "ai_replies": "on" }).to_string();
-        let mut child = Command::new(bin("standin-flags-api"))
-            .args(["t0ken", flags.as_str(), record.to_str().unwrap()])
-            .args(fail)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        Api { child, port: line.trim().parse().unwrap(), record }
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn posts(&self) -> Vec<(String, Value)> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r["method"] == "POST")
-            .map(|r| {
-                (
-                    r["path"].as_str().unwrap().to_string(),
-                    serde_json::from_str(r["body"].as_str().unwrap()).unwrap(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_scenario(api: &Api, s: &Scenario) {
+fn http_scenario(api: &Standin, s: &Scenario) {
     s.write(
         "rollback.toml",
         format!(
@@ -185,7 +141,7 @@ fn http_scenario(api: &Api, s: &Scenario) {
 #[test]
 fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
     let s = Scenario::new();
-    let api = Api::start(&s, &["ai_replies"]);
+    let api = api(&s, &["ai_replies"]);
     http_scenario(&api, &s);
     let rb = |args: &[&str]| s.cmd("rb-flag").args(args.iter().copied()).env("HELPDESK_TOKEN", "t0ken");
     let list: FlagsDoc = rb(&["list"]).run().success().doc();
@@ -199,10 +155,10 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
         api.posts(),
         [
             ("/api/v1/features/flags/new_dashboard/update/".to_string(), json!({ "value": true })),
-            ("/api/v1/features/flags/sla timers v2/update/".to_string(), json!({ "value": "four" })),
+            ("/api/v1/features/flags/sla%20timers%20v2/update/".to_string(), json!({ "value": "four" })),
         ]
     );
-    assert!(api.requests().iter().all(|r| r["auth"] == "Bearer t0ken"));
+    assert!(api.requests().iter().all(|r| r["headers"]["authorization"] == "Bearer t0ken"));
     // The undo sends the old JSON values back.
     rb(&["restore"]).stdin(set.stdout()).run().success();
     let now: FlagsDoc = rb(&["list"]).run().success().doc();

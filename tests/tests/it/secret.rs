@@ -3,12 +3,12 @@
 //! backups, and the compat script. No value is ever an argument: a recording `aws` wrapper
 //! logs every argv, and /proc/*/cmdline is watched while values move.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use rb_secret::SecretDoc;
 use rb_tests::moto::{Moto, aws};
-use rb_tests::{Scenario, bin, repo};
+use rb_tests::standin::Standin;
+use rb_tests::{Scenario, repo};
 use serde_json::{Value, json};
 
 /// A scenario whose `aws` is a wrapper that records its argv, then runs the real CLI.
@@ -202,55 +202,22 @@ fn aws_bad_input_changes_nothing() {
     assert_eq!(stages(), before);
 }
 
-/// The Vault stand-in, killed when dropped.
-struct VaultStandin {
-    child: Child,
-    port: u16,
-    record: std::path::PathBuf,
-}
-
-impl VaultStandin {
-    fn start(s: &Scenario, kv: &str) -> VaultStandin {
-        let record = s.base.join("vault.jsonl");
-        let secrets = json!({ "helpdesk/DB_PASSWORD": [{ "value": "v1" }, { "value": "v2" }] }).to_string();
-        let mut child = Command::new(bin("standin-vault"))
-            .args(["root-t0ken", "secret", kv, secrets.as_str(), record.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        VaultStandin { child, port: line.trim().parse().unwrap(), record }
-    }
-
-    fn writes(&self) -> Vec<(String, Value)> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["method"] == "POST")
-            .map(|r| {
-                (
-                    r["url"].as_str().unwrap().to_string(),
-                    serde_json::from_str(r["body"].as_str().unwrap()).unwrap(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for VaultStandin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Vault stand-in (KV `kv`), holding helpdesk/DB_PASSWORD at versions v1, v2.
+fn vault_standin(s: &Scenario, kv: &str) -> Standin {
+    let record = s.base.join(format!("vault-{kv}.jsonl"));
+    let secrets = json!({ "helpdesk/DB_PASSWORD": [{ "value": "v1" }, { "value": "v2" }] }).to_string();
+    Standin::start(
+        "standin-vault",
+        &["root-t0ken", "secret", kv, secrets.as_str(), record.to_str().unwrap()],
+        record.clone(),
+    )
 }
 
 #[test]
 fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
     let s = Scenario::new();
-    let vault = VaultStandin::start(&s, "2");
-    let addr = format!("http://127.0.0.1:{}", vault.port);
+    let vault = vault_standin(&s, "2");
+    let addr = vault.url();
     let rb = |args: &[&str]| {
         s.cmd("rb-secret")
             .args(["--backend", "vault"])
@@ -263,7 +230,7 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
     let back: SecretDoc = rb(&["rollback", "DB_PASSWORD"]).run().success().doc();
     assert_eq!((back.before.as_deref(), back.after.as_deref()), (Some("2"), Some("3")));
     assert_eq!(
-        vault.writes(),
+        vault.posts(),
         [(
             "/v1/secret/data/helpdesk/DB_PASSWORD".to_string(),
             json!({ "data": { "value": "v1" }, "options": { "cas": 2 } })
@@ -273,11 +240,10 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
     assert_eq!((now.version.as_deref(), now.value.as_deref()), (Some("3"), Some("v1")));
     let set: SecretDoc = rb(&["set", "DB_PASSWORD"]).stdin("new value\n").run().success().doc();
     assert_eq!(set.after.as_deref(), Some("4"));
-    assert_eq!(vault.writes()[1].1, json!({ "data": { "value": "new value" }, "options": { "cas": 3 } }));
-    let recorded = std::fs::read_to_string(&vault.record).unwrap();
-    assert!(recorded.lines().all(|l| l.contains("\"token\":\"root-t0ken\"")), "{recorded}");
+    assert_eq!(vault.posts()[1].1, json!({ "data": { "value": "new value" }, "options": { "cas": 3 } }));
+    assert!(vault.requests().iter().all(|r| r["headers"]["x-vault-token"] == "root-t0ken"));
     // Errors: a wrong token, an unknown secret, no address; nothing written.
-    let writes = vault.writes().len();
+    let writes = vault.posts().len();
     rb(&["versions", "DB_PASSWORD"])
         .env("VAULT_TOKEN", "wrong")
         .run()
@@ -285,13 +251,9 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
         .one_line_error("403 permission denied");
     rb(&["rollback", "NOPE"]).run().code_is(1).one_line_error("Vault has no secret secret/helpdesk/NOPE");
     rb(&["list"]).env_remove("VAULT_ADDR").run().code_is(1).one_line_error("VAULT_ADDR is not set");
-    assert_eq!(vault.writes().len(), writes);
-    let v1 = VaultStandin::start(&s, "1");
-    rb(&["list"])
-        .env("VAULT_ADDR", format!("http://127.0.0.1:{}", v1.port))
-        .run()
-        .code_is(2)
-        .one_line_error("is KV version 1");
+    assert_eq!(vault.posts().len(), writes);
+    let v1 = vault_standin(&s, "1");
+    rb(&["list"]).env("VAULT_ADDR", v1.url()).run().code_is(2).one_line_error("is KV version 1");
 }
 
 #[test]

@@ -1,0 +1,72 @@
+//! The command line of `rb-emergency`.
+
+use clap::{Parser, Subcommand};
+use rb_common::cli::StoreArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  rb-emergency run --dry-run              the plan: which snapshot (verified), what stops, what starts
+  rb-emergency run                        show the plan, ask, then run it (a terminal is required to ask)
+  rb-emergency run --yes --from config_20251013_120000
+  rb-emergency status                     services, health, the store, rollback counts from the audit log
+  compat/emergency_rollback.sh            the old script's way (no prompt), with the real outcome's exit code
+
+The plan, in order: verify the snapshot's hashes (before anything stops); stop the services
+([[emergency.services]] in rollback.toml, each with stop/start/status argv; default: the seed's
+docker compose, nginx, redis, postgresql through systemctl), each checked with its status
+command; restore through the engine (undo snapshot, journal, exact; nginx -t when [nginx] is
+configured); start the services in reverse order, each checked; the health check ([health]);
+the extra checks ([[emergency.checks]]); the notification (a webhook whose URL is in the
+environment variable [emergency] webhook_env names). At the first failed step it puts the undo
+back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3).
+Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done, 4 locked.";
+
+/// The whole-stack emergency rollback: a plan that is shown, verified step by step, and honest.
+#[derive(Debug, Parser)]
+#[command(name = "rb-emergency", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where the project and its backups are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Roll the whole stack back to a snapshot: a `report` document, one entry per step
+    Run {
+        /// The snapshot [default: the newest of the `config` set]
+        #[arg(long, value_name = "ID")]
+        from: Option<String>,
+        /// Run without asking (required when not on a terminal)
+        #[arg(long)]
+        yes: bool,
+        /// Print the plan; change nothing, stop nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// At a failed step, leave everything as it is for a human (exit 3) instead of putting
+        /// it back
+        #[arg(long)]
+        no_revert: bool,
+    },
+    /// Services, health, the store and the rollbacks in the audit log: a `report` document
+    Status {
+        /// Count only events this recent (`90m`, `24h`, `7d`)
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,705 @@
+//! `rb-emergency`: the whole-stack rollback as a plan that is shown, verified step by step,
+//! and honest.
+//!
+//! The seed's `emergency_rollback.sh` stops every service before it knows it has something
+//! to restore, merges `backups/latest/*` over the tree, ignores every exit code, waits a blind
+//! `sleep 30`, and prints "EMERGENCY ROLLBACK COMPLETED" even when the health check failed.
+//! Here the snapshot is verified (every hash) and every program found before anything stops;
+//! each service stop and start is checked with its status command; the files go back through
+//! the restore engine, whose check — run while its journal stands — starts the services, polls
+//! the health check and runs the extra checks, so a failure puts the undo back; then what was
+//! stopped is started again. The `report` document has one entry per step.
+
+pub mod cli;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use rb_common::cli as common;
+use rb_common::clock;
+use rb_common::config::{Config, FILE};
+use rb_common::doc::{Document, Out};
+use rb_common::error::{Error, Kind, Result, failed, partial, usage};
+use rb_common::exec;
+use rb_common::health::{self, HealthConfig};
+use rb_common::restore::{self, Options};
+use rb_common::store::{Event, Snapshot, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use cli::Cli;
+use cli::Command;
+
+/// A service the emergency rollback stops and starts.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Its name, for the report.
+    pub name: String,
+    /// Stops it.
+    pub stop: Vec<String>,
+    /// Starts it.
+    pub start: Vec<String>,
+    /// Exits 0 while it runs.
+    pub status: Vec<String>,
+}
+
+/// An extra check run after the health check.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckCommand {
+    /// Its name, for the report.
+    pub name: String,
+    /// The command; exit 0 passes.
+    pub command: Vec<String>,
+}
+
+/// `[emergency]` in rollback.toml.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyConfig {
+    /// Stopped in this order, started in the reverse.
+    pub services: Vec<Service>,
+    /// Run after the health check.
+    pub checks: Vec<CheckCommand>,
+    /// The environment variable holding the webhook URL: its name, never the URL.
+    pub webhook_env: String,
+    /// The set whose newest snapshot is restored by default.
+    pub set: String,
+    /// Seconds to wait for a service's status to say it stopped or started.
+    pub timeout_s: f64,
+}
+
+fn systemctl(name: &str) -> Service {
+    let argv = |verb: &[&str]| {
+        let mut v = vec!["systemctl".to_string()];
+        v.extend(verb.iter().map(|s| s.to_string()));
+        v.push(name.to_string());
+        v
+    };
+    Service {
+        name: name.to_string(),
+        stop: argv(&["stop"]),
+        start: argv(&["start"]),
+        status: argv(&["is-active", "--quiet"]),
+    }
+}
+
+impl Default for EmergencyConfig {
+    fn default() -> Self {
+        let compose = |args: &[&str]| {
+            let mut v = vec!["docker".to_string(), "compose".to_string()];
+            v.extend(args.iter().map(|s| s.to_string()));
+            v
+        };
+        EmergencyConfig {
+            // The seed's order: compose down, nginx, redis, postgresql; started in reverse.
+            services: vec![
+                Service {
+                    name: "docker compose".to_string(),
+                    stop: compose(&["down"]),
+                    start: compose(&["up", "-d"]),
+                    status: compose(&["ps", "--status", "running", "--quiet", "web"]),
+                },
+                systemctl("nginx"),
+                systemctl("redis"),
+                systemctl("postgresql"),
+            ],
+            checks: Vec::new(),
+            webhook_env: "RB_SLACK_WEBHOOK".to_string(),
+            set: "config".to_string(),
+            timeout_s: 30.0,
+        }
+    }
+}
+
+/// One step of a report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Step {
+    /// What it is (`stop nginx`, `restore`, `health`).
+    pub name: String,
+    /// The command run, or the action.
+    pub action: String,
+    /// `planned`, `ok`, `failed`, `skipped`.
+    pub status: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// What happened.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// The `report` document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Its id (`report_<time>`), also in the audit log; absent for a dry run or `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `run` or `status`.
+    pub action: String,
+    /// True when every step passed (for `status`: every service runs and the app is healthy).
+    pub ok: bool,
+    /// The snapshot restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The undo snapshot: what the restore replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
+    /// Each step in order.
+    pub steps: Vec<Step>,
+    /// `status`: the store and the audit log's counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Value>,
+    /// True when nothing was done because `--dry-run` was given.
+    pub dry_run: bool,
+}
+
+impl Document for Report {
+    const KIND: &'static str = "report";
+    const SOURCE: &'static str = "rb-emergency";
+}
+
+/// Runs `rb-emergency` with parsed arguments, writing the `report` document to `out`.
+pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    let (store, config) = cli.store.open()?;
+    let emergency: EmergencyConfig = config.section("emergency")?;
+    let t = emergency.timeout_s;
+    if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
+        return Err(usage(format!("{FILE}: [emergency] timeout_s = {t}: give seconds, more than 0")));
+    }
+    let health: HealthConfig = config.section("health")?;
+    health.check()?;
+    match cli.command {
+        Command::Run { from, yes, dry_run, no_revert } => {
+            let how = How { yes, dry_run, no_revert };
+            emergency_run(&store, &config, &emergency, &health, from.as_deref(), how, out)
+        }
+        Command::Status { since } => status(&store, &emergency, &health, since.as_deref(), out),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct How {
+    yes: bool,
+    dry_run: bool,
+    no_revert: bool,
+}
+
+/// Records steps and prints one progress line each.
+struct Steps {
+    steps: Vec<Step>,
+}
+
+impl Steps {
+    fn run(&mut self, name: &str, action: &str, f: impl FnOnce() -> Result<String>) -> Result<()> {
+        let start = Instant::now();
+        let result = f();
+        let ms = start.elapsed().as_millis() as u64;
+        let (status, detail) = match &result {
+            Ok(d) => ("ok", d.clone()),
+            Err(e) => ("failed", e.message().to_string()),
+        };
+        common::note(&format!(
+            "[{status}] {name} ({:.1}s){}",
+            ms as f64 / 1000.0,
+            if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        ));
+        self.steps.push(Step {
+            name: name.to_string(),
+            action: action.to_string(),
+            status: status.to_string(),
+            duration_ms: ms,
+            detail,
+        });
+        result.map(|_| ())
+    }
+}
+
+fn display(argv: &[String]) -> String {
+    exec::display(argv)
+}
+
+/// Runs `argv` in the root; exit 0 or an error with its last words.
+fn command(store: &Store, argv: &[String], setting: &str) -> Result<String> {
+    let out = exec::run(argv, &store.root, setting)?;
+    if out.ok() {
+        return Ok(String::new());
+    }
+    Err(failed(format!("`{}` failed ({}): {}", display(argv), out.status(), out.summary())))
+}
+
+/// Waits until `svc`'s status command says it runs (`running`) or not.
+fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
+    let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+    let start = Instant::now();
+    loop {
+        let now = exec::run(&svc.status, &store.root, &setting)?.ok();
+        if now == running {
+            return Ok(if running { "running".to_string() } else { "stopped".to_string() });
+        }
+        if start.elapsed() > timeout {
+            return Err(failed(format!(
+                "{} still {} {}s later (`{}`)",
+                svc.name,
+                if running { "does not run" } else { "runs" },
+                timeout.as_secs_f64(),
+                display(&svc.status)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn plan(
+    snap: &Snapshot,
+    emergency: &EmergencyConfig,
+    health: &HealthConfig,
+    counts: &str,
+    check: Option<&str>,
+) -> Vec<Step> {
+    let mut steps = vec![Step {
+        name: "verify".to_string(),
+        action: format!("check every file of {} against its SHA-256", snap.manifest.id),
+        status: "ok".to_string(),
+        detail: counts.to_string(),
+        ..Step::default()
+    }];
+    let planned = |name: String, action: String| Step {
+        name,
+        action,
+        status: "planned".to_string(),
+        ..Step::default()
+    };
+    for svc in &emergency.services {
+        steps.push(planned(format!("stop {}", svc.name), display(&svc.stop)));
+    }
+    steps.push(planned("restore".to_string(), format!("restore {} through the engine", snap.manifest.id)));
+    if let Some(check) = check {
+        steps.push(planned("test config".to_string(), check.to_string()));
+    }
+    for svc in emergency.services.iter().rev() {
+        steps.push(planned(format!("start {}", svc.name), display(&svc.start)));
+    }
+    steps.push(planned(
+        "health".to_string(),
+        format!("GET {} until 2xx, {}s at most", health.url, health.timeout_s),
+    ));
+    for c in &emergency.checks {
+        steps.push(planned(format!("check {}", c.name), display(&c.command)));
+    }
+    steps.push(planned("notify".to_string(), format!("POST to the webhook in ${}", emergency.webhook_env)));
+    steps
+}
+
+fn confirm(steps: &[Step]) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(usage("not on a terminal, so nobody can confirm the plan: give --yes to run it")
+            .hint("rb-emergency run --dry-run shows the plan"));
+    }
+    eprintln!("rb-emergency: the plan:");
+    for s in steps {
+        eprintln!("  {:<22} {}", s.name, s.action);
+    }
+    eprint!("rb-emergency: type `yes` to run it: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| failed(format!("reading the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(failed("not confirmed: nothing was done"));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emergency_run(
+    store: &Store,
+    config: &Config,
+    emergency: &EmergencyConfig,
+    health: &HealthConfig,
+    from: Option<&str>,
+    how: How,
+    out: &mut Out,
+) -> Result<()> {
+    // Before anything stops: the snapshot, verified; every program, found.
+    let snap = match from {
+        Some(id) => store.resolve(id, None)?,
+        None => store.latest(Some(&emergency.set))?,
+    };
+    rb_common::legacy::note_left_alone(&snap);
+    let preview = restore::preview(store, &snap, Options::default())?;
+    let counts = format!(
+        "{} would be created, {} modified, {} removed",
+        preview.created.len(),
+        preview.modified.len(),
+        preview.removed.len()
+    );
+    let check = config.check_for(&snap.manifest.set)?;
+    for (argv, what) in emergency
+        .services
+        .iter()
+        .flat_map(|s| [(&s.stop, &s.name), (&s.start, &s.name), (&s.status, &s.name)])
+        .chain(emergency.checks.iter().map(|c| (&c.command, &c.name)))
+    {
+        let program =
+            argv.first().ok_or_else(|| usage(format!("{FILE}: [emergency] {what}: an empty command")))?;
+        exec::find(program, &store.root, &format!("emergency ({what}) in {FILE}"))?;
+    }
+    if let Some(c) = &check {
+        exec::find(&c.argv[0], &store.root, &c.setting)?;
+    }
+    let steps = plan(&snap, emergency, health, &counts, check.as_ref().map(|c| display(&c.argv)).as_deref());
+    let mut report = Report {
+        action: "run".to_string(),
+        snapshot: Some(snap.manifest.id.clone()),
+        steps: steps.clone(),
+        dry_run: how.dry_run,
+        ok: true,
+        ..Report::default()
+    };
+    if how.dry_run {
+        common::note(&format!(
+            "dry run: the plan to restore {}; nothing was stopped or changed",
+            snap.manifest.id
+        ));
+        return out.emit(&report);
+    }
+    if !how.yes {
+        confirm(&steps)?;
+    }
+    let lock = store.lock()?;
+    let id = store.next_id("report", &clock::now()?)?;
+    report.id = Some(id.clone());
+    let timeout = Duration::from_secs_f64(emergency.timeout_s);
+    let mut log = Steps { steps: vec![steps[0].clone()] };
+    common::note(&format!("emergency rollback {id}: restoring {}", snap.manifest.id));
+
+    // Stop, in order, each checked.
+    let mut stopped: Vec<&Service> = Vec::new();
+    let mut failure: Option<Error> = None;
+    for svc in &emergency.services {
+        let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+        let r = log.run(&format!("stop {}", svc.name), &display(&svc.stop), || {
+            command(store, &svc.stop, &setting)?;
+            wait_status(store, svc, false, timeout)
+        });
+        stopped.push(svc);
+        if let Err(e) = r {
+            failure = Some(e);
+            break;
+        }
+    }
+
+    let mut files_reverted = None;
+    if failure.is_none() {
+        let start_all = |log: &mut Steps| -> Result<()> {
+            for svc in emergency.services.iter().rev() {
+                let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+                log.run(&format!("start {}", svc.name), &display(&svc.start), || {
+                    command(store, &svc.start, &setting)?;
+                    wait_status(store, svc, true, timeout)
+                })?;
+            }
+            log.run("health", &format!("GET {}", health.url), || {
+                let h = health::poll(health);
+                if h.ok {
+                    Ok(format!("{} after {} tries", h.last, h.attempts))
+                } else {
+                    Err(failed(format!(
+                        "{} did not answer 2xx after {} tries ({})",
+                        h.url, h.attempts, h.last
+                    )))
+                }
+            })?;
+            for c in &emergency.checks {
+                log.run(&format!("check {}", c.name), &display(&c.command), || {
+                    command(store, &c.command, &format!("emergency.checks ({}) in {FILE}", c.name))
+                })?;
+            }
+            Ok(())
+        };
+        let opts = Options {
+            keep_extra: false,
+            checksum: false,
+            after: Some("`rb-emergency status`, then start the services"),
+        };
+        let start = Instant::now();
+        let result = if how.no_revert {
+            restore::restore(store, &lock, &snap, opts, check.as_ref()).and_then(|doc| {
+                report.undo = doc.undo.clone();
+                start_all(&mut log).map(|()| doc)
+            })
+        } else {
+            restore::restore_then(store, &lock, &snap, opts, check.as_ref(), &mut |c| {
+                if let Some(check) = c.check {
+                    log.run("test config", &display(&check.argv), || {
+                        restore::run_check(Some(check), &store.root).map(|_| String::new())
+                    })?;
+                }
+                start_all(&mut log)
+            })
+        };
+        let ms = start.elapsed().as_millis() as u64;
+        match result {
+            Ok(doc) => {
+                report.undo = doc.undo.clone();
+                log.steps.insert(
+                    1 + emergency.services.len(),
+                    Step {
+                        name: "restore".to_string(),
+                        action: format!("restore {}", snap.manifest.id),
+                        status: "ok".to_string(),
+                        duration_ms: ms,
+                        detail: format!(
+                            "{} created, {} modified, {} removed; the undo is {}",
+                            doc.created.len(),
+                            doc.modified.len(),
+                            doc.removed.len(),
+                            doc.undo.as_deref().unwrap_or("none (nothing changed)")
+                        ),
+                    },
+                );
+            }
+            Err(e) => {
+                files_reverted = Some(!how.no_revert && e.kind() == Kind::Failed);
+                failure = Some(e);
+            }
+        }
+    }
+
+    // At the first failed step: put back what was done (the engine put the files back), and
+    // start again what was stopped, unless --no-revert.
+    let mut revert_failed = false;
+    if failure.is_some() && !how.no_revert {
+        if files_reverted == Some(true) {
+            log.steps.push(Step {
+                name: "revert files".to_string(),
+                action: "restore the undo snapshot".to_string(),
+                status: "ok".to_string(),
+                ..Step::default()
+            });
+        } else if files_reverted == Some(false) {
+            revert_failed = true;
+        }
+        for svc in stopped.iter().rev() {
+            let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+            let running = exec::run(&svc.status, &store.root, &setting).is_ok_and(|o| o.ok());
+            if running {
+                continue;
+            }
+            let r = log.run(&format!("revert: start {}", svc.name), &display(&svc.start), || {
+                command(store, &svc.start, &setting)?;
+                wait_status(store, svc, true, timeout)
+            });
+            revert_failed |= r.is_err();
+        }
+    }
+    report.ok = failure.is_none();
+    notify(emergency, &mut log, &report, &snap);
+    report.steps = log.steps;
+    let event = match &failure {
+        None => Event::new("emergency", true),
+        Some(e) => Event::new("emergency", false).error(e),
+    };
+    store.log_or_warn(event.set(&snap.manifest.set).snapshot(&id).undo(report.undo.as_deref()));
+    let line = rb_common::doc::to_line(&report)?;
+    rb_common::fsx::atomic_write(
+        &store.dir.join(format!("{id}.json")),
+        format!("{line}\n").as_bytes(),
+        rb_common::fsx::Mode(0o644),
+    )?;
+    drop(lock);
+    let emitted = out.emit(&report);
+    let Some(e) = failure else {
+        common::note(&format!("emergency rollback to {} done, services running, healthy", snap.manifest.id));
+        return emitted;
+    };
+    let step =
+        report.steps.iter().find(|s| s.status == "failed").map_or("a step".to_string(), |s| s.name.clone());
+    if how.no_revert {
+        return Err(partial(
+            format!(
+                "the emergency rollback stopped at `{step}`: {}; everything is left as it is (--no-revert)",
+                e.message()
+            ),
+            format!(
+                "see the report backups/{id}.json; `rb-restore {}` puts the files back",
+                report.undo.as_deref().unwrap_or("<undo>")
+            ),
+        ));
+    }
+    if revert_failed {
+        return Err(partial(
+            format!(
+                "the emergency rollback failed at `{step}`: {}; putting things back failed too",
+                e.message()
+            ),
+            format!(
+                "see the report backups/{id}.json (which services run, what is on disk); `rb-restore --abort` if a restore is pending"
+            ),
+        ));
+    }
+    Err(failed(format!(
+        "the emergency rollback failed at `{step}`: {}; the files were put back and what was stopped runs again",
+        e.message()
+    )))
+}
+
+/// Posts the outcome to the webhook (Slack-compatible `{"text": …}`), if its variable is set;
+/// a failed notification is a warning, never a failed rollback.
+fn notify(emergency: &EmergencyConfig, log: &mut Steps, report: &Report, snap: &Snapshot) {
+    let Some(url) = std::env::var(&emergency.webhook_env).ok().filter(|u| !u.is_empty()) else {
+        log.steps.push(Step {
+            name: "notify".to_string(),
+            action: format!("${} is not set", emergency.webhook_env),
+            status: "skipped".to_string(),
+            ..Step::default()
+        });
+        return;
+    };
+    let text = if report.ok {
+        format!(
+            "Emergency rollback to {} completed: services running, health check passed.",
+            snap.manifest.id
+        )
+    } else {
+        let failed_step = report
+            .steps
+            .iter()
+            .chain(log.steps.iter())
+            .find(|s| s.status == "failed")
+            .map_or("?", |s| s.name.as_str());
+        format!("Emergency rollback to {} FAILED at {failed_step}; see the report.", snap.manifest.id)
+    };
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let sent = agent.post(&url).send_json(json!({ "text": text }));
+    let r = match sent {
+        Ok(resp) if resp.status().is_success() => Ok(String::new()),
+        Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(why) = &r {
+        common::warn(&format!("the notification failed ({why}); the rollback's outcome stands"));
+    }
+    log.steps.push(Step {
+        name: "notify".to_string(),
+        action: format!("POST to the webhook in ${}", emergency.webhook_env),
+        status: if r.is_ok() { "ok" } else { "failed" }.to_string(),
+        detail: r.err().unwrap_or_default(),
+        ..Step::default()
+    });
+}
+
+/// `90m`, `24h`, `7d` as seconds.
+fn parse_since(text: &str) -> Result<i64> {
+    let bad = || usage(format!("--since {text:?}: give a number and m, h or d (90m, 24h, 7d)"));
+    let (n, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    match unit {
+        "m" => Ok(n * 60),
+        "h" => Ok(n * 3600),
+        "d" => Ok(n * 86_400),
+        _ => Err(bad()),
+    }
+}
+
+fn status(
+    store: &Store,
+    emergency: &EmergencyConfig,
+    health: &HealthConfig,
+    since: Option<&str>,
+    out: &mut Out,
+) -> Result<()> {
+    let since = since.map(parse_since).transpose()?;
+    let mut log = Steps { steps: Vec::new() };
+    let mut ok = true;
+    for svc in &emergency.services {
+        let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+        let r = log.run(&format!("service {}", svc.name), &display(&svc.status), || {
+            let o = exec::run(&svc.status, &store.root, &setting)?;
+            if o.ok() {
+                Ok("running".to_string())
+            } else {
+                Err(failed(format!("not running ({})", o.status())))
+            }
+        });
+        ok &= r.is_ok();
+    }
+    let h = health::poll(&HealthConfig { timeout_s: health.timeout_s.min(5.0), ..health.clone() });
+    ok &= h.ok;
+    log.steps.push(Step {
+        name: "health".to_string(),
+        action: format!("GET {}", health.url),
+        status: if h.ok { "ok" } else { "failed" }.to_string(),
+        detail: h.last.clone(),
+        ..Step::default()
+    });
+    // The store.
+    let mut per_set = std::collections::BTreeMap::<String, usize>::new();
+    for l in store.list()? {
+        *per_set.entry(l.set).or_default() += 1;
+    }
+    let latest = std::fs::read_link(store.dir.join("latest")).ok().map(|p| p.display().to_string());
+    let pending = store.pending()?.map(|(s, u, _)| json!({ "snapshot": s, "undo": u }));
+    // The audit log.
+    let now = clock::now()?;
+    let text = std::fs::read_to_string(store.dir.join("rollback.log")).unwrap_or_default();
+    let mut per_tool = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    let mut per_day = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    let mut last_failure = Value::Null;
+    for event in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        let message = event["message"].as_str().unwrap_or_default();
+        if message != "ROLLBACK SUCCESS" && message != "ROLLBACK FAILED" {
+            continue;
+        }
+        let time = event["time"].as_str().unwrap_or_default();
+        if let (Some(s), Ok(t)) = (since, chrono::DateTime::parse_from_rfc3339(time))
+            && (now.timestamp() - t.timestamp()) > s
+        {
+            continue;
+        }
+        let good = message == "ROLLBACK SUCCESS";
+        let tool = per_tool.entry(event["tool"].as_str().unwrap_or("?").to_string()).or_default();
+        let day = per_day.entry(time.get(..10).unwrap_or("?").to_string()).or_default();
+        for slot in [tool, day] {
+            if good { slot.0 += 1 } else { slot.1 += 1 }
+        }
+        if !good {
+            last_failure = json!({ "time": time, "tool": event["tool"], "error": event["error"] });
+        }
+    }
+    let counts = |m: std::collections::BTreeMap<String, (u64, u64)>| -> Value {
+        m.into_iter()
+            .map(|(k, (s, f))| (k, json!({ "success": s, "failed": f })))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let total_ok: u64 = per_tool.values().map(|v| v.0).sum();
+    let total_failed: u64 = per_tool.values().map(|v| v.1).sum();
+    let metrics = json!({
+        "snapshots": per_set,
+        "latest": latest,
+        "pending": pending,
+        "rollbacks": { "total": total_ok + total_failed, "success": total_ok, "failed": total_failed },
+        "per_tool": counts(per_tool),
+        "per_day": counts(per_day),
+        "last_failure": last_failure,
+        "since": since.map(|s| format!("{s}s")),
+    });
+    let report = Report {
+        action: "status".to_string(),
+        ok,
+        steps: log.steps,
+        metrics: Some(metrics),
+        ..Report::default()
+    };
+    out.emit(&report)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(failed("not healthy: see the report (a service not running, or the health check)"))
+    }
+}

@@ -1,0 +1,253 @@
+//! rb-emergency against a real stack on loopback: the Django fixture served by `manage.py
+//! runserver --noreload`, Debian's nginx proxying to it, each with start/stop/status scripts
+//! (systemd cannot run here), and a recording webhook (a stand-in server).
+
+use rb_common::snapshot::Manifest;
+use rb_emergency::Report;
+use rb_tests::nginx::{free_port, nginx_program};
+use rb_tests::standin::Standin;
+use rb_tests::{Scenario, python, repo};
+use serde_json::json;
+
+struct Stack {
+    s: Scenario,
+    hook: Standin,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.s.program(self.s.base.join("bin/web-stop")).run();
+        let _ = self.s.program(self.s.base.join("bin/nginx-stop")).run();
+    }
+}
+
+fn script(s: &Scenario, name: &str, body: &str) {
+    let path = s.base.join("bin").join(name);
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// The helpdesk project running: runserver on one port, nginx in front on another.
+fn stack(health_path: &str) -> Stack {
+    let s = Scenario::django();
+    let (web, front) = (free_port(), free_port());
+    let run = s.base.join("run");
+    std::fs::create_dir_all(run.join("logs")).unwrap();
+    let root = s.root.display().to_string();
+    let (py, ng) = (python().display().to_string(), nginx_program().display().to_string());
+    let conf = format!("{root}/nginx/nginx.conf");
+    let prefix = format!("{}/", run.display());
+    script(
+        &s,
+        "web-start",
+        &format!(
+            "cd {root} && {py} manage.py check >/dev/null 2>&1 || exit 1\nnohup {py} manage.py runserver --noreload 127.0.0.1:{web} > {run}/web.log 2>&1 &\necho $! > {run}/web.pid\nfor i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{web}) 2>/dev/null && exit 0; sleep 0.1; done; exit 1",
+            run = run.display()
+        ),
+    );
+    script(
+        &s,
+        "web-stop",
+        &format!(
+            "[ -f {run}/web.pid ] && kill $(cat {run}/web.pid) 2>/dev/null; rm -f {run}/web.pid; exit 0",
+            run = run.display()
+        ),
+    );
+    script(
+        &s,
+        "web-status",
+        &format!("[ -f {run}/web.pid ] && kill -0 $(cat {run}/web.pid) 2>/dev/null", run = run.display()),
+    );
+    script(&s, "nginx-start", &format!("{ng} -p {prefix} -c {conf}"));
+    script(
+        &s,
+        "nginx-stop",
+        &format!(
+            "[ -f {run}/logs/nginx.pid ] && kill $(cat {run}/logs/nginx.pid) 2>/dev/null; for i in $(seq 50); do [ -f {run}/logs/nginx.pid ] || exit 0; sleep 0.1; done; exit 0",
+            run = run.display()
+        ),
+    );
+    script(
+        &s,
+        "nginx-status",
+        &format!(
+            "[ -f {run}/logs/nginx.pid ] && kill -0 $(cat {run}/logs/nginx.pid) 2>/dev/null",
+            run = run.display()
+        ),
+    );
+    s.write(
+        "nginx/nginx.conf",
+        format!(
+            "worker_processes 1;\nerror_log logs/error.log;\npid logs/nginx.pid;\nevents {{ worker_connections 32; }}\nhttp {{\n    access_log off;\n    client_body_temp_path logs/body;\n    proxy_temp_path logs/proxy;\n    fastcgi_temp_path logs/fastcgi;\n    uwsgi_temp_path logs/uwsgi;\n    scgi_temp_path logs/scgi;\n    server {{\n        listen 127.0.0.1:{front};\n        location / {{ proxy_pass http://127.0.0.1:{web}; }}\n    }}\n}}\n"
+        ),
+    );
+    let hook = Standin::start(
+        "standin-render",
+        &["k", "srv", "[]", s.base.join("hook.jsonl").to_str().unwrap()],
+        s.base.join("hook.jsonl"),
+    );
+    let bin = s.base.join("bin").display().to_string();
+    s.write(
+        "rollback.toml",
+        format!(
+            "{}\n[nginx]\ncommand = [\"nginx\", \"-p\", \"{prefix}\", \"-c\", \"{conf}\"]\n\n[health]\nurl = \"http://127.0.0.1:{front}/{health_path}\"\ntimeout_s = 4\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 10\n\n[[emergency.services]]\nname = \"web\"\nstop = [\"{bin}/web-stop\"]\nstart = [\"{bin}/web-start\"]\nstatus = [\"{bin}/web-status\"]\n\n[[emergency.services]]\nname = \"nginx\"\nstop = [\"{bin}/nginx-stop\"]\nstart = [\"{bin}/nginx-start\"]\nstatus = [\"{bin}/nginx-status\"]\n\n[[emergency.checks]]\nname = \"django check\"\ncommand = [\"{py}\", \"manage.py\", \"check\"]\n",
+            s.read("rollback.toml")
+        ),
+    );
+    s.program(s.base.join("bin/web-start")).run().success();
+    s.program(s.base.join("bin/nginx-start")).run().success();
+    Stack { s, hook }
+}
+
+fn rb(st: &Stack, args: &[&str]) -> rb_tests::Cmd {
+    st.s.cmd("rb-emergency")
+        .args(args.iter().copied())
+        .env("RB_SLACK_WEBHOOK", format!("{}/hooks/slack", st.hook.url()))
+}
+
+/// The live project, leaving out what runs (the database, caches).
+fn live(s: &Scenario) -> rb_tests::Tree {
+    s.live().without(&["db.sqlite3"])
+}
+
+#[test]
+fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
+    let st = stack("health/");
+    let s = &st.s;
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let good = live(s);
+    s.append("core/config/settings/base.py", "EMERGENCY_MARKER = 1\n");
+    s.write("core/config/settings/local.py", "DEBUG = True\n");
+    let run = rb(&st, &["run", "--yes"]).run().success();
+    let report: Report = run.doc();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.snapshot.as_deref(), Some(snap.id.as_str()));
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "verify",
+            "stop web",
+            "stop nginx",
+            "restore",
+            "test config",
+            "start nginx",
+            "start web",
+            "health",
+            "check django check",
+            "notify"
+        ]
+    );
+    assert!(report.steps[..9].iter().all(|s| s.status == "ok"), "{report:?}");
+    live(s).assert_same(&good);
+    let event = s.events().pop().unwrap();
+    assert_eq!(
+        (event["message"].as_str(), event["snapshot"].as_str()),
+        (Some("ROLLBACK SUCCESS"), report.id.as_deref())
+    );
+    assert!(s.exists(&format!("backups/{}.json", report.id.unwrap())));
+    // The webhook got the outcome.
+    let posts = st.hook.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].1["text"].as_str().unwrap().contains("completed"), "{posts:?}");
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_before_anything_stops() {
+    let st = stack("health/");
+    let s = &st.s;
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append(&format!("backups/{}/core/config/settings/base.py", snap.id), "# damaged\n");
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let before = live(s);
+    rb(&st, &["run", "--yes"]).run().code_is(1).one_line_error("is damaged");
+    live(s).assert_same(&before);
+    s.program(s.base.join("bin/web-status")).run().success();
+    s.program(s.base.join("bin/nginx-status")).run().success();
+    assert!(st.hook.posts().is_empty());
+}
+
+#[test]
+fn a_service_that_will_not_start_puts_everything_back_and_restarts_it() {
+    let st = stack("health/");
+    let s = &st.s;
+    // A snapshot whose settings Django refuses: `web-start` runs `manage.py check` first.
+    s.append("core/config/settings/base.py", "INSTALLED_APPS = INSTALLED_APPS + [\"no.such.app\"]\n");
+    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.write(
+        "core/config/settings/base.py",
+        std::fs::read_to_string(repo().join("tests/fixtures/helpdesk/core/config/settings/base.py")).unwrap(),
+    );
+    s.touch("core/config/settings/base.py", 1_760_000_000, 0);
+    let before = live(s);
+    let run =
+        rb(&st, &["run", "--yes", "--from", &bad.id]).env("RB_NOW", "2025-10-13T12:05:00Z").run().code_is(1);
+    assert!(run.stderr().contains("failed at `start web`"), "{}", run.stderr());
+    let report: Report = run.doc();
+    assert!(!report.ok);
+    assert!(report.steps.iter().any(|s| s.name == "revert files" && s.status == "ok"), "{report:?}");
+    assert!(report.steps.iter().any(|s| s.name == "revert: start web" && s.status == "ok"), "{report:?}");
+    live(s).assert_same(&before);
+    s.program(s.base.join("bin/web-status")).run().success();
+    s.program(s.base.join("bin/nginx-status")).run().success();
+    assert!(st.hook.posts()[0].1["text"].as_str().unwrap().contains("FAILED at start web"));
+    assert_eq!(s.events().pop().unwrap()["message"], "ROLLBACK FAILED");
+}
+
+#[test]
+fn a_health_check_that_never_passes_is_never_completed() {
+    let st = stack("no-such-page/");
+    let s = &st.s;
+    s.cmd("rb-snapshot").run().success();
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let before = live(s);
+    let shim = repo().join("compat/emergency_rollback.sh");
+    let run =
+        s.program(&shim).env("RB_SLACK_WEBHOOK", format!("{}/hooks/slack", st.hook.url())).run().code_is(1);
+    assert!(!run.stdout().contains("COMPLETED"), "{}", run.stdout());
+    assert!(run.stdout().contains("EMERGENCY ROLLBACK FAILED (rb-emergency exit 1)"), "{}", run.stdout());
+    assert!(run.stderr().contains("failed at `health`"), "{}", run.stderr());
+    live(s).assert_same(&before);
+}
+
+#[test]
+fn dry_run_and_a_missing_yes_change_nothing() {
+    let st = stack("health/");
+    let s = &st.s;
+    s.cmd("rb-snapshot").run().success();
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let before = s.tree();
+    let dry: Report = rb(&st, &["run", "--dry-run"]).run().success().doc();
+    assert!(dry.dry_run && dry.steps.iter().skip(1).all(|s| s.status == "planned"));
+    s.tree().assert_same(&before);
+    rb(&st, &["run"]).run().code_is(2).one_line_error("not on a terminal");
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn status_counts_what_the_audit_log_says() {
+    let st = stack("health/");
+    let s = &st.s;
+    let line = |tool: &str, ok: bool, time: &str| {
+        json!({ "rb": 1, "kind": "event", "time": time, "tool": tool, "action": "restore", "ok": ok,
+                "message": if ok { "ROLLBACK SUCCESS" } else { "ROLLBACK FAILED" }, "error": if ok { None } else { Some("boom") }, "pid": 1 })
+        .to_string()
+    };
+    let log = [
+        line("rb-restore", true, "2025-10-12T10:00:00+00:00"),
+        line("rb-restore", false, "2025-10-13T09:00:00+00:00"),
+        line("rb-nginx", true, "2025-10-13T11:00:00+00:00"),
+    ]
+    .join("\n");
+    s.write("backups/rollback.log", format!("{log}\n"));
+    let report: Report = rb(&st, &["status"]).run().success().doc();
+    let m = report.metrics.unwrap();
+    assert_eq!(m["rollbacks"], json!({ "total": 3, "success": 2, "failed": 1 }));
+    assert_eq!(m["per_tool"]["rb-restore"], json!({ "success": 1, "failed": 1 }));
+    assert_eq!(m["per_day"]["2025-10-13"], json!({ "success": 1, "failed": 1 }));
+    assert_eq!(m["last_failure"]["error"], "boom");
+    let recent: Report = rb(&st, &["status", "--since", "2h"]).run().success().doc();
+    assert_eq!(recent.metrics.unwrap()["rollbacks"]["total"], 1);
+    s.program(s.base.join("bin/web-stop")).run().success();
+    rb(&st, &["status"]).run().code_is(1);
+}

@@ -3,7 +3,7 @@ SHELL   := /bin/bash
 PREFIX  ?= /usr/local
 CARGO   ?= cargo
 BINS    := rb-snapshot rb-restore rb-nginx rb-envfile rb-migrate rb-flag rb-secret rb-deploy rb-emergency
-COMPAT  := $(wildcard compat/*.sh)
+COMPAT  := $(wildcard compat/*.sh compat/*.py)
 
 .PHONY: all build demo test deps bench check fmt clippy doc install uninstall clean
 

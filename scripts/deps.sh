@@ -10,6 +10,8 @@ needed=(
     "nginx nginx"
     "python3 python3"
     "sqlite3 sqlite3"
+    "redis-server redis-server"
+    "script bsdutils"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")

@@ -169,6 +169,13 @@ impl Out {
         Out { sink }
     }
 
+    /// Documents kept in memory, for a tool that calls another as a library (rb-emergency's
+    /// drills): the `Captured` handle reads them back.
+    pub fn capture() -> (Self, Captured) {
+        let buffer = Captured(std::rc::Rc::new(std::cell::RefCell::new(Vec::new())));
+        (Out { sink: Box::new(buffer.clone()) }, buffer)
+    }
+
     /// Writes `doc` as one line and flushes.
     pub fn emit<T: Document>(&mut self, doc: &T) -> Result<()> {
         let sink = &mut self.sink;
@@ -189,6 +196,34 @@ impl Out {
             .write_all(bytes)
             .and_then(|()| self.sink.flush())
             .map_err(|e| failed(format!("writing to stdout: {e}")))
+    }
+}
+
+/// What an [`Out::capture`] received.
+#[derive(Clone, Default)]
+pub struct Captured(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The last document of kind `T` received.
+    pub fn last<T: Document>(&self) -> Result<T> {
+        let text = String::from_utf8_lossy(&self.0.borrow()).into_owned();
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .ok_or_else(|| failed(format!("no {} document", T::KIND)))?;
+        from_line(line, "a captured document")
     }
 }
 

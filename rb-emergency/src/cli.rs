@@ -9,6 +9,7 @@ Examples:
   rb-emergency run                        show the plan, ask, then run it (a terminal is required to ask)
   rb-emergency run --yes --from config_20251013_120000
   rb-emergency status                     services, health, the store, rollback counts from the audit log
+  rb-emergency drill --report             rehearse every rollback procedure on a throw-away copy
   compat/emergency_rollback.sh            the old script's way (no prompt), with the real outcome's exit code
 
 The plan, in order: verify the snapshot's hashes (before anything stops); stop the services
@@ -51,6 +52,18 @@ pub enum Command {
         /// it back
         #[arg(long)]
         no_revert: bool,
+    },
+    /// Rehearse each rollback procedure in a throw-away copy of the project (snapshot, change,
+    /// roll back, verify exact): a `report` document, per test passed / failed / not-configured
+    Drill {
+        /// Only these (the seed's names: configuration_rollback, database_migration_rollback,
+        /// environment_rollback, secrets_rollback, feature_flags_rollback, deployment_rollback,
+        /// nginx_rollback)
+        #[arg(long, value_name = "NAME")]
+        test: Vec<String>,
+        /// Also write the report to rollback_procedures_test_report.json (the seed's file)
+        #[arg(long)]
+        report: bool,
     },
     /// Services, health, the store and the rollbacks in the audit log: a `report` document
     Status {

@@ -11,6 +11,7 @@
 //! stopped is started again. The `report` document has one entry per step.
 
 pub mod cli;
+pub mod drill;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -175,6 +176,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             emergency_run(&store, &config, &emergency, &health, from.as_deref(), how, out)
         }
         Command::Status { since } => status(&store, &emergency, &health, since.as_deref(), out),
+        Command::Drill { test, report } => drill::drill(&store, &test, report, out),
     }
 }
 
@@ -644,6 +646,12 @@ fn status(
     }
     let latest = std::fs::read_link(store.dir.join("latest")).ok().map(|p| p.display().to_string());
     let pending = store.pending()?.map(|(s, u, _)| json!({ "snapshot": s, "undo": u }));
+    // Who holds the lock, read without taking it (a shared try-lock fails while it is held).
+    let lock_file = store.dir.join(".rb").join("lock");
+    let holder = std::fs::File::open(&lock_file).ok().and_then(|f| match f.try_lock_shared() {
+        Ok(()) => None,
+        Err(_) => Some(std::fs::read_to_string(&lock_file).unwrap_or_default().trim().to_string()),
+    });
     // The audit log.
     let now = clock::now()?;
     let text = std::fs::read_to_string(store.dir.join("rollback.log")).unwrap_or_default();
@@ -683,6 +691,7 @@ fn status(
         "snapshots": per_set,
         "latest": latest,
         "pending": pending,
+        "lock_holder": holder,
         "rollbacks": { "total": total_ok + total_failed, "success": total_ok, "failed": total_failed },
         "per_tool": counts(per_tool),
         "per_day": counts(per_day),

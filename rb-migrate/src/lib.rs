@@ -196,6 +196,19 @@ impl Document for MigrationRollback {
     const SOURCE: &'static str = "rb-migrate rollback";
 }
 
+/// `rb-migrate rollback APP TARGET` as a library call (rb-emergency's drills): the checks,
+/// the backup, the migration; the `migration-rollback` document goes to `out`.
+pub fn rollback_app(store: &Store, django: &Django, app: &str, target: &str, out: &mut Out) -> Result<()> {
+    let how = How { fake_irreversible: false, with_dependents: false, backup: true, dry_run: false };
+    rollback(store, django, app, target, how, out)
+}
+
+/// `rb-migrate apply` of `wanted` as a library call: every app back to where `wanted` says.
+pub fn apply_state(store: &Store, django: &Django, wanted: MigrationState, out: &mut Out) -> Result<()> {
+    let how = How { fake_irreversible: false, with_dependents: true, backup: true, dry_run: false };
+    apply(store, django, Some(wanted), how, out)
+}
+
 /// The target that means "no migration applied".
 pub const ZERO: &str = "zero";
 
@@ -216,7 +229,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         }
         Command::Apply { latest, no_backup, dry_run } => {
             let how = How { fake_irreversible: false, with_dependents: true, backup: !no_backup, dry_run };
-            apply(&store, &django, latest, how, out)
+            let wanted = if latest { None } else { Some(wanted_state()?) };
+            apply(&store, &django, wanted, how, out)
         }
     }
 }
@@ -689,8 +703,14 @@ fn wanted_state() -> Result<MigrationState> {
     }
 }
 
-fn apply(store: &Store, django: &Django, latest: bool, how: How, out: &mut Out) -> Result<()> {
-    let wanted = if latest { None } else { Some(wanted_state()?) };
+fn apply(
+    store: &Store,
+    django: &Django,
+    wanted: Option<MigrationState>,
+    how: How,
+    out: &mut Out,
+) -> Result<()> {
+    let latest = wanted.is_none();
     let before = status(django, &[])?;
     if let Some(wanted) = &wanted {
         check_document(&before, wanted)?;

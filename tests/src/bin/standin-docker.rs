@@ -10,6 +10,7 @@
 //!   `-unhealthy` runs with health `unhealthy`, one ending in `-crashing` is `restarting`
 //! - `compose … ps --format json` — one JSON object a line: `Service`, `State`, `Health`, `Image`
 //! - `compose … down` — nothing runs
+//! - `compose version` — a version line
 //!
 //! `STANDIN_DOCKER_STATE` is the state file, `STANDIN_DOCKER_LOG` where each argv is recorded.
 
@@ -57,6 +58,7 @@ fn main() {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     match words.as_slice() {
+        ["version"] => println!("Docker Compose version v2.29.7-standin"),
         ["config", "--quiet"] => {
             if let Err(e) = services(&file) {
                 eprintln!("{e}");

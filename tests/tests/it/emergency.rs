@@ -18,6 +18,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.s.program(self.s.base.join("bin/web-stop")).run();
         let _ = self.s.program(self.s.base.join("bin/nginx-stop")).run();
+        let _ = self.s.program(self.s.base.join("bin/redis-stop")).run();
     }
 }
 
@@ -30,7 +31,7 @@ fn script(s: &Scenario, name: &str, body: &str) {
 /// The helpdesk project running: runserver on one port, nginx in front on another.
 fn stack(health_path: &str) -> Stack {
     let s = Scenario::django();
-    let (web, front) = (free_port(), free_port());
+    let (web, front, cache) = (free_port(), free_port(), free_port());
     let run = s.base.join("run");
     std::fs::create_dir_all(run.join("logs")).unwrap();
     let root = s.root.display().to_string();
@@ -59,6 +60,23 @@ fn stack(health_path: &str) -> Stack {
         &format!("[ -f {run}/web.pid ] && kill -0 $(cat {run}/web.pid) 2>/dev/null", run = run.display()),
     );
     script(&s, "nginx-start", &format!("{ng} -p {prefix} -c {conf}"));
+    script(
+        &s,
+        "redis-start",
+        &format!(
+            "redis-server --port {cache} --bind 127.0.0.1 --daemonize yes --pidfile {run}/redis.pid --dir {run} --save '' --appendonly no > /dev/null\nfor i in $(seq 50); do redis-cli -p {cache} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1",
+            run = run.display()
+        ),
+    );
+    script(&s, "redis-stop", &format!("redis-cli -p {cache} shutdown nosave > /dev/null 2>&1; exit 0"));
+    script(&s, "redis-status", &format!("redis-cli -p {cache} ping 2>/dev/null | grep -q PONG"));
+    script(
+        &s,
+        "cache-check",
+        &format!(
+            "redis-cli -p {cache} set rb-emergency ok > /dev/null && [ \"$(redis-cli -p {cache} get rb-emergency)\" = ok ]"
+        ),
+    );
     script(
         &s,
         "nginx-stop",
@@ -90,12 +108,13 @@ fn stack(health_path: &str) -> Stack {
     s.write(
         "rollback.toml",
         format!(
-            "{}\n[nginx]\ncommand = [\"nginx\", \"-p\", \"{prefix}\", \"-c\", \"{conf}\"]\n\n[health]\nurl = \"http://127.0.0.1:{front}/{health_path}\"\ntimeout_s = 4\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 10\n\n[[emergency.services]]\nname = \"web\"\nstop = [\"{bin}/web-stop\"]\nstart = [\"{bin}/web-start\"]\nstatus = [\"{bin}/web-status\"]\n\n[[emergency.services]]\nname = \"nginx\"\nstop = [\"{bin}/nginx-stop\"]\nstart = [\"{bin}/nginx-start\"]\nstatus = [\"{bin}/nginx-status\"]\n\n[[emergency.checks]]\nname = \"django check\"\ncommand = [\"{py}\", \"manage.py\", \"check\"]\n",
+            "{}\n[nginx]\ncommand = [\"nginx\", \"-p\", \"{prefix}\", \"-c\", \"{conf}\"]\n\n[health]\nurl = \"http://127.0.0.1:{front}/{health_path}\"\ntimeout_s = 4\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 10\n\n[[emergency.services]]\nname = \"web\"\nstop = [\"{bin}/web-stop\"]\nstart = [\"{bin}/web-start\"]\nstatus = [\"{bin}/web-status\"]\n\n[[emergency.services]]\nname = \"nginx\"\nstop = [\"{bin}/nginx-stop\"]\nstart = [\"{bin}/nginx-start\"]\nstatus = [\"{bin}/nginx-status\"]\n\n[[emergency.services]]\nname = \"redis\"\nstop = [\"{bin}/redis-stop\"]\nstart = [\"{bin}/redis-start\"]\nstatus = [\"{bin}/redis-status\"]\n\n[[emergency.checks]]\nname = \"django check\"\ncommand = [\"{py}\", \"manage.py\", \"check\"]\n\n[[emergency.checks]]\nname = \"cache\"\ncommand = [\"{bin}/cache-check\"]\n",
             s.read("rollback.toml")
         ),
     );
     s.program(s.base.join("bin/web-start")).run().success();
     s.program(s.base.join("bin/nginx-start")).run().success();
+    s.program(s.base.join("bin/redis-start")).run().success();
     Stack { s, hook }
 }
 
@@ -129,16 +148,19 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
             "verify",
             "stop web",
             "stop nginx",
+            "stop redis",
             "restore",
             "test config",
+            "start redis",
             "start nginx",
             "start web",
             "health",
             "check django check",
+            "check cache",
             "notify"
         ]
     );
-    assert!(report.steps[..9].iter().all(|s| s.status == "ok"), "{report:?}");
+    assert!(report.steps[..12].iter().all(|s| s.status == "ok"), "{report:?}");
     live(s).assert_same(&good);
     let event = s.events().pop().unwrap();
     assert_eq!(
@@ -222,6 +244,69 @@ fn dry_run_and_a_missing_yes_change_nothing() {
     s.tree().assert_same(&before);
     rb(&st, &["run"]).run().code_is(2).one_line_error("not on a terminal");
     s.tree().assert_same(&before);
+    // On a terminal it shows the plan and asks; anything but `yes` does nothing.
+    let rb_emergency = rb_tests::bin("rb-emergency").display().to_string();
+    let asked = s
+        .program("script")
+        .args(["-qec", &format!("{rb_emergency} run"), "/dev/null"])
+        .stdin("no\n")
+        .run()
+        .code_is(1);
+    let said = asked.stdout();
+    assert!(
+        said.contains("type `yes` to run it")
+            && said.contains("stop nginx")
+            && said.contains("not confirmed"),
+        "{said}"
+    );
+    s.tree().assert_same(&before);
+    s.program(s.base.join("bin/web-status")).run().success();
+}
+
+#[test]
+fn drills_pass_on_the_fixture_and_a_broken_procedure_fails() {
+    let s = Scenario::django();
+    std::os::unix::fs::symlink(rb_tests::bin("standin-docker"), s.base.join("bin/docker")).unwrap();
+    let drill = |args: &[&str]| {
+        s.cmd("rb-emergency")
+            .args(["drill"])
+            .args(args.iter().copied())
+            .env("STANDIN_DOCKER_STATE", s.base.join("docker.json").display().to_string())
+    };
+    let before = s.tree();
+    let report: Report = drill(&["--report"]).run().success().doc();
+    let got: Vec<(&str, &str)> = report.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("configuration_rollback", "passed"),
+            ("database_migration_rollback", "passed"),
+            ("environment_rollback", "passed"),
+            ("secrets_rollback", "passed"),
+            ("feature_flags_rollback", "passed"),
+            ("deployment_rollback", "passed"),
+            ("nginx_rollback", "passed")
+        ],
+        "{report:?}"
+    );
+    // The seed's report file, the same document; the live project otherwise untouched.
+    let written = s.read("rollback_procedures_test_report.json");
+    assert_eq!(rb_common::doc::from_line::<Report>(written.trim(), "file").unwrap(), report);
+    s.tree().without(&["rollback_procedures_test_report.json"]).assert_same(&before);
+    // A broken procedure: the nginx config fails nginx -t, so its rollback cannot pass.
+    s.append("nginx/nginx.conf", "bogus_directive on;\n");
+    let run = drill(&["--test", "nginx_rollback"]).run().code_is(1);
+    let report: Report = run.doc();
+    assert_eq!(report.steps[0].status, "failed");
+    assert!(report.steps[0].detail.contains("unknown directive"), "{report:?}");
+    drill(&["--test", "chaos_monkey"]).run().code_is(2).one_line_error("no drill named \"chaos_monkey\"");
+    // The seed's script name and arguments.
+    let py = s
+        .program(repo().join("compat/test_rollback_procedures.py"))
+        .args(["--test", "environment_rollback"])
+        .run()
+        .success();
+    assert_eq!(py.stdout().split(" (").next(), Some("environment_rollback: PASSED"));
 }
 
 #[test]

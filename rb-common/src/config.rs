@@ -231,7 +231,7 @@ pub struct DjangoConfig {
 
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.
 pub const SECTIONS: &[&str] =
-    &["sets", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency"];
+    &["sets", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency", "drill"];
 
 /// Names that cannot be set names: they mean something else on the command line or in ids.
 const RESERVED: &[&str] = &["latest", "undo", "list", "verify", "prune"];

@@ -164,6 +164,9 @@ pub struct Event {
     /// The error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The report of a run that had one (rb-emergency: `report_<time>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
     /// The process that did it.
     pub pid: u32,
 }
@@ -186,6 +189,7 @@ impl Event {
             snapshot: None,
             undo: None,
             error: None,
+            report: None,
             pid: std::process::id(),
         }
     }
@@ -215,6 +219,13 @@ impl Event {
     #[must_use]
     pub fn undo(mut self, id: Option<&str>) -> Self {
         self.undo = id.map(str::to_string);
+        self
+    }
+
+    /// Names the report.
+    #[must_use]
+    pub fn report(mut self, id: &str) -> Self {
+        self.report = Some(id.to_string());
         self
     }
 

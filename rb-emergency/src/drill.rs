@@ -35,6 +35,15 @@ pub const TESTS: &[&str] = &[
 /// The seed's report file, written by `--report` in the project root.
 pub const REPORT_FILE: &str = "rollback_procedures_test_report.json";
 
+/// `[drill]` in rollback.toml: which test backends a drill may use.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillConfig {
+    /// The secrets backend to rehearse when the configured one would touch live secrets
+    /// (`env`).
+    pub secrets: Option<String>,
+}
+
 enum Outcome {
     Passed(String),
     NotConfigured(String),
@@ -219,6 +228,14 @@ fn environment(sb: &Sandbox) -> Result<Outcome> {
 
 fn secrets(sb: &Sandbox) -> Result<Outcome> {
     use rb_secret::Secrets;
+    let configured: rb_secret::SecretsConfig = sb.config.section("secrets")?;
+    let drill: DrillConfig = sb.config.section("drill")?;
+    if configured.backend != "env" && drill.secrets.as_deref() != Some("env") {
+        return Ok(Outcome::NotConfigured(format!(
+            "the {} backend would change live secrets; `[drill] secrets = \"env\"` rehearses the env backend instead",
+            configured.backend
+        )));
+    }
     let backend = rb_secret::env::EnvSecrets::new(sb.store.clone());
     let lock = sb.store.lock()?;
     backend.set("RB_DRILL_SECRET", "first", None)?;
@@ -233,24 +250,26 @@ fn secrets(sb: &Sandbox) -> Result<Outcome> {
     if value != "first" {
         return Err(failed(format!("after the rollback the secret reads {value:?}, not the first value")));
     }
-    let configured: rb_secret::SecretsConfig = sb.config.section("secrets")?;
-    Ok(Outcome::Passed(format!(
-        "set, set, rollback on the env backend; the configured backend ({}) is not touched by a drill",
-        configured.backend
-    )))
+    Ok(Outcome::Passed("set, set, rollback to the previous version on the env backend".to_string()))
 }
 
-fn django(sb: &Sandbox) -> Option<Django> {
-    let db = sb.store.root.join("db.sqlite3");
-    if !db.is_file() {
-        return None;
+/// The copy's Django, only when the database it opens is a SQLite file inside the copy
+/// (never the live database, whatever `manage`, the settings or the environment say).
+fn django(sb: &Sandbox) -> std::result::Result<Django, String> {
+    let dj = Django::new(&sb.config, &sb.store.root).map_err(|e| e.message().to_string())?;
+    let state = rb_migrate::status(&dj, &[]).map_err(|e| e.message().to_string())?;
+    let db = state.database.unwrap_or_default();
+    if state.vendor.as_deref() != Some("sqlite") || !Path::new(&db).starts_with(&sb.store.root) {
+        return Err(format!(
+            "Django's database ({db}) is not a SQLite file in the drill's copy: it would be the live one"
+        ));
     }
-    Django::new(&sb.config, &sb.store.root).ok()
+    Ok(dj)
 }
 
 fn feature_flags(sb: &Sandbox) -> Result<Outcome> {
-    if django(sb).is_none() {
-        return Ok(Outcome::NotConfigured("no Django project with a SQLite db.sqlite3 to copy".to_string()));
+    if let Err(why) = django(sb) {
+        return Ok(Outcome::NotConfigured(why));
     }
     let backend = rb_flag::backend(&sb.config, &sb.store.root)?;
     if backend.name() != "django" {
@@ -281,8 +300,9 @@ fn feature_flags(sb: &Sandbox) -> Result<Outcome> {
 }
 
 fn database_migration(sb: &Sandbox) -> Result<Outcome> {
-    let Some(dj) = django(sb) else {
-        return Ok(Outcome::NotConfigured("no Django project with a SQLite db.sqlite3 to copy".to_string()));
+    let dj = match django(sb) {
+        Ok(dj) => dj,
+        Err(why) => return Ok(Outcome::NotConfigured(why)),
     };
     let before = rb_migrate::status(&dj, &[])?;
     // An app whose last step back is reversible and concerns it alone.

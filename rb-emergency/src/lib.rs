@@ -43,6 +43,10 @@ pub struct Service {
     pub start: Vec<String>,
     /// Exits 0 while it runs.
     pub status: Vec<String>,
+    /// Runs only when `status` also prints something (`docker compose ps --quiet` exits 0
+    /// with nothing running).
+    #[serde(default)]
+    pub running_if_output: bool,
 }
 
 /// An extra check run after the health check.
@@ -83,6 +87,7 @@ fn systemctl(name: &str) -> Service {
         stop: argv(&["stop"]),
         start: argv(&["start"]),
         status: argv(&["is-active", "--quiet"]),
+        running_if_output: false,
     }
 }
 
@@ -100,7 +105,8 @@ impl Default for EmergencyConfig {
                     name: "docker compose".to_string(),
                     stop: compose(&["down"]),
                     start: compose(&["up", "-d"]),
-                    status: compose(&["ps", "--status", "running", "--quiet", "web"]),
+                    status: compose(&["ps", "--status", "running", "--quiet"]),
+                    running_if_output: true,
                 },
                 systemctl("nginx"),
                 systemctl("redis"),
@@ -231,11 +237,17 @@ fn command(store: &Store, argv: &[String], setting: &str) -> Result<String> {
 }
 
 /// Waits until `svc`'s status command says it runs (`running`) or not.
-fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
+/// Whether `svc` runs now, by its status command.
+fn runs(store: &Store, svc: &Service) -> Result<bool> {
     let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+    let out = exec::run(&svc.status, &store.root, &setting)?;
+    Ok(out.ok() && (!svc.running_if_output || !out.stdout.trim().is_empty()))
+}
+
+fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
     let start = Instant::now();
     loop {
-        let now = exec::run(&svc.status, &store.root, &setting)?.ok();
+        let now = runs(store, svc)?;
         if now == running {
             return Ok(if running { "running".to_string() } else { "stopped".to_string() });
         }
@@ -335,7 +347,16 @@ fn emergency_run(
         preview.modified.len(),
         preview.removed.len()
     );
-    let check = config.check_for(&snap.manifest.set)?;
+    // nginx.conf is tested before nginx starts: the set's check, or — when nginx is among the
+    // services or the snapshot holds its config — the configured (or default) `nginx -t`.
+    let holds_nginx = snap.manifest.entries.iter().any(|e| e.path == rb_common::config::NGINX_CONF);
+    let check = match config.check_for(&snap.manifest.set)? {
+        Some(c) => Some(c),
+        None if holds_nginx && emergency.services.iter().any(|s| s.name.contains("nginx")) => {
+            Some(config.nginx()?.test_check())
+        }
+        None => None,
+    };
     for (argv, what) in emergency
         .services
         .iter()
@@ -392,10 +413,14 @@ fn emergency_run(
     }
 
     let mut files_reverted = None;
+    // The services this attempt started: after a failure they run the restored files, so
+    // they are restarted once the files are back.
+    let started: std::cell::RefCell<Vec<&Service>> = std::cell::RefCell::new(Vec::new());
     if failure.is_none() {
         let start_all = |log: &mut Steps| -> Result<()> {
             for svc in emergency.services.iter().rev() {
                 let setting = format!("emergency.services ({}) in {FILE}", svc.name);
+                started.borrow_mut().push(svc);
                 log.run(&format!("start {}", svc.name), &display(&svc.start), || {
                     command(store, &svc.start, &setting)?;
                     wait_status(store, svc, true, timeout)
@@ -419,6 +444,14 @@ fn emergency_run(
             }
             Ok(())
         };
+        let test_config = |log: &mut Steps| -> Result<()> {
+            match &check {
+                Some(c) => log.run("test config", &display(&c.argv), || {
+                    restore::run_check(Some(c), &store.root).map(|_| String::new())
+                }),
+                None => Ok(()),
+            }
+        };
         let opts = Options {
             keep_extra: false,
             checksum: false,
@@ -426,69 +459,93 @@ fn emergency_run(
         };
         let start = Instant::now();
         let result = if how.no_revert {
-            restore::restore(store, &lock, &snap, opts, check.as_ref()).and_then(|doc| {
-                report.undo = doc.undo.clone();
-                start_all(&mut log).map(|()| doc)
-            })
+            // Nothing is put back: the files go in, then the rest runs outside the journal.
+            restore::restore_then(store, &lock, &snap, opts, None, &mut |_| Ok(()))
         } else {
-            restore::restore_then(store, &lock, &snap, opts, check.as_ref(), &mut |c| {
-                if let Some(check) = c.check {
-                    log.run("test config", &display(&check.argv), || {
-                        restore::run_check(Some(check), &store.root).map(|_| String::new())
-                    })?;
-                }
+            restore::restore_then(store, &lock, &snap, opts, check.as_ref(), &mut |_| {
+                test_config(&mut log)?;
                 start_all(&mut log)
             })
         };
         let ms = start.elapsed().as_millis() as u64;
+        let restore_step = |status: &str, detail: String| Step {
+            name: "restore".to_string(),
+            action: format!("restore {}", snap.manifest.id),
+            status: status.to_string(),
+            duration_ms: ms,
+            detail,
+        };
+        let at = 1 + emergency.services.len();
         match result {
             Ok(doc) => {
                 report.undo = doc.undo.clone();
                 log.steps.insert(
-                    1 + emergency.services.len(),
-                    Step {
-                        name: "restore".to_string(),
-                        action: format!("restore {}", snap.manifest.id),
-                        status: "ok".to_string(),
-                        duration_ms: ms,
-                        detail: format!(
+                    at.min(log.steps.len()),
+                    restore_step(
+                        "ok",
+                        format!(
                             "{} created, {} modified, {} removed; the undo is {}",
                             doc.created.len(),
                             doc.modified.len(),
                             doc.removed.len(),
                             doc.undo.as_deref().unwrap_or("none (nothing changed)")
                         ),
-                    },
+                    ),
                 );
+                if how.no_revert
+                    && let Err(e) = test_config(&mut log).and_then(|()| start_all(&mut log))
+                {
+                    failure = Some(e);
+                }
             }
             Err(e) => {
-                files_reverted = Some(!how.no_revert && e.kind() == Kind::Failed);
+                // The files were written only if the check ran (a step after the stops).
+                let written = log.steps.len() > at;
+                files_reverted = Some(written && e.kind() == Kind::Failed);
+                log.steps.insert(
+                    at.min(log.steps.len()),
+                    restore_step(
+                        if written { "ok" } else { "failed" },
+                        if written {
+                            "written, then put back: a later step failed".to_string()
+                        } else {
+                            e.message().to_string()
+                        },
+                    ),
+                );
                 failure = Some(e);
             }
         }
     }
 
-    // At the first failed step: put back what was done (the engine put the files back), and
-    // start again what was stopped, unless --no-revert.
+    // At the first failed step: the engine put the files back; what this attempt started is
+    // restarted (it runs the restored files), what was stopped is started again.
     let mut revert_failed = false;
     if failure.is_some() && !how.no_revert {
-        if files_reverted == Some(true) {
-            log.steps.push(Step {
+        match files_reverted {
+            Some(true) => log.steps.push(Step {
                 name: "revert files".to_string(),
                 action: "restore the undo snapshot".to_string(),
                 status: "ok".to_string(),
                 ..Step::default()
-            });
-        } else if files_reverted == Some(false) {
-            revert_failed = true;
+            }),
+            Some(false) => revert_failed = log.steps.iter().any(|s| s.name == "restore" && s.status == "ok"),
+            None => {}
         }
+        let started = started.borrow().clone();
         for svc in stopped.iter().rev() {
             let setting = format!("emergency.services ({}) in {FILE}", svc.name);
-            let running = exec::run(&svc.status, &store.root, &setting).is_ok_and(|o| o.ok());
-            if running {
+            let running = runs(store, svc).unwrap_or(false);
+            let restart = running && started.iter().any(|s| s.name == svc.name);
+            if running && !restart {
                 continue;
             }
-            let r = log.run(&format!("revert: start {}", svc.name), &display(&svc.start), || {
+            let verb = if restart { "restart" } else { "start" };
+            let r = log.run(&format!("revert: {verb} {}", svc.name), &display(&svc.start), || {
+                if restart {
+                    command(store, &svc.stop, &setting)?;
+                    wait_status(store, svc, false, timeout)?;
+                }
                 command(store, &svc.start, &setting)?;
                 wait_status(store, svc, true, timeout)
             });
@@ -496,23 +553,58 @@ fn emergency_run(
         }
     }
     report.ok = failure.is_none();
+    if failure.is_some() && (revert_failed || how.no_revert) {
+        // What runs and what is on disk, for the human who takes over.
+        for svc in &emergency.services {
+            let now = runs(store, svc).unwrap_or(false);
+            log.steps.push(Step {
+                name: format!("final state {}", svc.name),
+                action: display(&svc.status),
+                status: if now { "running" } else { "stopped" }.to_string(),
+                ..Step::default()
+            });
+        }
+        let pending = store.pending().ok().flatten();
+        log.steps.push(Step {
+            name: "final state files".to_string(),
+            action: "the store's journal".to_string(),
+            status: if pending.is_some() { "pending" } else { "settled" }.to_string(),
+            detail: match pending {
+                Some((s, u, _)) => format!(
+                    "a restore of {s} is pending: `rb-restore --resume` or `rb-restore --abort` (undo {u})"
+                ),
+                None => format!(
+                    "the files are those of {}",
+                    if files_reverted == Some(true) { "before the rollback" } else { "the snapshot" }
+                ),
+            },
+            ..Step::default()
+        });
+    }
     notify(emergency, &mut log, &report, &snap);
     report.steps = log.steps;
     let event = match &failure {
         None => Event::new("emergency", true),
         Some(e) => Event::new("emergency", false).error(e),
     };
-    store.log_or_warn(event.set(&snap.manifest.set).snapshot(&id).undo(report.undo.as_deref()));
+    store.log_or_warn(
+        event.set(&snap.manifest.set).snapshot(&snap.manifest.id).undo(report.undo.as_deref()).report(&id),
+    );
     let line = rb_common::doc::to_line(&report)?;
-    rb_common::fsx::atomic_write(
+    if let Err(e) = rb_common::fsx::atomic_write(
         &store.dir.join(format!("{id}.json")),
         format!("{line}\n").as_bytes(),
         rb_common::fsx::Mode(0o644),
-    )?;
+    ) {
+        common::warn(&format!("the report could not be written to the store: {}", e.message()));
+    }
     drop(lock);
     let emitted = out.emit(&report);
     let Some(e) = failure else {
-        common::note(&format!("emergency rollback to {} done, services running, healthy", snap.manifest.id));
+        common::note(&format!(
+            "emergency rollback {id} to {} done: services running, healthy",
+            snap.manifest.id
+        ));
         return emitted;
     };
     let step =
@@ -520,11 +612,11 @@ fn emergency_run(
     if how.no_revert {
         return Err(partial(
             format!(
-                "the emergency rollback stopped at `{step}`: {}; everything is left as it is (--no-revert)",
+                "emergency rollback {id} stopped at `{step}`: {}; everything is left as it is (--no-revert)",
                 e.message()
             ),
             format!(
-                "see the report backups/{id}.json; `rb-restore {}` puts the files back",
+                "the report backups/{id}.json says what runs and what is on disk; `rb-restore {}` puts the files back",
                 report.undo.as_deref().unwrap_or("<undo>")
             ),
         ));
@@ -532,16 +624,14 @@ fn emergency_run(
     if revert_failed {
         return Err(partial(
             format!(
-                "the emergency rollback failed at `{step}`: {}; putting things back failed too",
+                "emergency rollback {id} failed at `{step}`: {}; putting things back failed too: a human is needed",
                 e.message()
             ),
-            format!(
-                "see the report backups/{id}.json (which services run, what is on disk); `rb-restore --abort` if a restore is pending"
-            ),
+            format!("the report backups/{id}.json says what runs and what is on disk"),
         ));
     }
     Err(failed(format!(
-        "the emergency rollback failed at `{step}`: {}; the files were put back and what was stopped runs again",
+        "emergency rollback {id} failed at `{step}`: {}; reverted: the files were put back and the services run them again",
         e.message()
     )))
 }
@@ -589,7 +679,7 @@ fn notify(emergency: &EmergencyConfig, log: &mut Steps, report: &Report, snap: &
     log.steps.push(Step {
         name: "notify".to_string(),
         action: format!("POST to the webhook in ${}", emergency.webhook_env),
-        status: if r.is_ok() { "ok" } else { "failed" }.to_string(),
+        status: if r.is_ok() { "ok" } else { "warning" }.to_string(),
         detail: r.err().unwrap_or_default(),
         ..Step::default()
     });
@@ -601,9 +691,9 @@ fn parse_since(text: &str) -> Result<i64> {
     let (n, unit) = text.split_at(text.len().saturating_sub(1));
     let n: i64 = n.parse().map_err(|_| bad())?;
     match unit {
-        "m" => Ok(n * 60),
-        "h" => Ok(n * 3600),
-        "d" => Ok(n * 86_400),
+        "m" => n.checked_mul(60).ok_or_else(bad),
+        "h" => n.checked_mul(3600).ok_or_else(bad),
+        "d" => n.checked_mul(86_400).ok_or_else(bad),
         _ => Err(bad()),
     }
 }
@@ -646,6 +736,7 @@ fn status(
     }
     let latest = std::fs::read_link(store.dir.join("latest")).ok().map(|p| p.display().to_string());
     let pending = store.pending()?.map(|(s, u, _)| json!({ "snapshot": s, "undo": u }));
+    ok &= pending.is_none();
     // Who holds the lock, read without taking it (a shared try-lock fails while it is held).
     let lock_file = store.dir.join(".rb").join("lock");
     let holder = std::fs::File::open(&lock_file).ok().and_then(|f| match f.try_lock_shared() {
@@ -661,6 +752,10 @@ fn status(
     for event in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
         let message = event["message"].as_str().unwrap_or_default();
         if message != "ROLLBACK SUCCESS" && message != "ROLLBACK FAILED" {
+            continue;
+        }
+        // An emergency run is one rollback: its engine's own restore event is not another.
+        if event["tool"] == "rb-emergency" && event["action"] != "emergency" {
             continue;
         }
         let time = event["time"].as_str().unwrap_or_default();

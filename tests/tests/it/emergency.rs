@@ -164,9 +164,12 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
     live(s).assert_same(&good);
     let event = s.events().pop().unwrap();
     assert_eq!(
-        (event["message"].as_str(), event["snapshot"].as_str()),
-        (Some("ROLLBACK SUCCESS"), report.id.as_deref())
+        (event["message"].as_str(), event["snapshot"].as_str(), event["report"].as_str()),
+        (Some("ROLLBACK SUCCESS"), Some(snap.id.as_str()), report.id.as_deref())
     );
+    // One emergency run is one rollback in the metrics (not also its engine's restore).
+    let status: Report = rb(&st, &["status"]).run().success().doc();
+    assert_eq!(status.metrics.unwrap()["rollbacks"]["total"], 1);
     assert!(s.exists(&format!("backups/{}.json", report.id.unwrap())));
     // The webhook got the outcome.
     let posts = st.hook.posts();
@@ -266,6 +269,10 @@ fn dry_run_and_a_missing_yes_change_nothing() {
 #[test]
 fn drills_pass_on_the_fixture_and_a_broken_procedure_fails() {
     let s = Scenario::django();
+    s.append("rollback.toml", "\n[drill]\nsecrets = \"env\"\n");
+    // A settings file that is a link out of the project: a drill never writes through it.
+    std::fs::write(s.outside().join("shared.py"), "SHARED = 1\n").unwrap();
+    s.symlink("core/config/settings/shared.py", s.outside().join("shared.py"));
     std::os::unix::fs::symlink(rb_tests::bin("standin-docker"), s.base.join("bin/docker")).unwrap();
     let drill = |args: &[&str]| {
         s.cmd("rb-emergency")
@@ -293,6 +300,7 @@ fn drills_pass_on_the_fixture_and_a_broken_procedure_fails() {
     let written = s.read("rollback_procedures_test_report.json");
     assert_eq!(rb_common::doc::from_line::<Report>(written.trim(), "file").unwrap(), report);
     s.tree().without(&["rollback_procedures_test_report.json"]).assert_same(&before);
+    assert_eq!(std::fs::read_to_string(s.outside().join("shared.py")).unwrap(), "SHARED = 1\n");
     // A broken procedure: the nginx config fails nginx -t, so its rollback cannot pass.
     s.append("nginx/nginx.conf", "bogus_directive on;\n");
     let run = drill(&["--test", "nginx_rollback"]).run().code_is(1);

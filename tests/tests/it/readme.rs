@@ -18,6 +18,8 @@ fn the_readme_rollback_toml_is_accepted_by_every_tool() {
     config.section::<rb_secret::SecretsConfig>("secrets").unwrap();
     config.section::<rb_deploy::DeployConfig>("deploy").unwrap();
     let emergency: rb_emergency::EmergencyConfig = config.section("emergency").unwrap();
+    let drill: rb_emergency::drill::DrillConfig = config.section("drill").unwrap();
+    assert_eq!(drill.secrets.as_deref(), Some("env"));
     assert_eq!(emergency.services[0].name, "nginx");
     config.section::<rb_common::health::HealthConfig>("health").unwrap().check().unwrap();
     assert_eq!(

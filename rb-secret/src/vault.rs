@@ -29,6 +29,15 @@ impl Vault {
         let addr = std::env::var("VAULT_ADDR").ok().filter(|a| !a.is_empty()).ok_or_else(|| {
             failed("VAULT_ADDR is not set: the Vault server's address (as the vault CLI takes it)")
         })?;
+        // The token must not cross a network in clear.
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+            addr.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+        if !(addr.starts_with("https://") || loopback) {
+            return Err(usage(format!(
+                "VAULT_ADDR={addr}: plain http would send the token in clear; use https"
+            )));
+        }
         let token = std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
             failed(
                 "VAULT_TOKEN is not set (as the vault CLI takes it; the token itself never goes in a file)",
@@ -79,15 +88,34 @@ impl Vault {
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
         let url = format!("{}/v1/{path}", self.addr);
+        // Vault Enterprise namespaces, as the vault CLI takes them (sent only when set).
+        let ns = std::env::var("VAULT_NAMESPACE").ok().filter(|n| !n.is_empty());
         let sent = match (method, body) {
-            ("POST", Some(b)) => self.agent.post(&url).header("X-Vault-Token", &self.token).send_json(b),
-            ("LIST", _) => {
-                self.agent.get(&format!("{url}?list=true")).header("X-Vault-Token", &self.token).call()
+            ("POST", Some(b)) => {
+                let mut r = self.agent.post(&url).header("X-Vault-Token", &self.token);
+                if let Some(n) = &ns {
+                    r = r.header("X-Vault-Namespace", n);
+                }
+                r.send_json(b)
             }
-            _ => self.agent.get(&url).header("X-Vault-Token", &self.token).call(),
+            _ => {
+                let target = if method == "LIST" { format!("{url}?list=true") } else { url.clone() };
+                let mut r = self.agent.get(&target).header("X-Vault-Token", &self.token);
+                if let Some(n) = &ns {
+                    r = r.header("X-Vault-Namespace", n);
+                }
+                r.call()
+            }
         };
         let mut response = sent.map_err(|e| failed(format!("{method} {url}: {e}")))?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let to =
+                response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?").to_string();
+            return Err(failed(format!(
+                "{method} {url}: Vault redirects to {to} (a standby node?): point VAULT_ADDR at the active one"
+            )));
+        }
         let answer: Option<Value> = response.body_mut().read_json().ok();
         let errors = answer
             .as_ref()
@@ -234,6 +262,18 @@ impl Secrets for Vault {
     }
 
     fn rollback(&self, name: &str, from: &Version, to: &Version) -> Result<String> {
+        if !to.stages.is_empty() {
+            return Err(failed(format!(
+                "version {} of {} is deleted or destroyed: its data cannot be written back",
+                to.id,
+                self.full(name)
+            ))
+            .hint(format!(
+                "`vault kv undelete -versions={} {}` first, if it was only deleted",
+                to.id,
+                self.full(name)
+            )));
+        }
         let (_, data) = self.data(name, Some(&to.id))?;
         let cas: u64 = from.id.parse().unwrap_or_default();
         self.write(name, data, cas)

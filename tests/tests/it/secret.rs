@@ -251,6 +251,11 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
         .one_line_error("403 permission denied");
     rb(&["rollback", "NOPE"]).run().code_is(1).one_line_error("Vault has no secret secret/helpdesk/NOPE");
     rb(&["list"]).env_remove("VAULT_ADDR").run().code_is(1).one_line_error("VAULT_ADDR is not set");
+    rb(&["list"])
+        .env("VAULT_ADDR", "http://vault.example.com:8200")
+        .run()
+        .code_is(2)
+        .one_line_error("plain http would send the token in clear");
     assert_eq!(vault.posts().len(), writes);
     let v1 = vault_standin(&s, "1");
     rb(&["list"]).env("VAULT_ADDR", v1.url()).run().code_is(2).one_line_error("is KV version 1");

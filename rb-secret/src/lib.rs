@@ -225,6 +225,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                     b.full(&name)
                 )));
             }
+            if to == "previous" {
+                refuse_toggle(&store, &b.full(&name), &current.id, &target.id)?;
+            }
             let mut d =
                 SecretDoc { name: Some(b.full(&name)), before: Some(current.id.clone()), ..doc("rollback") };
             if dry_run {
@@ -268,6 +271,30 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             })
         }
     }
+}
+
+/// Refuses `previous` when it would only undo the last rollback of this secret (which made
+/// `current` current instead of `target`): run twice, "roll back" would toggle the bad
+/// version back in. `--to` says it on purpose.
+fn refuse_toggle(store: &Store, full: &str, current: &str, target: &str) -> Result<()> {
+    let log = std::fs::read_to_string(store.dir.join("rollback.log")).unwrap_or_default();
+    let set = format!("secret {full}");
+    let last = log
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["set"] == set.as_str() && e["ok"] == true);
+    if let Some(e) = last
+        && e["action"] == "secret-rollback"
+        && e["snapshot"] == current
+        && e["undo"] == target
+    {
+        return Err(failed(format!(
+            "the last rollback of {full} made {current} current instead of {target}: `previous` would put {target} back"
+        ))
+        .hint(format!("if that is what you want, say so: --to {target}")));
+    }
+    Ok(())
 }
 
 /// Logs a change with the versions before (`undo`) and after (`snapshot`), never a value.

@@ -134,7 +134,9 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
     let previous =
         stages["Versions"].as_array().unwrap().iter().find(|v| v["VersionId"] == second.as_str()).unwrap();
     assert_eq!(previous["VersionStages"], json!(["AWSPREVIOUS"]));
-    // The rollback of the rollback.
+    // Run again, `previous` would only undo that rollback: refused, nothing changed.
+    rb(&["rollback", "DB_PASSWORD"]).code_is(1).one_line_error("`previous` would put");
+    // The rollback of the rollback, said on purpose.
     let undo: SecretDoc = rb(&["rollback", "DB_PASSWORD", "--to", &second]).success().doc();
     assert_eq!(undo.after.as_deref(), Some(second.as_str()));
     let revealed: SecretDoc = rb(&["get", "DB_PASSWORD", "--reveal"]).success().doc();

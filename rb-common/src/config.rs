@@ -133,12 +133,7 @@ impl Config {
         if nginx.command.is_empty() {
             return Err(usage(format!("{FILE}: [nginx] command is empty")));
         }
-        let t = nginx.reload_timeout_s;
-        if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
-            return Err(usage(format!(
-                "{FILE}: [nginx] reload_timeout_s = {t}: give seconds, more than 0 and at most 3600"
-            )));
-        }
+        check_seconds("[nginx] reload_timeout_s", nginx.reload_timeout_s, 3600.0)?;
         Ok(nginx)
     }
 
@@ -232,6 +227,15 @@ pub struct DjangoConfig {
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.
 pub const SECTIONS: &[&str] =
     &["sets", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency", "drill"];
+
+/// Refuses a number of seconds that is not finite, more than 0 and at most `max`; `what`
+/// names the setting (`[nginx] reload_timeout_s`).
+pub fn check_seconds(what: &str, v: f64, max: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 && v <= max {
+        return Ok(());
+    }
+    Err(usage(format!("{FILE}: {what} = {v}: give seconds, more than 0 and at most {max}")))
+}
 
 /// Names that cannot be set names: they mean something else on the command line or in ids.
 const RESERVED: &[&str] = &["latest", "undo", "list", "verify", "prune"];

@@ -128,6 +128,17 @@ pub fn check_envelope<'v>(value: &'v Value, origin: &str) -> Result<&'v str> {
         .ok_or_else(|| usage(format!("{origin}: an rb document without a \"kind\" field")))
 }
 
+/// Exactly one document on stdin (its value and where it came from), or a usage error:
+/// "nothing on stdin" / "N documents on stdin", then `reads` (what the tool takes) and `hint`.
+pub fn read_one_stdin(reads: &str, hint: &str) -> Result<(Value, String)> {
+    let docs = read_stdin_values()?;
+    match <[_; 1]>::try_from(docs) {
+        Ok([one]) => Ok(one),
+        Err(docs) if docs.is_empty() => Err(usage(format!("nothing on stdin: {reads}")).hint(hint)),
+        Err(docs) => Err(usage(format!("{} documents on stdin: {reads}", docs.len())).hint(hint)),
+    }
+}
+
 /// Reads every non-blank line of stdin as a JSON value with a valid envelope. Refuses to read
 /// from a terminal (a forgotten argument would otherwise hang at 3 a.m.).
 pub fn read_stdin_values() -> Result<Vec<(Value, String)>> {

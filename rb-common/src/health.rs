@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::FILE;
+use crate::config::{FILE, check_seconds};
 use crate::error::{Result, usage};
 
 /// `[health]`.
@@ -29,15 +29,8 @@ impl Default for HealthConfig {
 impl HealthConfig {
     /// Refuses timeouts and intervals that are not positive seconds, and a URL that is not http(s).
     pub fn check(&self) -> Result<()> {
-        for (key, v, max) in
-            [("timeout_s", self.timeout_s, 86_400.0), ("interval_s", self.interval_s, 3600.0)]
-        {
-            if !(v.is_finite() && v > 0.0 && v <= max) {
-                return Err(usage(format!(
-                    "{FILE}: [health] {key} = {v}: give seconds, more than 0 and at most {max}"
-                )));
-            }
-        }
+        check_seconds("[health] timeout_s", self.timeout_s, 86_400.0)?;
+        check_seconds("[health] interval_s", self.interval_s, 3600.0)?;
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(usage(format!("{FILE}: [health] url = {:?} is not an http(s) URL", self.url)));
         }
@@ -61,11 +54,7 @@ pub struct Health {
 /// Polls `config.url` until a 2xx answer or the timeout.
 pub fn poll(config: &HealthConfig) -> Health {
     // A request may take up to 10 s (a cold start), never beyond the overall timeout.
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs_f64(config.timeout_s.min(10.0))))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = crate::http::agent(Duration::from_secs_f64(config.timeout_s.min(10.0)));
     let start = Instant::now();
     let mut attempts = 0;
     loop {

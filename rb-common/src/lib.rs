@@ -13,6 +13,7 @@ pub mod error;
 pub mod exec;
 pub mod fsx;
 pub mod health;
+pub mod http;
 pub mod legacy;
 pub mod lock;
 pub mod paths;

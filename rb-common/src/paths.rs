@@ -10,6 +10,12 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Context, Result, failed, usage};
 
+/// A path as the user would type it: relative to the current folder when under it.
+pub fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
+}
+
 /// Checks that `rel` is a normalized relative path (`a/b/c`, no trailing slash).
 pub fn check_rel(rel: &str, what: &str) -> Result<()> {
     let bad = |why: &str| usage(format!("{what} {rel:?} {why}"));

@@ -1168,19 +1168,12 @@ fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
 /// (restore its undo). The document must match the stored manifest.
 pub fn from_stdin(store: &Store) -> Result<Snapshot> {
     let tool = crate::cli::tool();
-    let docs = crate::doc::read_stdin_values()?;
-    let (value, origin) = match docs.len() {
-        0 => {
-            return Err(usage("nothing on stdin").hint(format!(
-                "give a snapshot id or `latest`, or pipe a snapshot document: rb-snapshot … | {tool}"
-            )));
-        }
-        1 => docs.into_iter().next().ok_or_else(|| usage("nothing on stdin"))?,
-        n => {
-            return Err(usage(format!("{n} documents on stdin; {tool} restores one"))
-                .hint(format!("pick one, e.g. rb-snapshot list | tail -n 1 | {tool}")));
-        }
-    };
+    let (value, origin) = crate::doc::read_one_stdin(
+        &format!("{tool} restores one snapshot (or the undo of one restore)"),
+        &format!(
+            "give a snapshot id or `latest`, or pipe one document: rb-snapshot list | tail -n 1 | {tool}"
+        ),
+    )?;
     match crate::doc::check_envelope(&value, &origin)? {
         RestoreDoc::KIND => {
             let done: RestoreDoc = crate::doc::from_value(value, &origin)?;

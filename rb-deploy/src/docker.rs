@@ -8,7 +8,6 @@
 //! the previous files back, and `up -d` runs again with them.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rb_common::config::FILE;
 use rb_common::error::{Result, failed, partial};
@@ -89,9 +88,9 @@ impl Docker {
     fn wait_running(&self, wait: Wait) -> Result<()> {
         let services: Vec<String> =
             self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
-        let start = Instant::now();
         let mut ready_once = false;
-        loop {
+        let mut not_ready: Vec<String> = Vec::new();
+        let ready = wait.poll(|| {
             let out = self.compose_ok(None, &["ps", "--format", "json"])?;
             // One JSON object a line (compose ≥ 2.21) or one array (before).
             let rows: Vec<Value> = match serde_json::from_str::<Value>(out.stdout.trim()) {
@@ -100,7 +99,7 @@ impl Docker {
             };
             // Every container of every service (replicas too) must run, and be healthy where it
             // has a health check.
-            let not_ready: Vec<String> = services
+            not_ready = services
                 .iter()
                 .flat_map(|service| {
                     let mine: Vec<&Value> =
@@ -125,23 +124,18 @@ impl Docker {
                 })
                 .collect();
             // Ready twice in a row: a container that dies right after starting is not "up".
-            if not_ready.is_empty() {
-                if ready_once {
-                    return Ok(());
-                }
-                ready_once = true;
-            } else {
-                ready_once = false;
-            }
-            if start.elapsed() > wait.timeout {
-                return Err(failed(format!(
-                    "not every service runs {}s after `up -d`: {}",
-                    wait.timeout.as_secs_f64(),
-                    not_ready.join(", ")
-                )));
-            }
-            std::thread::sleep(wait.interval);
+            let twice = not_ready.is_empty() && ready_once;
+            ready_once = not_ready.is_empty();
+            Ok(twice.then_some(()))
+        })?;
+        if ready.is_none() {
+            return Err(failed(format!(
+                "not every service runs {}s after `up -d`: {}",
+                wait.timeout.as_secs_f64(),
+                not_ready.join(", ")
+            )));
         }
+        Ok(())
     }
 
     fn up(&self, wait: Wait) -> Result<()> {

@@ -6,8 +6,6 @@
 //! service runs that revision with as many tasks running as desired and one deployment (not
 //! `aws ecs wait`, whose own limit is ten minutes).
 
-use std::time::Instant;
-
 use rb_common::config::FILE;
 use rb_common::error::{Result, failed, usage};
 use rb_common::exec;
@@ -177,29 +175,28 @@ impl Target for Ecs {
             &to.id,
         ])
         .map_err(after)?;
-        let start = Instant::now();
-        loop {
-            let service = self.service().map_err(after)?;
-            let runs = short(service["taskDefinition"].as_str().unwrap_or_default()) == to.id;
-            let running = service["runningCount"].as_u64() == service["desiredCount"].as_u64();
-            let settled = service["deployments"].as_array().is_none_or(|d| d.len() <= 1);
-            if runs && running && settled {
-                break;
-            }
-            if start.elapsed() > wait.timeout {
-                return Err(not_settled(
-                    "ecs",
-                    format!(
-                        "the service was updated to {}, but is not stable after {}s ({} of {} tasks running)",
-                        to.id,
-                        wait.timeout.as_secs_f64(),
-                        service["runningCount"],
-                        service["desiredCount"]
-                    ),
-                    &current.id,
-                ));
-            }
-            std::thread::sleep(wait.interval);
+        let mut last = Value::Null;
+        let stable = wait
+            .poll(|| {
+                last = self.service().map_err(after)?;
+                let runs = short(last["taskDefinition"].as_str().unwrap_or_default()) == to.id;
+                let running = last["runningCount"].as_u64() == last["desiredCount"].as_u64();
+                let settled = last["deployments"].as_array().is_none_or(|d| d.len() <= 1);
+                Ok((runs && running && settled).then_some(()))
+            })?
+            .is_some();
+        if !stable {
+            return Err(not_settled(
+                "ecs",
+                format!(
+                    "the service was updated to {}, but is not stable after {}s ({} of {} tasks running)",
+                    to.id,
+                    wait.timeout.as_secs_f64(),
+                    last["runningCount"],
+                    last["desiredCount"]
+                ),
+                &current.id,
+            ));
         }
         healthy().map_err(|e| {
             not_settled("ecs", format!("the service runs {}, but {}", to.id, e.message()), &current.id)

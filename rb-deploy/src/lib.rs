@@ -17,7 +17,7 @@ pub mod render;
 use std::time::Duration;
 
 use rb_common::cli as common;
-use rb_common::config::{Config, FILE};
+use rb_common::config::{Config, FILE, check_seconds};
 use rb_common::doc::{self, Document, Out};
 use rb_common::error::{Error, Kind, Result, failed, partial, usage};
 use rb_common::health::{self, Health, HealthConfig};
@@ -79,6 +79,23 @@ impl DeployConfig {
         Wait {
             timeout: Duration::from_secs_f64(self.timeout_s),
             interval: Duration::from_secs_f64(self.interval_s),
+        }
+    }
+}
+
+impl Wait {
+    /// Calls `look` every `interval` until it answers `Some`, or `timeout` passes (`None`).
+    /// An error from `look` ends the wait at once.
+    pub fn poll<T>(self, mut look: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(done) = look()? {
+                return Ok(Some(done));
+            }
+            if start.elapsed() > self.timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(self.interval);
         }
     }
 }
@@ -186,11 +203,8 @@ fn settings(config: &Config, timeout: Option<f64>) -> Result<(DeployConfig, Heal
     if let Some(t) = timeout {
         deploy.timeout_s = t;
     }
-    for (key, v) in [("timeout_s", deploy.timeout_s), ("interval_s", deploy.interval_s)] {
-        if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
-            return Err(usage(format!("[deploy] {key} (or --timeout) = {v}: give seconds, more than 0")));
-        }
-    }
+    check_seconds("[deploy] timeout_s (or --timeout)", deploy.timeout_s, 86_400.0)?;
+    check_seconds("[deploy] interval_s", deploy.interval_s, 3600.0)?;
     let health: HealthConfig = config.section("health")?;
     health.check()?;
     Ok((deploy, health))
@@ -238,14 +252,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 }
 
 fn wanted() -> Result<DeployState> {
-    let docs = doc::read_stdin_values()?;
-    let [(value, origin)] = <[_; 1]>::try_from(docs).map_err(|docs: Vec<_>| {
-        usage(format!(
-            "{} documents on stdin; rb-deploy restore reads one `deploy-state` document",
-            docs.len()
-        ))
-        .hint("rb-deploy status > before.json; …; rb-deploy restore < before.json")
-    })?;
+    let (value, origin) = doc::read_one_stdin(
+        "rb-deploy restore reads one `deploy-state` document",
+        "rb-deploy status > before.json; …; rb-deploy restore < before.json",
+    )?;
     doc::from_value(value, &origin)
 }
 

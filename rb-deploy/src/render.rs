@@ -6,7 +6,7 @@
 //! with `{"deployId": …}` starts a new deploy, polled with `GET
 //! /v1/services/{id}/deploys/{deploy}` until `live` (or a failed state) within the timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rb_common::config::FILE;
 use rb_common::error::{Result, failed, usage};
@@ -42,12 +42,7 @@ impl Render {
                     "its name is [deploy] render_token_env in {FILE}; the key itself never goes in a file"
                 ))
             })?;
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = rb_common::http::agent(Duration::from_secs(30));
         Ok(Render { base: config.render_api.trim_end_matches('/').to_string(), service, key, agent })
     }
 
@@ -160,30 +155,24 @@ impl Target for Render {
         };
         let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
-        let start = Instant::now();
-        loop {
+        let mut status = String::new();
+        let ended = wait.poll(|| {
             let d = self.request("GET", &format!("/deploys/{new}"), None).map_err(after)?;
-            let status = d["status"].as_str().unwrap_or("?");
-            if status == "live" {
-                break;
-            }
-            if FAILED.contains(&status) {
-                return Err(failed(format!(
-                    "the rollback deploy {new} ended {status}; {} still runs",
-                    current.id
-                )));
-            }
-            if start.elapsed() > wait.timeout {
-                return Err(not_settled(
-                    "render",
-                    format!(
-                        "the rollback deploy {new} is still {status} after {}s",
-                        wait.timeout.as_secs_f64()
-                    ),
-                    &current.id,
-                ));
-            }
-            std::thread::sleep(wait.interval);
+            status = d["status"].as_str().unwrap_or("?").to_string();
+            Ok((status == "live" || FAILED.contains(&status.as_str())).then_some(()))
+        })?;
+        if ended.is_none() {
+            return Err(not_settled(
+                "render",
+                format!("the rollback deploy {new} is still {status} after {}s", wait.timeout.as_secs_f64()),
+                &current.id,
+            ));
+        }
+        if status != "live" {
+            return Err(failed(format!(
+                "the rollback deploy {new} ended {status}; {} still runs",
+                current.id
+            )));
         }
         healthy().map_err(|e| {
             not_settled("render", format!("{} is live again, but {}", to.id, e.message()), &current.id)

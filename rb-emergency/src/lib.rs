@@ -170,10 +170,7 @@ impl Document for Report {
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     let emergency: EmergencyConfig = config.section("emergency")?;
-    let t = emergency.timeout_s;
-    if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
-        return Err(usage(format!("{FILE}: [emergency] timeout_s = {t}: give seconds, more than 0")));
-    }
+    rb_common::config::check_seconds("[emergency] timeout_s", emergency.timeout_s, 3600.0)?;
     let health: HealthConfig = config.section("health")?;
     health.check()?;
     match cli.command {
@@ -223,17 +220,13 @@ impl Steps {
     }
 }
 
-fn display(argv: &[String]) -> String {
-    exec::display(argv)
-}
-
 /// Runs `argv` in the root; exit 0 or an error with its last words.
 fn command(store: &Store, argv: &[String], setting: &str) -> Result<String> {
     let out = exec::run(argv, &store.root, setting)?;
     if out.ok() {
         return Ok(String::new());
     }
-    Err(failed(format!("`{}` failed ({}): {}", display(argv), out.status(), out.summary())))
+    Err(failed(format!("`{}` failed ({}): {}", exec::display(argv), out.status(), out.summary())))
 }
 
 /// Waits until `svc`'s status command says it runs (`running`) or not.
@@ -257,7 +250,7 @@ fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -
                 svc.name,
                 if running { "does not run" } else { "runs" },
                 timeout.as_secs_f64(),
-                display(&svc.status)
+                exec::display(&svc.status)
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -285,21 +278,21 @@ fn plan(
         ..Step::default()
     };
     for svc in &emergency.services {
-        steps.push(planned(format!("stop {}", svc.name), display(&svc.stop)));
+        steps.push(planned(format!("stop {}", svc.name), exec::display(&svc.stop)));
     }
     steps.push(planned("restore".to_string(), format!("restore {} through the engine", snap.manifest.id)));
     if let Some(check) = check {
         steps.push(planned("test config".to_string(), check.to_string()));
     }
     for svc in emergency.services.iter().rev() {
-        steps.push(planned(format!("start {}", svc.name), display(&svc.start)));
+        steps.push(planned(format!("start {}", svc.name), exec::display(&svc.start)));
     }
     steps.push(planned(
         "health".to_string(),
         format!("GET {} until 2xx, {}s at most", health.url, health.timeout_s),
     ));
     for c in &emergency.checks {
-        steps.push(planned(format!("check {}", c.name), display(&c.command)));
+        steps.push(planned(format!("check {}", c.name), exec::display(&c.command)));
     }
     steps.push(planned("notify".to_string(), format!("POST to the webhook in ${}", emergency.webhook_env)));
     steps
@@ -370,7 +363,8 @@ fn emergency_run(
     if let Some(c) = &check {
         exec::find(&c.argv[0], &store.root, &c.setting)?;
     }
-    let steps = plan(&snap, emergency, health, &counts, check.as_ref().map(|c| display(&c.argv)).as_deref());
+    let steps =
+        plan(&snap, emergency, health, &counts, check.as_ref().map(|c| exec::display(&c.argv)).as_deref());
     let mut report = Report {
         action: "run".to_string(),
         snapshot: Some(snap.manifest.id.clone()),
@@ -401,7 +395,7 @@ fn emergency_run(
     let mut failure: Option<Error> = None;
     for svc in &emergency.services {
         let setting = format!("emergency.services ({}) in {FILE}", svc.name);
-        let r = log.run(&format!("stop {}", svc.name), &display(&svc.stop), || {
+        let r = log.run(&format!("stop {}", svc.name), &exec::display(&svc.stop), || {
             command(store, &svc.stop, &setting)?;
             wait_status(store, svc, false, timeout)
         });
@@ -421,7 +415,7 @@ fn emergency_run(
             for svc in emergency.services.iter().rev() {
                 let setting = format!("emergency.services ({}) in {FILE}", svc.name);
                 started.borrow_mut().push(svc);
-                log.run(&format!("start {}", svc.name), &display(&svc.start), || {
+                log.run(&format!("start {}", svc.name), &exec::display(&svc.start), || {
                     command(store, &svc.start, &setting)?;
                     wait_status(store, svc, true, timeout)
                 })?;
@@ -438,7 +432,7 @@ fn emergency_run(
                 }
             })?;
             for c in &emergency.checks {
-                log.run(&format!("check {}", c.name), &display(&c.command), || {
+                log.run(&format!("check {}", c.name), &exec::display(&c.command), || {
                     command(store, &c.command, &format!("emergency.checks ({}) in {FILE}", c.name))
                 })?;
             }
@@ -446,7 +440,7 @@ fn emergency_run(
         };
         let test_config = |log: &mut Steps| -> Result<()> {
             match &check {
-                Some(c) => log.run("test config", &display(&c.argv), || {
+                Some(c) => log.run("test config", &exec::display(&c.argv), || {
                     restore::run_check(Some(c), &store.root).map(|_| String::new())
                 }),
                 None => Ok(()),
@@ -541,7 +535,7 @@ fn emergency_run(
                 continue;
             }
             let verb = if restart { "restart" } else { "start" };
-            let r = log.run(&format!("revert: {verb} {}", svc.name), &display(&svc.start), || {
+            let r = log.run(&format!("revert: {verb} {}", svc.name), &exec::display(&svc.start), || {
                 if restart {
                     command(store, &svc.stop, &setting)?;
                     wait_status(store, svc, false, timeout)?;
@@ -559,7 +553,7 @@ fn emergency_run(
             let now = runs(store, svc).unwrap_or(false);
             log.steps.push(Step {
                 name: format!("final state {}", svc.name),
-                action: display(&svc.status),
+                action: exec::display(&svc.status),
                 status: if now { "running" } else { "stopped" }.to_string(),
                 ..Step::default()
             });
@@ -662,11 +656,7 @@ fn notify(emergency: &EmergencyConfig, log: &mut Steps, report: &Report, snap: &
             .map_or("?", |s| s.name.as_str());
         format!("Emergency rollback to {} FAILED at {failed_step}; see the report.", snap.manifest.id)
     };
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = rb_common::http::agent(Duration::from_secs(5));
     let sent = agent.post(&url).send_json(json!({ "text": text }));
     let r = match sent {
         Ok(resp) if resp.status().is_success() => Ok(String::new()),
@@ -710,7 +700,7 @@ fn status(
     let mut ok = true;
     for svc in &emergency.services {
         let setting = format!("emergency.services ({}) in {FILE}", svc.name);
-        let r = log.run(&format!("service {}", svc.name), &display(&svc.status), || {
+        let r = log.run(&format!("service {}", svc.name), &exec::display(&svc.status), || {
             let o = exec::run(&svc.status, &store.root, &setting)?;
             if o.ok() {
                 Ok("running".to_string())

@@ -14,7 +14,7 @@ pub mod format;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rb_common::cli as common;
 use rb_common::clock;
@@ -22,6 +22,7 @@ use rb_common::config::{Config, FILE};
 use rb_common::doc::{Document, Out};
 use rb_common::error::{Context, Error, Kind, Result, failed, partial, usage};
 use rb_common::fsx::{self, Mode};
+use rb_common::paths::shown;
 use rb_common::store::{self, Event, Store};
 use serde::{Deserialize, Serialize};
 
@@ -342,12 +343,6 @@ pub fn backups(store: &Store) -> Vec<String> {
         .collect();
     found.sort();
     found.into_iter().rev().map(|(_, id)| id).collect()
-}
-
-/// The path as the user would type it: relative to the current folder when under it.
-fn shown(path: &Path) -> String {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
 }
 
 /// Finds and reads the backup `arg` names: `latest`, an id, or a file path.

@@ -40,24 +40,12 @@ impl HttpFlags {
     /// The API at `[flags] url`, with the token from the environment.
     pub fn new(flags: FlagsConfig) -> Result<HttpFlags> {
         check_url(&flags.url)?;
-        let t = flags.timeout_s;
-        if !(t.is_finite() && t > 0.0 && t <= 600.0) {
-            return Err(usage(format!(
-                "{FILE}: [flags] timeout_s = {t}: give seconds, more than 0 and at most 600"
-            )));
-        }
+        rb_common::config::check_seconds("[flags] timeout_s", flags.timeout_s, 600.0)?;
         let token = std::env::var(&flags.token_env).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
             failed(format!("the API token is not set: the environment variable {} is empty", flags.token_env))
                 .hint(format!("export {}=… (its name is [flags] token_env in {FILE}; the token itself never goes in a file)", flags.token_env))
         })?;
-        // No redirects: a 301/302 would turn the POST into a GET without the token and
-        // "succeed" having set nothing.
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(t)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = rb_common::http::agent(Duration::from_secs_f64(flags.timeout_s));
         Ok(HttpFlags { base: flags.url.trim_end_matches('/').to_string(), token, agent })
     }
 

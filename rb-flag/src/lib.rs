@@ -219,11 +219,10 @@ fn check_undo(doc: &FlagsDoc, backend: &dyn Backend) -> Result<()> {
 }
 
 fn read_doc() -> Result<FlagsDoc> {
-    let docs = doc::read_stdin_values()?;
-    let [(value, origin)] = <[_; 1]>::try_from(docs).map_err(|docs: Vec<_>| {
-        usage(format!("{} documents on stdin; rb-flag restore reads one `flags` document", docs.len()))
-            .hint("rb-flag set … > undo.json; rb-flag restore < undo.json")
-    })?;
+    let (value, origin) = doc::read_one_stdin(
+        "rb-flag restore reads one `flags` document",
+        "rb-flag set … > undo.json; rb-flag restore < undo.json",
+    )?;
     doc::from_value(value, &origin)
 }
 

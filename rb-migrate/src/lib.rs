@@ -18,7 +18,6 @@
 pub mod cli;
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 use rb_common::cli as common;
 use rb_common::clock;
@@ -28,6 +27,7 @@ use rb_common::doc::{self, Document, Out};
 use rb_common::error::{Context, Result, failed, partial, usage};
 use rb_common::exec;
 use rb_common::fsx;
+use rb_common::paths::shown;
 use rb_common::store::{Event, Store};
 use serde::{Deserialize, Serialize};
 
@@ -682,19 +682,13 @@ fn backup(store: &Store, django: &Django, how: BackupHow) -> Result<Option<DbBac
     Ok(Some(DbBackup { id, path: shown, engine }))
 }
 
-fn shown(path: &Path) -> String {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
-}
-
 /// The state a document on stdin asks for: a `migration-state`, or a `migration-rollback`'s
 /// `before`.
 fn wanted_state() -> Result<MigrationState> {
-    let docs = doc::read_stdin_values()?;
-    let [(value, origin)] = <[_; 1]>::try_from(docs).map_err(|docs: Vec<_>| {
-        usage(format!("{} documents on stdin; rb-migrate apply reads one", docs.len()))
-            .hint("rb-migrate rollback … > undo.json; rb-migrate apply < undo.json (or --latest)")
-    })?;
+    let (value, origin) = doc::read_one_stdin(
+        "rb-migrate apply reads one `migration-state` or `migration-rollback` document",
+        "rb-migrate rollback … > undo.json; rb-migrate apply < undo.json (or --latest)",
+    )?;
     match doc::check_envelope(&value, &origin)? {
         MigrationRollback::KIND => Ok(doc::from_value::<MigrationRollback>(value, &origin)?.before),
         _ => doc::from_value::<MigrationState>(value, &origin).map_err(|e| {

@@ -73,6 +73,18 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// Moves the `AWSCURRENT` stage of `name` from version `from` to version `to` (AWS then
+    /// labels `from` `AWSPREVIOUS`): the value never passes through rb.
+    fn move_current(&self, name: &str, to: &str, from: &str) -> Result<()> {
+        let id = self.full(name);
+        let args = ["update-secret-version-stage", "--secret-id", &id, "--version-stage", "AWSCURRENT"];
+        let mut args = args.to_vec();
+        args.extend(["--move-to-version-id", to, "--remove-from-version-id", from]);
+        self.call(Some(name), &args).map(|_| ())
+    }
+}
+
 impl Secrets for Aws {
     fn name(&self) -> &'static str {
         "aws"
@@ -98,10 +110,17 @@ impl Secrets for Aws {
 
     fn versions(&self, name: &str) -> Result<Vec<Version>> {
         let id = self.full(name);
-        // describe-secret first: it says plainly when there is no such secret.
-        self.call(Some(name), &["describe-secret", "--secret-id", &id])?;
-        let answer =
-            self.call(Some(name), &["list-secret-version-ids", "--secret-id", &id, "--include-deprecated"])?;
+        let answer = match self
+            .call(Some(name), &["list-secret-version-ids", "--secret-id", &id, "--include-deprecated"])
+        {
+            Ok(answer) => answer,
+            // Some servers (moto) answer an unknown secret here with a 500 instead of
+            // ResourceNotFoundException: describe-secret, only then, says which it is.
+            Err(e) => {
+                self.call(Some(name), &["describe-secret", "--secret-id", &id])?;
+                return Err(e);
+            }
+        };
         let list = answer.get("Versions").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut versions: Vec<(f64, Version)> = list
             .iter()
@@ -160,20 +179,7 @@ impl Secrets for Aws {
 
     fn rollback(&self, name: &str, from: &Version, to: &Version) -> Result<String> {
         let id = self.full(name);
-        self.call(
-            Some(name),
-            &[
-                "update-secret-version-stage",
-                "--secret-id",
-                &id,
-                "--version-stage",
-                "AWSCURRENT",
-                "--move-to-version-id",
-                &to.id,
-                "--remove-from-version-id",
-                &from.id,
-            ],
-        )?;
+        self.move_current(name, &to.id, &from.id)?;
         let now = self.versions(name).map_err(|e| {
             rb_common::error::partial(
                 format!(
@@ -234,20 +240,7 @@ impl Secrets for Aws {
         }
         // AWSCURRENT left on the old version too (seen with moto after a stage move): move it.
         if let Some(b) = before.filter(|b| *b != version) {
-            self.call(
-                Some(name),
-                &[
-                    "update-secret-version-stage",
-                    "--secret-id",
-                    &id,
-                    "--version-stage",
-                    "AWSCURRENT",
-                    "--move-to-version-id",
-                    &version,
-                    "--remove-from-version-id",
-                    b,
-                ],
-            )?;
+            self.move_current(name, &version, b)?;
             let now = self
                 .versions(name)
                 .map_err(|e| undo(format!("{id}: reading back failed: {}", e.message())))?;

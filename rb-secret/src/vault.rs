@@ -43,12 +43,7 @@ impl Vault {
                 "VAULT_TOKEN is not set (as the vault CLI takes it; the token itself never goes in a file)",
             )
         })?;
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = rb_common::http::agent(Duration::from_secs(30));
         let prefix = config.prefix.trim_matches('/').to_string();
         let vault = Vault {
             addr: addr.trim_end_matches('/').to_string(),

@@ -85,7 +85,7 @@ fn json_that_is_not_an_rb_document() {
 fn nothing_or_too_much_on_stdin() {
     let (s, _, line) = with_snapshot();
     refused(&s, &[], "", 2, "nothing on stdin");
-    refused(&s, &[], &format!("{line}{line}"), 2, "2 documents on stdin; rb-restore restores one");
+    refused(&s, &[], &format!("{line}{line}"), 2, "2 documents on stdin: rb-restore restores one snapshot");
 }
 
 #[test]

@@ -262,7 +262,8 @@ fn ecs_rollback_goes_to_the_previous_revision_and_back() {
     assert_eq!(ecs_revision(&s, &moto), "helpdesk-task:2");
     rb(&["rollback", "--to", "helpdesk-task:3"]).success();
     assert_eq!(ecs_revision(&s, &moto), "helpdesk-task:3");
-    // A revision that does not exist: refused, the service unchanged.
+    // A revision that does not exist: refused, the service and the project unchanged.
+    let before = s.tree();
     rb(&["rollback", "--to", "helpdesk-task:9"])
         .code_is(1)
         .one_line_error("there is no task definition helpdesk-task:9");
@@ -271,6 +272,7 @@ fn ecs_rollback_goes_to_the_previous_revision_and_back() {
         .code_is(2)
         .one_line_error("is not of the family the service runs (helpdesk-task)");
     assert_eq!(ecs_revision(&s, &moto), "helpdesk-task:3");
+    s.tree().assert_same(&before);
 }
 
 #[test]
@@ -319,6 +321,9 @@ fn render_rollback_posts_the_deploy_polls_it_live_and_fails_clearly() {
     // The document says what was tried and that what ran before still runs.
     let doc: DeployState = failed.doc();
     assert_eq!(doc.before, doc.after);
+    // Bad input: a clear error, the project and Render untouched.
+    let before = s.tree();
+    let deploys = api_requests(&http).iter().filter(|r| r["method"] == "POST").count();
     s.cmd("rb-deploy")
         .args(["--target", "render", "status"])
         .run()
@@ -335,4 +340,6 @@ fn render_rollback_posts_the_deploy_polls_it_live_and_fails_clearly() {
         .run()
         .code_is(2)
         .one_line_error("unknown deployment target \"k8s\"");
+    s.tree().assert_same(&before);
+    assert_eq!(api_requests(&http).iter().filter(|r| r["method"] == "POST").count(), deploys);
 }

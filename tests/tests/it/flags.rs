@@ -201,8 +201,9 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
     );
     rb(&["list"]).run().code_is(1).one_line_error("HTTP 302, a redirect to /api/v1/features/flags/");
     http_scenario(&api, &s);
-    // An unknown flag: nothing is posted.
+    // Bad input: nothing is posted, nothing written.
     let posts = api.posts().len();
+    let tree = s.tree();
     rb(&["set", "new_dashboard", "true", "nope", "1"])
         .run()
         .code_is(1)
@@ -222,6 +223,8 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
         .one_line_error("the environment variable HELPDESK_TOKEN is empty");
     rb(&["set", "--create", "x", "1"]).run().code_is(2).one_line_error("cannot create a flag");
     rb(&["set", "../admin", "1"]).run().code_is(2).one_line_error("cannot be a flag name in the API's URL");
+    assert_eq!(api.posts().len(), posts);
+    s.tree().assert_same(&tree);
     s.write("rollback.toml", "[flags]\nbackend = \"http\"\nurl = \"http://api.example.com\"\n");
     rb(&["list"]).run().code_is(2).one_line_error("plain http would send the token in clear");
     s.write("rollback.toml", "[flags]\nbackend = \"http\"\nurl = \"https://u:pw@api.example.com\"\n");

@@ -18,6 +18,16 @@ fn serving_v1() -> (Scenario, TestNginx, Manifest) {
     (s, n, snap)
 }
 
+/// A snapshot that passes `nginx -t` but cannot work: it also listens on a port the test
+/// holds (keep the listener alive while it matters).
+fn clashing_snapshot(s: &Scenario, n: &TestNginx) -> (TcpListener, Manifest) {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
+    let clash = s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    (held, clash)
+}
+
 fn steps(doc: &NginxDoc) -> Vec<(String, bool)> {
     doc.steps.iter().map(|s| (s.step.clone(), s.ok)).collect()
 }
@@ -106,12 +116,7 @@ fn a_snapshot_that_fails_nginx_t_changes_nothing_and_nginx_is_not_signalled() {
 #[test]
 fn a_reload_the_master_rejects_is_reverted_and_the_old_files_reloaded() {
     let (s, n, _) = serving_v1();
-    // A snapshot that passes nginx -t but cannot work: it listens on a port the test holds.
-    let held = TcpListener::bind("127.0.0.1:0").unwrap();
-    let held_port = held.local_addr().unwrap().port();
-    s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
-    let clash: Manifest =
-        s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    let (held, clash) = clashing_snapshot(&s, &n);
     s.write("nginx/nginx.conf", n.conf_text("v2", None));
     s.cmd("rb-nginx").arg("reload").run().success();
     n.wait_for("v2");
@@ -310,11 +315,7 @@ fn compat_nginx_rollback_sh_keeps_the_seed_messages_and_tells_the_truth() {
 #[test]
 fn a_rejected_reload_is_seen_by_its_timeout_when_there_is_no_error_log() {
     let (s, n, _) = serving_v1();
-    let held = TcpListener::bind("127.0.0.1:0").unwrap();
-    let held_port = held.local_addr().unwrap().port();
-    s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
-    let clash: Manifest =
-        s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
+    let (held, clash) = clashing_snapshot(&s, &n);
     s.write("nginx/nginx.conf", n.conf_text("v1", None));
     s.append("rollback.toml", "error_log = \"/dev/null\"\n");
     s.write(

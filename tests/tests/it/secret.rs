@@ -41,6 +41,26 @@ fn aws_scenario() -> (Scenario, Moto) {
     (s, moto)
 }
 
+/// What the real AWS CLI reads as the current value (`--version-stage AWSCURRENT`, as moto
+/// needs after a stage move).
+fn current_value(moto: &Moto, s: &Scenario) -> rb_tests::Run {
+    moto.aws(
+        s,
+        &[
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            "helpdesk/DB_PASSWORD",
+            "--version-stage",
+            "AWSCURRENT",
+            "--query",
+            "SecretString",
+            "--output",
+            "text",
+        ],
+    )
+}
+
 /// Every process's command line, as long as `child` runs: none may hold `needle`.
 fn watch_cmdlines(mut child: Child, needle: &str) -> std::process::Output {
     let mut seen = Vec::new();
@@ -69,21 +89,7 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
         rb_common::doc::from_line(String::from_utf8_lossy(&out.stdout).trim(), "stdout").unwrap();
     let (first, second) = (set.before.clone().unwrap(), set.after.clone().unwrap());
     // The real CLI reads the current version: the new value (one trailing newline dropped).
-    let current = moto.aws(
-        &s,
-        &[
-            "secretsmanager",
-            "get-secret-value",
-            "--secret-id",
-            "helpdesk/DB_PASSWORD",
-            "--version-stage",
-            "AWSCURRENT",
-            "--query",
-            "SecretString",
-            "--output",
-            "text",
-        ],
-    );
+    let current = current_value(&moto, &s);
     assert_eq!(current.success().stdout(), format!("{secret}\n"));
 
     let rb = |args: &[&str]| moto.env(s.cmd("rb-secret")).args(args.iter().copied()).run();
@@ -100,21 +106,7 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
         (back.before.as_deref(), back.after.as_deref()),
         (Some(second.as_str()), Some(first.as_str()))
     );
-    let now = moto.aws(
-        &s,
-        &[
-            "secretsmanager",
-            "get-secret-value",
-            "--secret-id",
-            "helpdesk/DB_PASSWORD",
-            "--version-stage",
-            "AWSCURRENT",
-            "--query",
-            "SecretString",
-            "--output",
-            "text",
-        ],
-    );
+    let now = current_value(&moto, &s);
     assert_eq!(now.success().stdout(), "first-value\n");
     let stages = moto
         .aws(
@@ -244,8 +236,9 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
     assert_eq!(set.after.as_deref(), Some("4"));
     assert_eq!(vault.posts()[1].1, json!({ "data": { "value": "new value" }, "options": { "cas": 3 } }));
     assert!(vault.requests().iter().all(|r| r["headers"]["x-vault-token"] == "root-t0ken"));
-    // Errors: a wrong token, an unknown secret, no address; nothing written.
+    // Errors: a wrong token, an unknown secret, no address; nothing written anywhere.
     let writes = vault.posts().len();
+    let tree = s.tree();
     rb(&["versions", "DB_PASSWORD"])
         .env("VAULT_TOKEN", "wrong")
         .run()
@@ -259,6 +252,7 @@ fn vault_rollback_writes_the_old_version_back_and_errors_are_clear() {
         .code_is(2)
         .one_line_error("plain http would send the token in clear");
     assert_eq!(vault.posts().len(), writes);
+    s.tree().assert_same(&tree);
     let v1 = vault_standin(&s, "1");
     rb(&["list"]).env("VAULT_ADDR", v1.url()).run().code_is(2).one_line_error("is KV version 1");
 }
@@ -308,21 +302,7 @@ fn compat_secrets_rollback_sh_hands_the_value_over_on_stdin() {
     );
     let argv = std::fs::read_to_string(s.base.join("aws-argv.log")).unwrap();
     assert!(!argv.contains("from-the-shim"), "{argv}");
-    let now = moto.aws(
-        &s,
-        &[
-            "secretsmanager",
-            "get-secret-value",
-            "--secret-id",
-            "helpdesk/DB_PASSWORD",
-            "--version-stage",
-            "AWSCURRENT",
-            "--query",
-            "SecretString",
-            "--output",
-            "text",
-        ],
-    );
+    let now = current_value(&moto, &s);
     assert_eq!(now.success().stdout(), "from-the-shim\n");
     let run = s.program(&shim).args(["gcp", "X", "v"]).run().code_is(1);
     assert_eq!(run.stdout(), "Unknown backend: gcp\n");

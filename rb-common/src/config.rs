@@ -208,7 +208,7 @@ impl NginxConfig {
 }
 
 /// `[django]`: how Django's `manage.py` is run (rb-migrate, rb-flag).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DjangoConfig {
     /// The Python interpreter [default: `python`, else `python3`, on PATH].
@@ -220,8 +220,30 @@ pub struct DjangoConfig {
     /// More environment for every run (names and values that are not secrets).
     pub env: BTreeMap<String, String>,
     /// The command that dumps a database that is not SQLite to stdout (`["pg_dump",
-    /// "--format=custom", "helpdesk"]`), run before a migration rollback.
+    /// "--format=custom", "helpdesk"]`), run before a migration rollback [default for
+    /// PostgreSQL: `pg_dump --format=custom` of Django's database].
     pub backup: Option<Vec<String>>,
+    /// How long one request to Django (a whole migration run) may take, in seconds [default 3600].
+    pub timeout_s: Option<f64>,
+    /// PostgreSQL's `lock_timeout` for a migration run, in seconds: how long a step may wait
+    /// behind the app's locks before the run fails and rolls back [default 5].
+    pub lock_timeout_s: Option<f64>,
+}
+
+impl DjangoConfig {
+    /// `timeout_s`, checked, with its default.
+    pub fn timeout(&self) -> Result<std::time::Duration> {
+        let s = self.timeout_s.unwrap_or(3600.0);
+        check_seconds("[django] timeout_s", s, 7.0 * 86400.0)?;
+        Ok(std::time::Duration::from_secs_f64(s))
+    }
+
+    /// `lock_timeout_s`, checked, with its default.
+    pub fn lock_timeout(&self) -> Result<std::time::Duration> {
+        let s = self.lock_timeout_s.unwrap_or(5.0);
+        check_seconds("[django] lock_timeout_s", s, 86400.0)?;
+        Ok(std::time::Duration::from_secs_f64(s))
+    }
 }
 
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.

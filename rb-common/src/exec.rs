@@ -130,6 +130,39 @@ pub fn run_to_file(
     })
 }
 
+/// Starts `argv` in `dir` (with `env` added) with stdin and stdout piped and stderr written
+/// to `stderr` (a file, not a pipe: a grandchild that keeps it open cannot hold rb), in a
+/// process group of its own, so that a terminal's Ctrl-C reaches rb alone and rb decides.
+pub fn spawn_piped(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    stderr: &std::fs::File,
+) -> Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let (path, args) = resolve(argv, dir, setting)?;
+    let stderr = stderr.try_clone().map_err(|e| failed(format!("duplicating a file handle: {e}")))?;
+    let mut cmd = std::process::Command::new(&path);
+    cmd.args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .process_group(0);
+    cmd.spawn().map_err(|e| failed(format!("starting {}: {e}", path.display())))
+}
+
+/// Kills `child` and its process group (what it started), and reaps it.
+pub fn kill_group(child: &mut std::process::Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn resolve<'a>(argv: &'a [String], dir: &Path, setting: &str) -> Result<(PathBuf, &'a [String])> {
     let Some((program, args)) = argv.split_first() else {
         return Err(usage(format!("{setting} is an empty command")));

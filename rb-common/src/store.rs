@@ -43,6 +43,9 @@ pub const LATEST: &str = "latest";
 pub const ROOT_MARKER: &str = "root";
 /// The journal of a restore in progress, in the store's `.rb` folder.
 pub const JOURNAL: &str = "journal.json";
+/// The journal of a migration rollback in progress (rb-migrate's `migration-rollback`
+/// document, written before its first step), in the store's `.rb` folder.
+pub const MIGRATION_JOURNAL: &str = "migration.json";
 
 /// A snapshot found in the store: its manifest and where its files are.
 #[derive(Debug, Clone)]
@@ -288,7 +291,21 @@ impl Store {
                 ),
             ));
         }
+        if self.migration_journal_path().exists() {
+            return Err(partial(
+                format!(
+                    "an interrupted migration rollback is pending ({}/{META_DIR}/{MIGRATION_JOURNAL}); nothing else changes until it is finished or undone",
+                    self.shown()
+                ),
+                "run `rb-migrate rollback --resume` to finish it, or `rb-migrate rollback --abort` to go back to where it started (rb-migrate status says where it stopped)",
+            ));
+        }
         Ok(lock)
+    }
+
+    /// Where the journal of a migration rollback in progress is.
+    pub fn migration_journal_path(&self) -> PathBuf {
+        self.meta_dir().join(MIGRATION_JOURNAL)
     }
 
     /// Takes the lock whether or not a restore is pending: for `--resume` and `--abort`.

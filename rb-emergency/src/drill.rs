@@ -312,7 +312,7 @@ fn database_migration(sb: &Sandbox) -> Result<Outcome> {
             continue;
         }
         let Ok(target) = rb_migrate::resolve(&before, &app.app, "previous") else { continue };
-        let plan = rb_migrate::plan(&dj, &app.app, &target)?;
+        let plan = rb_migrate::plan_of(&dj, &app.app, &target)?;
         if !plan.irreversible.is_empty() || plan.steps.iter().any(|s| s.app != app.app) {
             tried.push(app.app.clone());
             continue;

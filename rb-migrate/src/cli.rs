@@ -7,22 +7,36 @@ const AFTER_HELP: &str = "\
 Examples:
   rb-migrate status                       every app, every migration, applied or not
   rb-migrate plan tickets 0002            what rolling tickets back to 0002 would undo (runs nothing)
+  rb-migrate plan customers 0001 --rehearse     the same, run in a transaction that is rolled back
   rb-migrate rollback tickets previous > undo.json    one step back, the database backed up first
   rb-migrate rollback tickets 0002_ticket_priority    to a migration (a unique prefix will do)
   rb-migrate rollback features zero       every migration of the app (drops its tables: say so)
   rb-migrate apply < undo.json            roll forward to where that rollback started
   rb-migrate apply --latest               the seed's plain `manage.py migrate`
+  rb-migrate restore-db db_20251013_120000      put a database backup back (after backing up now)
 
-A rollback runs `manage.py migrate APP TARGET --plan` first and refuses, with nothing run, when a
-step cannot be undone (Django would find out half-way, with the steps before it already undone);
---fake-irreversible marks such steps unapplied without running them (never one that also changes
-the schema). Other apps' migrations that depend on the ones undone are refused unless
---with-dependents. Before it runs anything it
-backs up the database into the store: SQLite with SQLite's online backup
-(backups/db_<time>.sqlite3), other engines with [django] backup = [\"pg_dump\", …] (stdout to
-backups/db_<time>.dump), or not at all with --no-backup.
-Django is reached as [django] in rollback.toml says (python, manage, settings, env); by default
-python (or python3) on PATH and ./manage.py.
+All or nothing: on PostgreSQL and SQLite, when every step is atomic (Django's default), a
+rollback runs the whole plan in one transaction, with the foreign keys checked before it
+commits; a step that fails on the data (a reversed AlterField meeting a longer value, a unique
+constraint meeting duplicates) is exit 1 with nothing changed, naming the migration, the
+operation and the database's own error. A non-atomic step, or another engine, runs one
+migration at a time: a failure half-way is exit 3 with the way back (--restore-on-failure puts
+the backup back automatically, which also discards what the app wrote since).
+
+Before anything runs, a rollback refuses a step that cannot be undone (--fake-irreversible
+marks such steps unapplied without running them, never one that also changes the schema),
+refuses other apps' dependent migrations unless --with-dependents, lists what the reversal
+loses that `apply` will not bring back (tables and columns with rows in them, no-op reverses),
+and backs the database up into the store: SQLite with its online backup (backups/db_<time>.sqlite3,
+checked with PRAGMA integrity_check), PostgreSQL with pg_dump --format=custom or [django] backup
+(backups/db_<time>.dump, checked with pg_restore --list against Django's database name), or not
+at all with --no-backup. Credentials reach pg_dump and psql in PGPASSWORD, never argv.
+
+A rollback is journaled (backups/.rb/migration.json) from its first step: if rb is killed, the
+next command says where it stopped; rollback --resume finishes it, --abort goes back.
+Django is reached as [django] in rollback.toml says (python, manage, settings, env, timeout_s,
+lock_timeout_s); by default python (or python3) on PATH and ./manage.py. One Python process
+serves the whole command, and it dies with rb.
 Exit codes: 0 done and verified, 1 failed (nothing changed), 2 bad usage, 3 partly migrated (the
 error says how far, and how to go back), 4 another rollback holds the lock.";
 
@@ -54,15 +68,31 @@ pub enum Command {
         app: String,
         /// A migration name or unique prefix (`0002`), `zero`, or `previous`
         target: String,
+        /// Also run the plan in a transaction that is rolled back, and say whether it would pass
+        /// (`rehearsal`). It holds the tables' locks while it runs, as the rollback will
+        #[arg(long)]
+        rehearse: bool,
     },
     /// Roll APP back to TARGET: plan, refuse irreversible steps, back up the database, migrate,
     /// check. Prints a `migration-rollback` document whose `before` is where it started
     Rollback {
         /// The app label (`tickets`)
-        app: String,
+        #[arg(required_unless_present_any = ["resume", "abort"])]
+        app: Option<String>,
         /// A migration name or unique prefix (`0002`), `zero` (every migration: drops the
         /// app's tables), or `previous` (one step back). Required: there is no default
-        target: String,
+        #[arg(required_unless_present_any = ["resume", "abort"])]
+        target: Option<String>,
+        /// Finish an interrupted rollback (its journal, backups/.rb/migration.json, says what)
+        #[arg(long, conflicts_with_all = ["abort", "app", "target"])]
+        resume: bool,
+        /// Undo an interrupted rollback: roll forward to where it started
+        #[arg(long, conflicts_with_all = ["app", "target"])]
+        abort: bool,
+        /// When a rollback that cannot run in one transaction fails half-way, put the backup
+        /// back (exit 1). This also discards every row the app wrote since the backup
+        #[arg(long, conflicts_with = "no_backup")]
+        restore_on_failure: bool,
         /// Mark irreversible steps unapplied without running them (`migrate --fake`); the
         /// others run for real, in plan order
         #[arg(long)]
@@ -88,6 +118,16 @@ pub enum Command {
         #[arg(long)]
         no_backup: bool,
         /// Print the document of what it would do; run nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put a database backup of the store back (`db_<time>`, as a rollback's `backup` names
+    /// it), so that the database equals it: objects created since are dropped. The current
+    /// database is backed up first; `restore-db` of that backup undoes this
+    RestoreDb {
+        /// The backup's id (`db_20251013_120000`)
+        id: String,
+        /// Print the document of what it would do; change nothing
         #[arg(long)]
         dry_run: bool,
     },

@@ -1,38 +1,34 @@
-//! `rb-migrate`: Django migration rollbacks that are planned, refused when irreversible,
-//! backed up and undoable.
+//! `rb-migrate`: Django migration rollbacks that are planned, all or nothing, backed up and
+//! undoable.
 //!
 //! The seed's `migration_rollback.sh` runs `manage.py migrate APP zero` when no number is
-//! given, and runs blind: an irreversible migration stops Django half-way, with the steps
-//! before it already undone. Here a rollback reads the state (`showmigrations`), resolves the
-//! target (a name, a unique prefix, `zero`, `previous`), reads Django's own plan (`migrate
-//! --plan`) and refuses an irreversible step before anything runs; backs the database up into
-//! the store; migrates; and checks that the app is where it was asked to be. Its document
+//! given, and runs blind: a step that cannot be undone — or whose undo meets data it cannot
+//! hold — stops Django half-way, with the steps before it already undone. Here a rollback
+//! reads the state and Django's own plan, refuses an irreversible step before anything runs,
+//! lists what the reversal loses, backs the database up into the store (checked), journals
+//! itself, and runs the whole plan in one transaction where the database allows it
+//! (PostgreSQL, SQLite): every step passes and is committed, or nothing changed. Its document
 //! keeps the state it started from, which `rb-migrate apply` rolls forward to.
 //!
-//! State and plan come from Django itself — its migration loader and executor, through a
-//! fixed program run by `manage.py shell` ([`INSPECT`]) — not from parsing what
-//! `showmigrations` and `migrate --plan` print: squashed migrations, operations whose undo is
-//! missing inside a `SeparateDatabaseAndState`, and anything the settings print are then
-//! read right.
+//! Everything a command needs from Django happens in one Python process ([`db::Db`], over
+//! rb-common's session), which dies with rb: state and plan come from Django's migration
+//! loader and executor, not from parsing what `showmigrations` prints.
 
 pub mod cli;
-
-use std::os::unix::fs::OpenOptionsExt;
+pub mod db;
 
 use rb_common::cli as common;
-use rb_common::clock;
-use rb_common::config::FILE;
 use rb_common::django::Django;
 use rb_common::doc::{self, Document, Out};
-use rb_common::error::{Context, Result, failed, partial, usage};
-use rb_common::exec;
+use rb_common::error::{Kind, Result, failed, partial, usage};
 use rb_common::fsx;
-use rb_common::paths::shown;
+use rb_common::lock::Lock;
 use rb_common::store::{Event, Store};
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
 use cli::Command;
+use db::{BackupHow, Call, Db};
 
 /// One migration of an app and whether it is applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -132,6 +128,70 @@ pub struct PlanStep {
     /// True when it was (or would be) marked unapplied without running (`--fake-irreversible`).
     #[serde(default)]
     pub faked: bool,
+    /// False when Django runs part of it outside a transaction (`atomic = False`): then the
+    /// plan cannot run in one transaction.
+    #[serde(default = "yes")]
+    pub atomic: bool,
+    /// What undoing it loses that `apply` will not bring back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss: Vec<Loss>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Data a reversal loses: a table or column dropped with rows in it, or a no-op reverse.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Loss {
+    /// Django's description of the operation.
+    pub operation: String,
+    /// The table at stake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The column at stake (a reversed AddField).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// Its rows (non-NULL values, for a column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Why it is lost, in a sentence.
+    pub why: String,
+}
+
+/// A step that failed: the migration, the operation and the database's own error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Failure {
+    /// `app.name`, when known.
+    #[serde(default)]
+    pub migration: Option<String>,
+    /// Django's description of the operation, when known.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// The error (`value too long for type character varying(100)`).
+    pub error: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.migration, &self.operation) {
+            (Some(m), Some(o)) => write!(f, "{m} ({o}): {}", self.error),
+            (Some(m), None) => write!(f, "{m}: {}", self.error),
+            _ => f.write_str(&self.error),
+        }
+    }
+}
+
+/// A plan run in a transaction that was rolled back (`plan --rehearse`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rehearsal {
+    /// Every step passed.
+    pub ok: bool,
+    /// The database's vendor.
+    pub engine: String,
+    /// The step that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
 }
 
 /// The `migration-plan` document: what migrating an app to a target would run.
@@ -145,6 +205,12 @@ pub struct MigrationPlan {
     pub steps: Vec<PlanStep>,
     /// The steps Django cannot undo (`app.name`).
     pub irreversible: Vec<String>,
+    /// The steps that cannot run inside one transaction (`atomic = False`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_atomic: Vec<String>,
+    /// The plan run in a transaction that was rolled back (`--rehearse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
 }
 
 impl Document for MigrationPlan {
@@ -163,10 +229,11 @@ pub struct DbBackup {
     pub engine: String,
 }
 
-/// The `migration-rollback` document: a rollback (or `apply`) that ran or would run.
+/// The `migration-rollback` document: a rollback (or `apply`, or `restore-db`) that ran or
+/// would run. Written to `backups/.rb/migration.json` before a rollback's first step.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MigrationRollback {
-    /// `rollback` or `apply`.
+    /// `rollback`, `apply` or `restore-db`.
     pub action: String,
     /// The app rolled back (absent for `apply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +254,15 @@ pub struct MigrationRollback {
     /// The database backup taken first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<DbBackup>,
+    /// `one-transaction` (all or nothing) or `per-migration` (Django's own transactions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The step that failed, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
+    /// The backup put back (`restore-db`, or `--restore-on-failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<DbBackup>,
     /// True when nothing was run because `--dry-run` was given.
     pub dry_run: bool,
 }
@@ -199,14 +275,34 @@ impl Document for MigrationRollback {
 /// `rb-migrate rollback APP TARGET` as a library call (rb-emergency's drills): the checks,
 /// the backup, the migration; the `migration-rollback` document goes to `out`.
 pub fn rollback_app(store: &Store, django: &Django, app: &str, target: &str, out: &mut Out) -> Result<()> {
-    let how = How { fake_irreversible: false, with_dependents: false, backup: true, dry_run: false };
-    rollback(store, django, app, target, how, out)
+    let mut db = Db::open(django)?;
+    recover(store, &mut db)?;
+    let how = How { backup: true, ..How::default() };
+    let done = rollback(store, &mut db, app, target, how, out);
+    close(db, done)
 }
 
 /// `rb-migrate apply` of `wanted` as a library call: every app back to where `wanted` says.
 pub fn apply_state(store: &Store, django: &Django, wanted: MigrationState, out: &mut Out) -> Result<()> {
-    let how = How { fake_irreversible: false, with_dependents: true, backup: true, dry_run: false };
-    apply(store, django, Some(wanted), how, out)
+    let mut db = Db::open(django)?;
+    recover(store, &mut db)?;
+    let how = How { with_dependents: true, backup: true, ..How::default() };
+    let done = apply(store, &mut db, Some(wanted), how, out);
+    close(db, done)
+}
+
+/// The state of `apps` (all when empty), through a session of its own.
+pub fn status(django: &Django, apps: &[String]) -> Result<MigrationState> {
+    let mut db = Db::open(django)?;
+    let state = db.state(apps);
+    close(db, state)
+}
+
+/// [`plan`] through a session of its own.
+pub fn plan_of(django: &Django, app: &str, target: &str) -> Result<MigrationPlan> {
+    let mut db = Db::open(django)?;
+    let p = plan(&mut db, app, target);
+    close(db, p)
 }
 
 /// The target that means "no migration applied".
@@ -216,176 +312,146 @@ pub const ZERO: &str = "zero";
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     let django = Django::new(&config, &store.root)?;
-    match cli.command {
-        Command::Status { apps } => out.emit(&status(&django, &apps)?),
-        Command::Plan { app, target } => {
-            let state = status(&django, &[])?;
-            let target = resolve(&state, &app, &target)?;
-            out.emit(&plan(&django, &app, &target)?)
-        }
-        Command::Rollback { app, target, fake_irreversible, with_dependents, no_backup, dry_run } => {
-            let how = How { fake_irreversible, with_dependents, backup: !no_backup, dry_run };
-            rollback(&store, &django, &app, &target, how, out)
-        }
-        Command::Apply { latest, no_backup, dry_run } => {
-            let how = How { fake_irreversible: false, with_dependents: true, backup: !no_backup, dry_run };
-            let wanted = if latest { None } else { Some(wanted_state()?) };
-            apply(&store, &django, wanted, how, out)
-        }
+    django.config.timeout()?;
+    django.config.lock_timeout()?;
+    let mut db = Db::open(&django)?;
+    let done = command(&store, &mut db, cli.command, out);
+    close(db, done)
+}
+
+/// Ends the session; its own failure matters only when the command itself succeeded.
+fn close<T>(db: Db, done: Result<T>) -> Result<T> {
+    match (done, db.close()) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) => Err(e),
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Result<()> {
+    let pending = recover(store, db)?;
+    match command {
+        Command::Status { apps } => out.emit(&db.state(&apps)?),
+        Command::Plan { app, target, rehearse } => {
+            let state = db.state(&[])?;
+            let target = resolve(&state, &app, &target)?;
+            let mut p = plan(db, &app, &target)?;
+            if rehearse {
+                p.rehearsal = Some(rehearse_plan(db, &state, &p)?);
+            }
+            out.emit(&p)
+        }
+        Command::Rollback { resume: true, .. } => resume(store, db, pending, out),
+        Command::Rollback { abort: true, .. } => abort(store, db, pending, out),
+        Command::Rollback {
+            app,
+            target,
+            fake_irreversible,
+            with_dependents,
+            no_backup,
+            restore_on_failure,
+            dry_run,
+            ..
+        } => {
+            let (Some(app), Some(target)) = (app, target) else {
+                return Err(usage("rollback needs APP and TARGET (or --resume / --abort)"));
+            };
+            let how =
+                How { fake_irreversible, with_dependents, backup: !no_backup, restore_on_failure, dry_run };
+            rollback(store, db, &app, &target, how, out)
+        }
+        Command::Apply { latest, no_backup, dry_run } => {
+            let how = How { with_dependents: true, backup: !no_backup, dry_run, ..How::default() };
+            let wanted = if latest { None } else { Some(wanted_state()?) };
+            apply(store, db, wanted, how, out)
+        }
+        Command::RestoreDb { id, dry_run } => restore_db(store, db, &id, dry_run, out),
+    }
+}
+
+/// What a rollback or an apply may do.
+#[derive(Debug, Clone, Copy, Default)]
 struct How {
     fake_irreversible: bool,
     with_dependents: bool,
     backup: bool,
+    restore_on_failure: bool,
     dry_run: bool,
 }
 
-/// Reads the state (and, asked, a plan) from Django's own migration loader and executor.
-/// Apps are listed by label; each app's migrations in graph order, with their parents in
-/// the app; a squashed migration is applied when everything it replaces is (Django's rule).
-pub const INSPECT: &str = r#"
-import json, sys
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
-
-request = json.load(sys.stdin)
-executor = MigrationExecutor(connection)
-loader, graph = executor.loader, executor.loader.graph
-applied = loader.applied_migrations
-
-
-def migrations(label):
-    seen, names = set(), []
-    for leaf in graph.leaf_nodes(label):
-        for node in graph.forwards_plan(leaf):
-            if node[0] == label and node not in seen:
-                seen.add(node)
-                names.append(node[1])
-    return names
-
-
-def parents(label, name):
-    return sorted(p[1] for p in graph.node_map[(label, name)].parents if p[0] == label)
-
-
-def reversible(op):
-    if isinstance(op, SeparateDatabaseAndState):
-        return all(reversible(o) for o in op.database_operations)
-    return bool(getattr(op, "reversible", True))
-
-
-labels = request["apps"] or sorted(loader.migrated_apps)
-answer = {
-    "vendor": connection.vendor,
-    "database": str(connection.settings_dict["NAME"]),
-    "unknown": [label for label in labels if label not in loader.migrated_apps],
-    "apps": [
-        {
-            "app": label,
-            "migrations": [
-                {"name": n, "applied": (label, n) in applied, "parents": parents(label, n)} for n in migrations(label)
-            ],
-        }
-        for label in labels
-        if label in loader.migrated_apps
-    ],
-}
-if request.get("plan"):
-    app, target = request["plan"]
-    answer["plan"] = [
-        {
-            "migration": f"{m.app_label}.{m.name}",
-            "app": m.app_label,
-            "name": m.name,
-            "direction": "backward" if backwards else "forward",
-            "irreversible": backwards and not all(reversible(op) for op in m.operations),
-            "data_only": all(isinstance(op, (RunPython, RunSQL)) for op in m.operations),
-            "operations": [op.describe() for op in m.operations],
-        }
-        for m, backwards in executor.migration_plan([(app, None if target == "zero" else target)])
-    ]
-print(json.dumps(answer))
-"#;
-
-#[derive(Deserialize)]
-struct Inspected {
-    vendor: String,
-    database: String,
-    unknown: Vec<String>,
-    apps: Vec<AppState>,
-    #[serde(default)]
-    plan: Vec<PlanStep>,
-}
-
-fn inspect(django: &Django, apps: &[String], plan: Option<(&str, &str)>) -> Result<Inspected> {
-    let request = serde_json::json!({ "apps": apps, "plan": plan });
-    let answer: Inspected = django.call(INSPECT, &request)?;
-    if let Some(app) = answer.unknown.first() {
-        return Err(failed(format!("no app labelled {app:?} has migrations"))
-            .hint("rb-migrate status lists the apps there are"));
-    }
-    Ok(answer)
-}
-
-/// The state of `apps` (all when empty).
-pub fn status(django: &Django, apps: &[String]) -> Result<MigrationState> {
-    let answer = inspect(django, apps, None)?;
-    Ok(MigrationState { apps: answer.apps, vendor: Some(answer.vendor), database: Some(answer.database) })
-}
-
-/// A target as the user gave it, made exact: `zero`, `previous` (the migration before the
-/// last applied one), a name, or a unique prefix of one.
-pub fn resolve(state: &MigrationState, app: &str, target: &str) -> Result<String> {
-    let a = state.app(app)?;
-    match target {
-        ZERO => return Ok(ZERO.to_string()),
-        "previous" => {
-            let last = a.migrations.iter().rev().find(|m| m.applied).ok_or_else(|| {
-                failed(format!("no migration of {app} is applied: there is nothing to roll back"))
-            })?;
-            let before = a.before(&last.name)?;
-            if before == ZERO {
-                return Err(usage(format!(
-                    "the migration before {app}.{} is none: `previous` would be `zero`, which drops {app}'s tables",
-                    last.name
-                ))
-                .hint(format!("if that is what you want, say so: rb-migrate rollback {app} zero")));
-            }
-            return Ok(before);
-        }
-        _ => {}
-    }
-    if a.migrations.iter().any(|m| m.name == target) {
-        return Ok(target.to_string());
-    }
-    let matches: Vec<&str> =
-        a.migrations.iter().filter(|m| m.name.starts_with(target)).map(|m| m.name.as_str()).collect();
-    match matches.as_slice() {
-        [one] => Ok(one.to_string()),
-        [] => Err(failed(format!(
-            "{app} has no migration {target:?}; its migrations are: {}",
-            a.migrations.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
-        many => Err(usage(format!("{target:?} matches several migrations of {app}: {}", many.join(", ")))
-            .hint("give more of the name")),
-    }
-}
-
 /// What migrating `app` to `target` would run, from Django's executor.
-pub fn plan(django: &Django, app: &str, target: &str) -> Result<MigrationPlan> {
-    let steps = inspect(django, &[], Some((app, target)))?.plan;
+pub fn plan(db: &mut Db, app: &str, target: &str) -> Result<MigrationPlan> {
+    let steps = db.plan(&[(app.to_string(), target.to_string())])?;
     let irreversible = steps.iter().filter(|s| s.irreversible).map(|s| s.migration.clone()).collect();
-    Ok(MigrationPlan { app: app.to_string(), target: target.to_string(), steps, irreversible })
+    let not_atomic = steps.iter().filter(|s| !s.atomic).map(|s| s.migration.clone()).collect();
+    Ok(MigrationPlan {
+        app: app.to_string(),
+        target: target.to_string(),
+        steps,
+        irreversible,
+        not_atomic,
+        rehearsal: None,
+    })
 }
 
-fn rollback(store: &Store, django: &Django, app: &str, target: &str, how: How, out: &mut Out) -> Result<()> {
-    let before = status(django, &[])?;
+/// True when the database's schema changes roll back with their transaction.
+fn transactional(state: &MigrationState) -> bool {
+    matches!(state.vendor.as_deref(), Some("sqlite" | "postgresql"))
+}
+
+/// The `migrate` calls that carry out a rollback's steps: one call to the target, or, when a
+/// step is faked, one call per step to the migration it follows (linear there: checked).
+fn rollback_calls(before: &MigrationState, app: &str, target: &str, steps: &[PlanStep]) -> Result<Vec<Call>> {
+    if !steps.iter().any(|s| s.faked) {
+        return Ok(vec![Call { app: Some(app.to_string()), target: Some(target.to_string()), fake: false }]);
+    }
+    steps
+        .iter()
+        .map(|s| {
+            let to = before.app(&s.app)?.before(&s.name)?;
+            Ok(Call { app: Some(s.app.clone()), target: Some(to), fake: s.faked })
+        })
+        .collect()
+}
+
+fn rehearse_plan(db: &mut Db, state: &MigrationState, p: &MigrationPlan) -> Result<Rehearsal> {
+    let engine = state.vendor.clone().unwrap_or_default();
+    if !transactional(state) {
+        return Err(usage(format!(
+            "the database is {engine}: its schema changes do not roll back with a transaction, so a rehearsal would change it"
+        )));
+    }
+    if p.steps.is_empty() {
+        return Ok(Rehearsal { ok: true, engine, failed: None });
+    }
+    common::note(&format!(
+        "rehearsing {} steps in a transaction that is rolled back (it holds the tables' locks while it runs)",
+        p.steps.len()
+    ));
+    let calls = rollback_calls(state, &p.app, &p.target, &p.steps)?;
+    let ran = db.run(&calls, p.steps.len(), true, true)?;
+    let after = db.state(&[])?;
+    if after.apps != state.apps {
+        return Err(partial(
+            "the rehearsal changed the migration state, which a rolled-back transaction cannot do",
+            "rb-migrate status shows where the database is",
+        ));
+    }
+    Ok(Rehearsal { ok: ran.ok, engine, failed: ran.failed })
+}
+
+fn warn_loss(steps: &[PlanStep]) {
+    for step in steps {
+        for loss in &step.loss {
+            common::warn(&format!("{}: {} — {}", step.migration, loss.operation, loss.why));
+        }
+    }
+}
+
+fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: How, out: &mut Out) -> Result<()> {
+    let before = db.state(&[])?;
     let target = resolve(&before, app, target)?;
-    let mut plan = plan(django, app, &target)?;
+    let mut plan = plan(db, app, &target)?;
     if let Some(step) = plan.steps.iter().find(|s| s.direction == "forward") {
         return Err(usage(format!(
             "{app} is at {}, before {target}: migrating to it applies {}, which is a roll-forward, not a rollback",
@@ -434,6 +500,9 @@ fn rollback(store: &Store, django: &Django, app: &str, target: &str, how: How, o
         steps: plan.steps.clone(),
         faked,
         backup: None,
+        mode: None,
+        failed: None,
+        restored: None,
         dry_run: how.dry_run,
     };
     if plan.steps.is_empty() {
@@ -441,56 +510,125 @@ fn rollback(store: &Store, django: &Django, app: &str, target: &str, how: How, o
         doc.after = Some(before);
         return out.emit(&doc);
     }
-    let backup_how = backup_plan(django, &before, how.backup)?;
+    warn_loss(&doc.steps);
+    doc.mode = Some(mode(&before, &doc.steps).to_string());
+    let backup_how = db::backup_plan(db, &before, how.backup)?;
     if how.dry_run {
-        common::note(&format!("dry run: would undo {} migrations; nothing was run", plan.steps.len()));
+        common::note(&format!(
+            "dry run: would undo {} {} ({}); nothing was run",
+            plan.steps.len(),
+            plural(plan.steps.len(), "migration", "migrations"),
+            doc.mode.as_deref().unwrap_or_default()
+        ));
         return out.emit(&doc);
     }
-    let lock = locked_unchanged(store, django, &before)?;
-    doc.backup = backup(store, django, backup_how)?;
-    let result = if doc.faked.is_empty() {
-        django.manage_ok(&["migrate", app, &target, "--no-input", "--no-color"]).map(|_| ())
-    } else {
-        step_by_step(django, &before, &doc.steps)
+    let calls = rollback_calls(&before, app, &target, &doc.steps)?;
+    let lock = locked_unchanged(store, db, &before)?;
+    execute(store, db, doc, &calls, &backup_how, how, lock, out)
+}
+
+/// `one-transaction` where the database's schema changes roll back and every step is
+/// atomic; `per-migration` otherwise.
+fn mode(before: &MigrationState, steps: &[PlanStep]) -> &'static str {
+    if transactional(before) && steps.iter().all(|s| s.atomic) { ONE } else { PER }
+}
+
+const ONE: &str = "one-transaction";
+const PER: &str = "per-migration";
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// Backs up, journals (rollbacks), runs the calls in the document's mode, reads the state
+/// back and concludes (the caller holds the lock).
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    store: &Store,
+    db: &mut Db,
+    mut doc: MigrationRollback,
+    calls: &[Call],
+    backup_how: &BackupHow,
+    how: How,
+    lock: Lock,
+    out: &mut Out,
+) -> Result<()> {
+    doc.backup = db::backup(store, db, backup_how)?;
+    let journaled = doc.action == "rollback";
+    if journaled {
+        write_journal(store, &doc)?;
+    }
+    let one = doc.mode.as_deref() == Some(ONE);
+    let total = doc.steps.len();
+    let mut ran = run_or_failure(db, calls, total, one);
+    if one && !ran.ok && ran.pending_trigger_events {
+        common::warn(
+            "PostgreSQL refused one transaction (pending trigger events): running one migration at a time",
+        );
+        doc.mode = Some(PER.to_string());
+        ran = run_or_failure(db, calls, total, false);
+    }
+    doc.failed = ran.failed.clone();
+    let after = match db.state(&[]) {
+        Ok(a) => Ok(a),
+        // The session may have died (a timeout): a new one reads the state.
+        Err(_) => Db::open(&db.django).and_then(|fresh| {
+            *db = fresh;
+            db.state(&[])
+        }),
     };
-    let after = status(django, &[]);
-    // Done means: every step's migration is unapplied, and the app is at the target.
     let missed = match &after {
         Err(e) => Some(e.message().to_string()),
-        Ok(after) => doc
-            .steps
-            .iter()
-            .find(|s| {
-                after
-                    .app(&s.app)
-                    .ok()
-                    .and_then(|a| a.migrations.iter().find(|m| m.name == s.name))
-                    .is_none_or(|m| m.applied)
-            })
-            .map(|s| format!("{} is still applied", s.migration))
-            .or_else(|| {
-                let at = after.app(app).map(AppState::position).unwrap_or_default();
-                (at != target).then(|| format!("{app} is at {at}, not {target}"))
-            }),
+        Ok(after) => missed(&doc, after),
     };
     doc.after = after.ok();
-    let outcome = match (result, missed) {
-        (Err(e), _) => Err(e.message().to_string()),
-        (Ok(()), Some(m)) => Err(m),
-        (Ok(()), None) => Ok(()),
+    let outcome = match (ran.ok, ran.failed.as_ref(), missed) {
+        (false, Some(f), _) => Err(f.to_string()),
+        (false, None, _) => Err("the run failed".to_string()),
+        (true, _, Some(m)) => Err(m),
+        (true, _, None) => Ok(()),
     };
-    finish(store, doc, outcome, lock, out)
+    conclude(store, db, doc, outcome, how, lock, out)
+}
+
+fn run_or_failure(db: &mut Db, calls: &[Call], total: usize, one: bool) -> db::Ran {
+    db.run(calls, total, one, false).unwrap_or_else(|e| db::Ran {
+        ok: false,
+        failed: Some(Failure { migration: None, operation: None, error: e.message().to_string() }),
+        pending_trigger_events: false,
+    })
+}
+
+/// What is not where the document asked: a step's migration still applied (rollback), an app
+/// not at its target.
+fn missed(doc: &MigrationRollback, after: &MigrationState) -> Option<String> {
+    let applied = |s: &PlanStep| {
+        after.app(&s.app).ok().and_then(|a| a.migrations.iter().find(|m| m.name == s.name)).map(|m| m.applied)
+    };
+    for s in &doc.steps {
+        let wanted = s.direction == "forward";
+        if applied(s) != Some(wanted) {
+            return Some(format!(
+                "{} is {}",
+                s.migration,
+                if wanted { "still unapplied" } else { "still applied" }
+            ));
+        }
+    }
+    if let (Some(app), Some(target)) = (&doc.app, &doc.target) {
+        let at = after.app(app).map(AppState::position).unwrap_or_default();
+        if &at != target {
+            return Some(format!("{app} is at {at}, not {target}"));
+        }
+    }
+    None
 }
 
 /// Takes the lock, then checks that the state is still the one planned from (another
 /// rollback may have moved it meanwhile). Checks run unlocked, so a refusal writes nothing.
-fn locked_unchanged(
-    store: &Store,
-    django: &Django,
-    planned: &MigrationState,
-) -> Result<rb_common::lock::Lock> {
+fn locked_unchanged(store: &Store, db: &mut Db, planned: &MigrationState) -> Result<Lock> {
     let lock = store.lock()?;
-    if status(django, &[])?.apps != planned.apps {
+    if db.state(&[])?.apps != planned.apps {
         return Err(failed(
             "the migration state changed while this was being planned (another rollback?); nothing was run",
         )
@@ -499,33 +637,41 @@ fn locked_unchanged(
     Ok(lock)
 }
 
-/// Runs the plan one migration at a time, faking the irreversible ones: each step migrates
-/// its app to the migration its step follows (the history is linear there: checked).
-fn step_by_step(django: &Django, before: &MigrationState, steps: &[PlanStep]) -> Result<()> {
-    for step in steps {
-        let to = before.app(&step.app)?.before(&step.name)?;
-        let mut args = vec!["migrate", step.app.as_str(), to.as_str(), "--no-input", "--no-color"];
-        if step.faked {
-            args.push("--fake");
-            common::note(&format!("marking {} unapplied without running it (--fake)", step.migration));
-        }
-        django.manage_ok(&args).map_err(|e| e.context(format!("at {}", step.migration)))?;
-    }
-    Ok(())
-}
-
-/// Logs the outcome and prints the document. A failure after which the state is what it was
-/// on a database whose schema changes roll back with their transaction (SQLite, PostgreSQL)
-/// changed nothing: exit 1. Any other failure after something ran is exit 3, with the way
-/// back.
-fn finish(
+/// Logs the outcome, clears the journal when the state is known, and prints the document. A
+/// failure after which the state is what it was changed nothing: exit 1. Any other failure
+/// after something ran is exit 3 with the journal standing and the ways back — or, with
+/// `--restore-on-failure`, the backup put back (exit 1 once the state reads as before).
+fn conclude(
     store: &Store,
-    doc: MigrationRollback,
+    db: &mut Db,
+    mut doc: MigrationRollback,
     outcome: std::result::Result<(), String>,
-    lock: rb_common::lock::Lock,
+    how: How,
+    lock: Lock,
     out: &mut Out,
 ) -> Result<()> {
     let what = doc.app.clone().unwrap_or_else(|| "the database".to_string());
+    let unchanged = doc.after.as_ref().is_some_and(|a| a.apps == doc.before.apps);
+    let mut restored = false;
+    if outcome.is_err() && !unchanged && how.restore_on_failure {
+        if let Some(backup) = doc.backup.clone() {
+            common::warn(&format!("--restore-on-failure: putting {} back", backup.path));
+            let put_back = db::find_backup(store, &backup.id)
+                .and_then(|(path, ext)| db::restore_backup(store, db, &path, ext))
+                .and_then(|()| db.state(&[]));
+            match put_back {
+                Ok(state) => {
+                    restored = state.apps == doc.before.apps;
+                    doc.after = Some(state);
+                    doc.restored = Some(backup);
+                }
+                Err(e) => common::warn(&format!("could not put the backup back: {}", e.message())),
+            }
+        }
+    }
+    if outcome.is_ok() || unchanged || restored {
+        remove_journal(store)?;
+    }
     let action = format!("migrate-{}", doc.action);
     let event = match &outcome {
         Ok(()) => Event::new(&action, true),
@@ -536,9 +682,11 @@ fn finish(
     let emitted = out.emit(&doc);
     let Err(e) = outcome else {
         common::note(&format!(
-            "{} {what}: {} steps{}; `rb-migrate apply` of this document goes back",
+            "{} {what}: {} {} ({}){}; `rb-migrate apply` of this document goes back",
             if doc.action == "rollback" { "rolled back" } else { "migrated" },
             doc.steps.len(),
+            plural(doc.steps.len(), "step", "steps"),
+            doc.mode.as_deref().unwrap_or(PER),
             doc.backup
                 .as_ref()
                 .map(|b| format!(", the database backed up in {}", b.path))
@@ -546,140 +694,236 @@ fn finish(
         ));
         return emitted;
     };
-    let transactional = matches!(doc.before.vendor.as_deref(), Some("sqlite" | "postgresql"));
-    let unchanged = doc.after.as_ref().is_some_and(|a| a.apps == doc.before.apps);
-    if unchanged && transactional {
+    if unchanged {
         return Err(failed(format!(
-            "migrating {what} failed: {e}; nothing was changed (the failed step was rolled back)"
+            "migrating {what} failed at {e}; nothing was changed (the transaction was rolled back)"
         )));
     }
-    let restore = doc.backup.as_ref().map(|b| match (&b.engine[..], &doc.before.database) {
-        (engine, Some(db)) if engine.ends_with("sqlite3") => {
-            format!(", or, with the app stopped, `sqlite3 {db} \".restore {}\"` puts the backup back", b.path)
-        }
-        _ => format!(", or restore the dump {}", b.path),
+    if restored {
+        return Err(failed(format!(
+            "migrating {what} failed at {e}; the backup {} was put back (--restore-on-failure): the database is as it was before the rollback",
+            doc.backup.as_ref().map_or("", |b| b.path.as_str())
+        )));
+    }
+    let back = doc.backup.as_ref().map(|b| {
+        format!(", or `rb-migrate restore-db {}` puts the backup back (rows written since are lost)", b.id)
     });
-    Err(partial(
+    let how_back = if doc.action == "rollback" {
         format!(
-            "migrating {what} failed: {e}; the database may be partly migrated (the document's `after` says where it is)"
-        ),
+            "`rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back to where it started{}",
+            back.unwrap_or_default()
+        )
+    } else {
         format!(
             "pipe the document to `rb-migrate apply` to go back to where it started{}",
-            restore.unwrap_or_default()
+            back.unwrap_or_default()
+        )
+    };
+    Err(partial(
+        format!(
+            "migrating {what} failed at {e}; the database is partly migrated (the document's `after` says where it is)"
         ),
+        how_back,
     ))
 }
 
-/// Asks Django which database it uses and, given a path, copies a SQLite one there with
-/// SQLite's online backup (consistent while the app runs).
-const DB_PROGRAM: &str = r#"
-import json, sqlite3, sys
-from django.db import connection
-request = json.load(sys.stdin)
-answer = {"engine": connection.settings_dict["ENGINE"], "vendor": connection.vendor}
-if request.get("path") and connection.vendor == "sqlite":
-    connection.ensure_connection()
-    target = sqlite3.connect(request["path"])
-    with target:
-        connection.connection.backup(target)
-    target.close()
-    answer["backed_up"] = True
-print(json.dumps(answer))
-"#;
-
-#[derive(Deserialize)]
-struct DbAnswer {
-    engine: String,
-    #[serde(default)]
-    backed_up: bool,
+fn write_journal(store: &Store, doc: &MigrationRollback) -> Result<()> {
+    let line = doc::to_line(doc)?;
+    fsx::atomic_write(&store.migration_journal_path(), line.as_bytes(), fsx::Mode(0o600))
 }
 
-/// How the database will be backed up, decided before anything runs (and shown by a dry run).
-#[derive(Debug, Clone)]
-enum BackupHow {
-    None,
-    Sqlite,
-    Dump(Vec<String>),
-}
-
-fn backup_plan(django: &Django, state: &MigrationState, wanted: bool) -> Result<BackupHow> {
-    if !wanted {
-        common::warn("no database backup (--no-backup): what this drops is gone");
-        return Ok(BackupHow::None);
-    }
-    if state.vendor.as_deref() == Some("sqlite") {
-        return Ok(BackupHow::Sqlite);
-    }
-    match django.config.backup.clone().filter(|c| !c.is_empty()) {
-        Some(command) => Ok(BackupHow::Dump(command)),
-        None => Err(failed(format!(
-            "the database is {}, not SQLite, and no backup command is set: unapplying migrations drops columns and tables with their data; nothing was run",
-            state.vendor.as_deref().unwrap_or("unknown")
-        ))
-        .hint(format!("set [django] backup = [\"pg_dump\", \"--format=custom\", …] in {FILE} (it writes the dump to stdout), or give --no-backup"))),
-    }
-}
-
-/// Backs the database up into the store (the caller holds the lock): SQLite through its
-/// online backup, another engine through `[django] backup`; 0600, complete or absent.
-fn backup(store: &Store, django: &Django, how: BackupHow) -> Result<Option<DbBackup>> {
-    let ext = match &how {
-        BackupHow::None => return Ok(None),
-        BackupHow::Sqlite => "sqlite3",
-        BackupHow::Dump(_) => "dump",
+fn read_journal(store: &Store) -> Result<Option<MigrationRollback>> {
+    let path = store.migration_journal_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
     };
-    let now = clock::now()?;
-    let id = store.next_id("db", &now)?;
-    let tmp = store.tmp_path(&id)?;
-    let made = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .ctx(|| format!("creating {}", tmp.display()))?;
-        let engine = match &how {
-            BackupHow::Dump(command) => {
-                let setting = format!("django.backup in {FILE}");
-                let ran = exec::run_to_file(command, &store.root, &setting, django.env(), file)?;
-                if !ran.ok() {
-                    return Err(failed(format!(
-                        "`{}` failed ({}): {}",
-                        exec::display(command),
-                        ran.status(),
-                        ran.summary()
-                    )));
-                }
-                if std::fs::metadata(&tmp).map_or(0, |m| m.len()) == 0 {
-                    return Err(failed(format!("`{}` wrote nothing: no backup", exec::display(command))));
-                }
-                exec::display(command)
-            }
-            _ => {
-                drop(file);
-                let done: DbAnswer = django.call(DB_PROGRAM, &serde_json::json!({ "path": tmp }))?;
-                if !done.backed_up {
-                    return Err(failed("the SQLite backup did not run"));
-                }
-                done.engine
-            }
-        };
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).ctx(|| format!("syncing {}", tmp.display()))?;
-        Ok(engine)
-    })();
-    let engine = match made {
-        Ok(engine) => engine,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.context("backing up the database; nothing was run"));
+    let origin = rb_common::paths::shown(&path);
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        usage(format!("{origin}: {e}"))
+            .hint("restore the database with rb-migrate restore-db, then remove the file")
+    })?;
+    doc::from_value::<MigrationRollback>(value, &origin).map(Some)
+}
+
+fn remove_journal(store: &Store) -> Result<()> {
+    let path = store.migration_journal_path();
+    match std::fs::remove_file(&path) {
+        Ok(()) => fsx::sync_dir(path.parent().unwrap_or(&store.dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(failed(format!("removing {}: {e}", path.display()))),
+    }
+}
+
+/// Where an interrupted rollback stopped, in words.
+fn stopped_at(doc: &MigrationRollback, now: &MigrationState) -> String {
+    let undone = doc
+        .steps
+        .iter()
+        .filter(|s| {
+            now.app(&s.app)
+                .ok()
+                .and_then(|a| a.migrations.iter().find(|m| m.name == s.name))
+                .is_some_and(|m| !m.applied)
+        })
+        .count();
+    let app = doc.app.as_deref().unwrap_or("?");
+    let at = now.app(app).map(AppState::position).unwrap_or_default();
+    format!("{undone} of {} steps undone, {app} is at {at}", doc.steps.len())
+}
+
+/// Looks at a migration journal left by an earlier run: one whose database reads as it did
+/// before changed nothing (its transaction was rolled back) and is removed, said once; any
+/// other is reported with where it stopped, and returned. A journal whose run still holds
+/// the lock is left alone.
+fn recover(store: &Store, db: &mut Db) -> Result<Option<MigrationRollback>> {
+    let Some(doc) = read_journal(store)? else { return Ok(None) };
+    let lock = match store.lock_even_if_pending() {
+        Ok(lock) => lock,
+        Err(e) if e.kind() == Kind::Locked => return Ok(Some(doc)),
+        Err(e) => return Err(e),
+    };
+    let now = db.state(&[])?;
+    let what = format!(
+        "the migration rollback of {} to {}",
+        doc.app.as_deref().unwrap_or("?"),
+        doc.target.as_deref().unwrap_or("?")
+    );
+    if now.apps == doc.before.apps {
+        remove_journal(store)?;
+        drop(lock);
+        common::note(&format!(
+            "{what} was interrupted before it changed anything (its transaction was rolled back): nothing changed, its journal is removed"
+        ));
+        return Ok(None);
+    }
+    common::warn(&format!(
+        "{what} was interrupted: {}; `rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back to where it started{}",
+        stopped_at(&doc, &now),
+        doc.backup.as_ref().map(|b| format!(" (or `rb-migrate restore-db {}`)", b.id)).unwrap_or_default()
+    ));
+    Ok(Some(doc))
+}
+
+/// Takes the lock for `--resume`/`--abort`/`restore-db`: a pending migration journal is what
+/// they are for, a pending restore still refuses.
+fn lock_for_recovery(store: &Store) -> Result<Lock> {
+    let lock = store.lock_even_if_pending()?;
+    if store.pending()?.is_some() {
+        drop(lock);
+        return store.lock();
+    }
+    Ok(lock)
+}
+
+fn no_journal() -> rb_common::Error {
+    failed("no migration rollback was interrupted: there is nothing to resume or abort")
+        .hint("rb-migrate status shows the state")
+}
+
+/// `rollback --resume`: the journal's rollback again, from where it stopped.
+fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &mut Out) -> Result<()> {
+    let journal = pending.ok_or_else(no_journal)?;
+    let (Some(app), Some(target)) = (journal.app.clone(), journal.target.clone()) else {
+        return Err(usage("the journal names no app and target"));
+    };
+    let lock = lock_for_recovery(store)?;
+    let before = db.state(&[])?;
+    let mut plan = plan(db, &app, &target)?;
+    for step in &mut plan.steps {
+        step.faked = journal.faked.contains(&step.migration);
+        if step.irreversible && !step.faked {
+            return Err(failed(format!(
+                "{} cannot be undone and the journal did not fake it",
+                step.migration
+            )));
         }
+    }
+    let mut doc = journal.clone();
+    doc.steps = plan.steps.clone();
+    doc.after = None;
+    doc.failed = None;
+    if plan.steps.is_empty() {
+        remove_journal(store)?;
+        common::note(&format!(
+            "{app} is already at {target}: the interrupted rollback is finished, its journal removed"
+        ));
+        doc.after = Some(before);
+        return out.emit(&doc);
+    }
+    doc.mode = Some(mode(&before, &doc.steps).to_string());
+    let calls = rollback_calls(&before, &app, &target, &doc.steps)?;
+    // The journal keeps its `before` (where the rollback started) and its backup.
+    let how = How::default();
+    let one = doc.mode.as_deref() == Some(ONE);
+    let ran = run_or_failure(db, &calls, doc.steps.len(), one);
+    doc.failed = ran.failed.clone();
+    let after = db.state(&[]);
+    let missed = match &after {
+        Err(e) => Some(e.message().to_string()),
+        Ok(a) => missed(&doc, a),
     };
-    let path = store.dir.join(format!("{id}.{ext}"));
-    std::fs::rename(&tmp, &path).ctx(|| format!("moving the backup to {}", path.display()))?;
-    fsx::sync_dir(&store.dir)?;
-    let shown = shown(&path);
-    common::note(&format!("backed up the database to {shown}"));
-    Ok(Some(DbBackup { id, path: shown, engine }))
+    doc.after = after.ok();
+    let outcome = match (ran.failed.as_ref(), missed) {
+        (Some(f), _) => Err(f.to_string()),
+        (None, Some(m)) => Err(m),
+        (None, None) => Ok(()),
+    };
+    conclude(store, db, doc, outcome, how, lock, out)
+}
+
+/// `rollback --abort`: roll forward to the journal's `before`.
+fn abort(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &mut Out) -> Result<()> {
+    let journal = pending.ok_or_else(no_journal)?;
+    let lock = lock_for_recovery(store)?;
+    remove_journal(store)?;
+    drop(lock);
+    let how = How { with_dependents: true, backup: false, ..How::default() };
+    let done = apply(store, db, Some(journal.before.clone()), how, out);
+    if done.is_err() {
+        // Still not where it started: the journal stands again.
+        write_journal(store, &journal)?;
+    }
+    done
+}
+
+/// A target as the user gave it, made exact: `zero`, `previous` (the migration before the
+/// last applied one), a name, or a unique prefix of one.
+pub fn resolve(state: &MigrationState, app: &str, target: &str) -> Result<String> {
+    let a = state.app(app)?;
+    match target {
+        ZERO => return Ok(ZERO.to_string()),
+        "previous" => {
+            let last = a.migrations.iter().rev().find(|m| m.applied).ok_or_else(|| {
+                failed(format!("no migration of {app} is applied: there is nothing to roll back"))
+            })?;
+            let before = a.before(&last.name)?;
+            if before == ZERO {
+                return Err(usage(format!(
+                    "the migration before {app}.{} is none: `previous` would be `zero`, which drops {app}'s tables",
+                    last.name
+                ))
+                .hint(format!("if that is what you want, say so: rb-migrate rollback {app} zero")));
+            }
+            return Ok(before);
+        }
+        _ => {}
+    }
+    if a.migrations.iter().any(|m| m.name == target) {
+        return Ok(target.to_string());
+    }
+    let matches: Vec<&str> =
+        a.migrations.iter().filter(|m| m.name.starts_with(target)).map(|m| m.name.as_str()).collect();
+    match matches.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(failed(format!(
+            "{app} has no migration {target:?}; its migrations are: {}",
+            a.migrations.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+        many => Err(usage(format!("{target:?} matches several migrations of {app}: {}", many.join(", ")))
+            .hint("give more of the name")),
+    }
 }
 
 /// The state a document on stdin asks for: a `migration-state`, or a `migration-rollback`'s
@@ -697,20 +941,14 @@ fn wanted_state() -> Result<MigrationState> {
     }
 }
 
-fn apply(
-    store: &Store,
-    django: &Django,
-    wanted: Option<MigrationState>,
-    how: How,
-    out: &mut Out,
-) -> Result<()> {
+fn apply(store: &Store, db: &mut Db, wanted: Option<MigrationState>, how: How, out: &mut Out) -> Result<()> {
     let latest = wanted.is_none();
-    let before = status(django, &[])?;
+    let before = db.state(&[])?;
     if let Some(wanted) = &wanted {
         check_document(&before, wanted)?;
     }
     // Each app whose position differs, with its plan: an irreversible undo is refused here too.
-    let mut moves: Vec<(String, String)> = Vec::new();
+    let mut calls: Vec<Call> = Vec::new();
     let mut steps: Vec<PlanStep> = Vec::new();
     let add = |new: Vec<PlanStep>, steps: &mut Vec<PlanStep>| {
         for step in new {
@@ -724,9 +962,10 @@ fn apply(
             for app in &before.apps {
                 if app.migrations.iter().any(|m| !m.applied) {
                     let leaf = app.migrations.last().map(|m| m.name.clone()).unwrap_or_default();
-                    add(plan(django, &app.app, &leaf)?.steps, &mut steps);
+                    add(db.plan(&[(app.app.clone(), leaf)])?, &mut steps);
                 }
             }
+            calls.push(Call { app: None, target: None, fake: false });
         }
         Some(wanted) => {
             for app in &wanted.apps {
@@ -734,7 +973,7 @@ fn apply(
                 if before.app(&app.app)?.position() == target {
                     continue;
                 }
-                let p = plan(django, &app.app, &target)?;
+                let p = plan(db, &app.app, &target)?;
                 if !p.irreversible.is_empty() {
                     return Err(failed(format!(
                         "moving {} to {target} would undo {}, which cannot be undone; nothing was run",
@@ -743,7 +982,7 @@ fn apply(
                     )));
                 }
                 add(p.steps, &mut steps);
-                moves.push((app.app.clone(), target));
+                calls.push(Call { app: Some(app.app.clone()), target: Some(target), fake: false });
             }
             let left: Vec<&str> = before
                 .apps
@@ -765,6 +1004,9 @@ fn apply(
         steps,
         faked: Vec::new(),
         backup: None,
+        mode: None,
+        failed: None,
+        restored: None,
         dry_run: how.dry_run,
     };
     if doc.steps.is_empty() {
@@ -776,38 +1018,77 @@ fn apply(
         doc.after = Some(before);
         return out.emit(&doc);
     }
-    let backup_how = backup_plan(django, &before, how.backup)?;
+    warn_loss(&doc.steps);
+    doc.mode = Some(mode(&before, &doc.steps).to_string());
+    let backup_how = db::backup_plan(db, &before, how.backup)?;
     if how.dry_run {
         return out.emit(&doc);
     }
-    let lock = locked_unchanged(store, django, &before)?;
-    doc.backup = backup(store, django, backup_how)?;
-    let result: Result<()> = match &wanted {
-        None => django.manage_ok(&["migrate", "--no-input", "--no-color"]).map(|_| ()),
-        Some(_) => moves.iter().try_for_each(|(app, target)| {
-            django.manage_ok(&["migrate", app, target, "--no-input", "--no-color"]).map(|_| ())
-        }),
+    let lock = locked_unchanged(store, db, &before)?;
+    execute(store, db, doc, &calls, &backup_how, how, lock, out)
+}
+
+/// `restore-db ID`: the current database backed up (the undo), then the backup put back so
+/// that the database equals it.
+fn restore_db(store: &Store, db: &mut Db, id: &str, dry_run: bool, out: &mut Out) -> Result<()> {
+    let (path, ext) = db::find_backup(store, id)?;
+    let before = db.state(&[])?;
+    let restored =
+        DbBackup { id: id.to_string(), path: rb_common::paths::shown(&path), engine: String::new() };
+    let mut doc = MigrationRollback {
+        action: "restore-db".to_string(),
+        app: None,
+        target: None,
+        before: before.clone(),
+        after: None,
+        steps: Vec::new(),
+        faked: Vec::new(),
+        backup: None,
+        mode: None,
+        failed: None,
+        restored: Some(restored),
+        dry_run,
     };
-    let after = status(django, &[]);
-    let missed: Option<String> = match (&wanted, &after) {
-        (_, Err(e)) => Some(e.message().to_string()),
-        (Some(wanted), Ok(after)) => wanted.apps.iter().find_map(|w| {
-            let at = after.app(&w.app).map(AppState::position).unwrap_or_default();
-            (at != w.position()).then(|| format!("{} is at {at}, not {}", w.app, w.position()))
-        }),
-        (None, Ok(after)) => after
-            .apps
-            .iter()
-            .find(|a| a.migrations.iter().any(|m| !m.applied))
-            .map(|a| format!("{} still has unapplied migrations", a.app)),
+    let backup_how = db::backup_plan(db, &before, true)?;
+    if dry_run {
+        common::note(&format!(
+            "dry run: would back up the database, then put {} back; nothing was changed",
+            shown_path(&path)
+        ));
+        return out.emit(&doc);
+    }
+    let lock = lock_for_recovery(store)?;
+    doc.backup = db::backup(store, db, &backup_how)?;
+    let done = db::restore_backup(store, db, &path, ext);
+    let after = db.state(&[]);
+    let event = match &done {
+        Ok(()) => Event::new("migrate-restore-db", true),
+        Err(e) => Event::new("migrate-restore-db", false).error(e),
     };
-    doc.after = after.ok();
-    let outcome = match (result, missed) {
-        (Err(e), _) => Err(e.message().to_string()),
-        (Ok(()), Some(m)) => Err(m),
-        (Ok(()), None) => Ok(()),
-    };
-    finish(store, doc, outcome, lock, out)
+    store.log_or_warn(event.set("django").snapshot(id));
+    if let Err(e) = done {
+        return Err(e.context(format!("restoring {id}")));
+    }
+    doc.after = Some(after?);
+    // The database is the backup now: a rollback that was interrupted is over.
+    if read_journal(store).ok().flatten().is_some() {
+        remove_journal(store)?;
+        common::note(
+            "the interrupted migration rollback's journal is removed: the database is the backup now",
+        );
+    }
+    drop(lock);
+    let emitted = out.emit(&doc);
+    common::note(&format!(
+        "the database is back to {id}; what it was is in {} (`rb-migrate restore-db {}` undoes this)",
+        doc.backup.as_ref().map_or("", |b| b.path.as_str()),
+        doc.backup.as_ref().map_or("", |b| b.id.as_str())
+    ));
+    emitted
+}
+
+fn shown_path(p: &std::path::Path) -> String {
+    rb_common::paths::shown(p)
 }
 
 /// A document for `apply` must be of this project: its apps exist, their migrations are

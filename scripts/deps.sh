@@ -12,6 +12,9 @@ needed=(
     "sqlite3 sqlite3"
     "redis-server redis-server"
     "script bsdutils"
+    "pg_ctlcluster postgresql"
+    "pg_dump postgresql-client"
+    "runuser util-linux"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")

@@ -25,6 +25,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod moto;
 pub mod nginx;
+pub mod postgres;
 pub mod standin;
 
 use rb_common::doc::Document;

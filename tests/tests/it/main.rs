@@ -13,6 +13,7 @@ mod envfile;
 mod flags;
 mod legacy;
 mod migrate;
+mod migrate_pg;
 mod nginx;
 mod readme;
 mod restore;

@@ -250,3 +250,130 @@ fn irreversible_steps_hidden_in_state_operations_or_mixed_with_schema_are_caught
         .one_line_error("tickets.0006_mixed cannot be undone and also changes the schema");
     s.tree().assert_same(&before);
 }
+
+/// Two customers sharing an inbox since 0002 relaxed the unique e-mail, and a note.
+fn shared_inbox(s: &Scenario) {
+    s.manage(&[
+        "shell",
+        "-c",
+        "from apps.customers.models import Customer, CustomerNote\n\
+         a = Customer.objects.create(name='Ann', email='team@example.com')\n\
+         Customer.objects.create(name='Bob', email='team@example.com')\n\
+         CustomerNote.objects.create(customer=a, body='called back')",
+    ])
+    .success();
+}
+
+fn dump(s: &Scenario) -> String {
+    let text = s.program("sqlite3").args(["db.sqlite3", ".dump"]).run().success().stdout();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+#[test]
+fn a_rollback_that_meets_the_data_changes_nothing_on_sqlite() {
+    let s = Scenario::django();
+    shared_inbox(&s);
+    let before = dump(&s);
+    let live = s.live();
+    let run = s.cmd("rb-migrate").args(["rollback", "customers", "0001"]).run().code_is(1).stderr_has(
+        "rb-migrate: error: migrating customers failed at customers.0002_customer_email_shared (Alter field email on customer): UNIQUE constraint failed: new__customers_customer.email; nothing was changed",
+    );
+    let doc: MigrationRollback = run.doc();
+    assert_eq!(doc.mode.as_deref(), Some("one-transaction"));
+    assert_eq!(doc.failed.unwrap().migration.as_deref(), Some("customers.0002_customer_email_shared"));
+    // 0004 and 0003 were undone inside the transaction, and came back with it.
+    assert_eq!(dump(&s), before);
+    s.live().assert_same(&live);
+    assert!(!s.exists("backups/.rb/migration.json"));
+    // The backup passed PRAGMA integrity_check and holds every row.
+    let backup = doc.backup.unwrap();
+    let rows = s
+        .program("sqlite3")
+        .args([&backup.path, "SELECT count(*) FROM customers_customer"])
+        .run()
+        .success()
+        .stdout();
+    assert_eq!(rows.trim(), "2");
+}
+
+#[test]
+fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
+    let s = Scenario::django();
+    // A project's migration that Django runs outside a transaction.
+    s.write(
+        "apps/customers/migrations/0005_customer_vip.py",
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    atomic = False\n    dependencies = [(\"customers\", \"0004_customernote\")]\n    operations = [migrations.AddField(model_name=\"customer\", name=\"vip\", field=models.BooleanField(default=False))]\n",
+    );
+    s.write(
+        "apps/customers/models.py",
+        s.read("apps/customers/models.py").replace(
+            "    email = models.EmailField()\n",
+            "    email = models.EmailField()\n    vip = models.BooleanField(default=False)\n",
+        ),
+    );
+    s.manage(&["migrate", "-v", "0"]).success();
+    shared_inbox(&s);
+    let plan: MigrationPlan = s.cmd("rb-migrate").args(["plan", "customers", "0001"]).run().success().doc();
+    assert_eq!(plan.not_atomic, ["customers.0005_customer_vip"]);
+    let dry: MigrationRollback =
+        s.cmd("rb-migrate").args(["rollback", "customers", "0001", "--dry-run"]).run().success().doc();
+    assert_eq!(dry.mode.as_deref(), Some("per-migration"));
+    let run = s.cmd("rb-migrate").args(["rollback", "customers", "0001"]).run().code_is(3);
+    let run =
+        run.stderr_has("migrating customers failed at customers.0002_customer_email_shared").stderr_has(
+            "hint: `rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back",
+        );
+    let doc: MigrationRollback = run.doc();
+    assert_eq!(position(doc.after.as_ref().unwrap(), "customers"), "0002_customer_email_shared");
+    assert!(s.exists("backups/.rb/migration.json"));
+    // While it stands, every store change exits 3; status says where it stopped.
+    // (The lock file records who took it last: the refusals take it to look.)
+    let tree = s.tree().without(&["backups/.rb/lock"]);
+    s.cmd("rb-snapshot").run().code_is(3).one_line_error("an interrupted migration rollback is pending");
+    s.cmd("rb-migrate").args(["rollback", "tickets", "previous"]).run().code_is(3);
+    s.tree().without(&["backups/.rb/lock"]).assert_same(&tree);
+    s.cmd("rb-migrate")
+        .arg("status")
+        .run()
+        .success()
+        .stderr_has("the migration rollback of customers to 0001_initial was interrupted: 3 of 4 steps undone, customers is at 0002_customer_email_shared");
+    // --abort goes back to where it started and clears the journal.
+    let back: MigrationRollback = s
+        .cmd("rb-migrate")
+        .args(["rollback", "--abort"])
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success()
+        .doc();
+    assert_eq!(position(back.after.as_ref().unwrap(), "customers"), "0005_customer_vip");
+    assert!(!s.exists("backups/.rb/migration.json"));
+    s.cmd("rb-migrate")
+        .args(["rollback", "--resume"])
+        .run()
+        .code_is(1)
+        .one_line_error("no migration rollback was interrupted");
+}
+
+#[test]
+fn restore_db_on_sqlite_round_trips() {
+    let s = Scenario::django();
+    shared_inbox(&s);
+    let before = dump(&s);
+    let doc: MigrationRollback =
+        s.cmd("rb-migrate").args(["rollback", "customers", "0003"]).run().success().doc();
+    let after_rollback = dump(&s);
+    let backup = doc.backup.unwrap();
+    let done: MigrationRollback = s
+        .cmd("rb-migrate")
+        .args(["restore-db", &backup.id])
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success()
+        .doc();
+    assert_eq!(dump(&s), before);
+    let undo = done.backup.unwrap();
+    s.cmd("rb-migrate").args(["restore-db", &undo.id]).env("RB_NOW", "2025-10-13T12:02:00Z").run().success();
+    assert_eq!(dump(&s), after_rollback);
+}

@@ -653,20 +653,22 @@ fn conclude(
     let what = doc.app.clone().unwrap_or_else(|| "the database".to_string());
     let unchanged = doc.after.as_ref().is_some_and(|a| a.apps == doc.before.apps);
     let mut restored = false;
-    if outcome.is_err() && !unchanged && how.restore_on_failure {
-        if let Some(backup) = doc.backup.clone() {
-            common::warn(&format!("--restore-on-failure: putting {} back", backup.path));
-            let put_back = db::find_backup(store, &backup.id)
-                .and_then(|(path, ext)| db::restore_backup(store, db, &path, ext))
-                .and_then(|()| db.state(&[]));
-            match put_back {
-                Ok(state) => {
-                    restored = state.apps == doc.before.apps;
-                    doc.after = Some(state);
-                    doc.restored = Some(backup);
-                }
-                Err(e) => common::warn(&format!("could not put the backup back: {}", e.message())),
+    if outcome.is_err()
+        && !unchanged
+        && how.restore_on_failure
+        && let Some(backup) = doc.backup.clone()
+    {
+        common::warn(&format!("--restore-on-failure: putting {} back", backup.path));
+        let put_back = db::find_backup(store, &backup.id)
+            .and_then(|(path, ext)| db::restore_backup(store, db, &path, ext))
+            .and_then(|()| db.state(&[]));
+        match put_back {
+            Ok(state) => {
+                restored = state.apps == doc.before.apps;
+                doc.after = Some(state);
+                doc.restored = Some(backup);
             }
+            Err(e) => common::warn(&format!("could not put the backup back: {}", e.message())),
         }
     }
     if outcome.is_ok() || unchanged || restored {

@@ -33,6 +33,7 @@ bench:
 	scripts/deps.sh bench
 	$(CARGO) build --release --workspace --bins --locked
 	python3 scripts/bench.py $(BENCH_SIZES)
+	python3 scripts/bench_rollbacks.py
 
 check: fmt clippy doc test
 

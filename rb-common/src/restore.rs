@@ -45,8 +45,10 @@ use crate::store::{Event, Snapshot, Store};
 pub struct Options {
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have.
     pub keep_extra: bool,
-    /// Compare file contents by hash instead of size and mtime.
-    pub checksum: bool,
+    /// Trust rsync's quick check (same size and mtime means same content) instead of
+    /// comparing each live file's SHA-256 with the manifest: for huge trees, and then the
+    /// restore's document says `verified: false`.
+    pub quick: bool,
     /// What must follow this restore that `--resume` and `--abort` cannot do, recorded in the
     /// journal and said when they run (rb-nginx: "`rb-nginx reload`").
     pub after: Option<&'static str>,
@@ -357,13 +359,18 @@ impl Planner<'_> {
                 // A legacy backup's mtimes are when `cp` ran, not the files' own: compare
                 // content, and leave a file whose content and mode match alone.
                 let legacy = self.snap.manifest.legacy;
-                let same = if self.opts.checksum || legacy {
-                    let live_hash = fsx::hash_file(&self.root.join(rel))?;
-                    let want = match sha256 {
-                        Some(h) => h.clone(),
-                        None => fsx::hash_file(&self.snap.source(rel))?.sha256,
-                    };
-                    live_hash.sha256 == want && live_hash.size == *size
+                let same = if !self.opts.quick || legacy {
+                    // Another size is another content: no need to read it.
+                    if meta.len() != *size && !legacy {
+                        false
+                    } else {
+                        let live_hash = fsx::hash_file(&self.root.join(rel))?;
+                        let want = match sha256 {
+                            Some(h) => h.clone(),
+                            None => fsx::hash_file(&self.snap.source(rel))?.sha256,
+                        };
+                        live_hash.sha256 == want && live_hash.size == *size
+                    }
                 } else {
                     meta.len() == *size && Mtime::of(&meta) == e.mtime
                 };
@@ -573,7 +580,8 @@ impl Planner<'_> {
 }
 
 /// Compares the snapshot with the live tree under `root` and plans the restore. Reads only
-/// metadata (and, with `checksum`, the live files); changes nothing.
+/// metadata and the live files whose size matches (only metadata with `quick`); changes
+/// nothing.
 pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     let root = store.root.as_path();
     let m = &snap.manifest;
@@ -896,7 +904,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
     snapshot::write_snapshot(store, &now, manifest, &items, None)
 }
 
-fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
+fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> RestoreDoc {
     let m = &snap.manifest;
     RestoreDoc {
         snapshot: m.id.clone(),
@@ -905,7 +913,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
         created: plan.created.clone(),
         modified: plan.modified.clone(),
         removed: plan.removed.clone(),
-        verified: m.verified,
+        verified: m.verified && !opts.quick,
         check: None,
         dry_run,
     }
@@ -916,7 +924,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
 pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
     let plan = plan(store, snap, opts)?;
     verify_sources(snap, &plan)?;
-    Ok(doc_for(snap, &plan, true))
+    Ok(doc_for(snap, &plan, opts, true))
 }
 
 /// The journal of a restore in progress (`backups/.rb/journal.json`): written and synced
@@ -1026,7 +1034,7 @@ pub fn restore_then(
     let result = (|| {
         let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
-        let mut doc = doc_for(snap, &plan, false);
+        let mut doc = doc_for(snap, &plan, opts, false);
         if plan.is_empty() {
             then(Checking { check, changed: false })?;
             doc.check = check.map(|c| exec::display(&c.argv));
@@ -1161,7 +1169,7 @@ fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
     verify_sources(&undo, &plan)?;
     apply(&store.root, &plan.steps)?;
     clear_journal(store)?;
-    Ok(doc_for(&undo, &plan, false))
+    Ok(doc_for(&undo, &plan, Options::default(), false))
 }
 
 /// The snapshot a document on stdin names: a `snapshot` (restore it) or a `restore`

@@ -12,6 +12,14 @@ needed=(
     "sqlite3 sqlite3"
     "redis-server redis-server"
     "script bsdutils"
+    "setfacl acl"
+    "getfacl acl"
+    "setfattr attr"
+    "getfattr attr"
+    "setcap libcap2-bin"
+    "getcap libcap2-bin"
+    "find findutils"
+    "du coreutils"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")

@@ -15,8 +15,12 @@ Examples:
   rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
   rb-restore --abort                      or put back what was there before it
 
-A restore is exact: files come back with their content, mode and mtime; files added since to a
-snapshotted folder, or matching a snapshotted glob, are removed (kept in the undo snapshot).
+A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
+attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
+holes; files added since to a snapshotted folder, or matching a snapshotted glob, are removed
+(kept in the undo snapshot). Copies in the store never carry set-id bits or capabilities (the
+manifest does); run as root, a store another user can write is refused (exit 2), and so is a
+journal or manifest whose paths leave the root.
 What differs is decided by content (each live file's SHA-256 against the manifest; --quick
 trusts size and mtime instead). Every file to write is checked against its SHA-256 before
 anything changes; what it replaces is

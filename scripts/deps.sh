@@ -15,6 +15,14 @@ needed=(
     "pg_ctlcluster postgresql"
     "pg_dump postgresql-client"
     "runuser util-linux"
+    "setfacl acl"
+    "getfacl acl"
+    "setfattr attr"
+    "getfattr attr"
+    "setcap libcap2-bin"
+    "getcap libcap2-bin"
+    "find findutils"
+    "du coreutils"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")

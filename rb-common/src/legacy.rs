@@ -165,6 +165,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         legacy: true,
         undo_for: None,
         dry_run: false,
+        xattrs: false,
     };
     store::check_manifest(&manifest)?;
     Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored })

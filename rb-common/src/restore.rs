@@ -34,7 +34,7 @@ use crate::clock;
 use crate::doc::Document;
 use crate::error::{Context, Error, Kind, Result, failed, partial, usage};
 use crate::exec;
-use crate::fsx::{self, Mode, Mtime};
+use crate::fsx::{self, Mode, Mtime, Xattrs};
 use crate::lock::Lock;
 use crate::paths;
 use crate::snapshot::{self, Entry, Item, Manifest, Node, UNDO_SET};
@@ -45,8 +45,10 @@ use crate::store::{Event, Snapshot, Store};
 pub struct Options {
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have.
     pub keep_extra: bool,
-    /// Compare file contents by hash instead of size and mtime.
-    pub checksum: bool,
+    /// Trust rsync's quick check (same size and mtime means same content) instead of
+    /// comparing each live file's SHA-256 with the manifest: for huge trees, and then the
+    /// restore's document says `verified: false`.
+    pub quick: bool,
     /// What must follow this restore that `--resume` and `--abort` cannot do, recorded in the
     /// journal and said when they run (rb-nginx: "`rb-nginx reload`").
     pub after: Option<&'static str>,
@@ -73,7 +75,7 @@ pub enum Step {
         /// Its owner `[uid, gid]`, when rb runs as root.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<(u32, u32)>,
-        /// Where its content is in the snapshot.
+        /// Where its content is in the snapshot (in the journal: relative to the store).
         src: PathBuf,
         /// Its mode.
         mode: Mode,
@@ -83,6 +85,10 @@ pub enum Step {
         size: u64,
         /// Its SHA-256, when the snapshot has one.
         sha256: Option<String>,
+        /// Its extended attributes, exactly (absent: leave them as they are, for manifests
+        /// that did not record them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        xattrs: Option<Xattrs>,
     },
     /// Put a symlink in place.
     Link {
@@ -107,6 +113,10 @@ pub enum Step {
         mode: Option<Mode>,
         /// The mtime.
         mtime: Mtime,
+        /// Its extended attributes, exactly (absent: leave them as they are, for manifests
+        /// that did not record them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        xattrs: Option<Xattrs>,
     },
     /// Set a folder's mode and mtime, after everything inside it is done.
     DirMeta {
@@ -119,6 +129,17 @@ pub enum Step {
         mode: Mode,
         /// Its mtime.
         mtime: Mtime,
+        /// Its extended attributes, exactly (absent: leave them as they are, for manifests
+        /// that did not record them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        xattrs: Option<Xattrs>,
+    },
+    /// Make `path` a hard link of `to` (a file of the set put in place before it).
+    HardLink {
+        /// The other name of the inode.
+        path: String,
+        /// The file it shares its inode with.
+        to: String,
     },
 }
 
@@ -237,6 +258,9 @@ struct Planner<'a> {
     writes: Vec<Step>,
     metas: Vec<Step>,
     dir_metas: Vec<Step>,
+    links: Vec<Step>,
+    /// Files whose content is written (a new inode), so their hard links must be made again.
+    written: HashSet<String>,
     plan: Plan,
 }
 
@@ -250,6 +274,59 @@ impl Planner<'_> {
     fn owner_differs(&self, e: &Entry, meta: &fs::Metadata) -> bool {
         use std::os::unix::fs::MetadataExt;
         self.owner(e).is_some_and(|(u, g)| (meta.uid(), meta.gid()) != (u, g))
+    }
+
+    /// The extended attributes to give entry `e`, when the manifest records them.
+    fn xattrs(&self, e: &Entry) -> Option<Xattrs> {
+        self.snap.manifest.xattrs.then(|| e.xattrs.clone())
+    }
+
+    /// True when the manifest records extended attributes and the live ones of `rel` differ
+    /// (capabilities compared only when running as root, who alone restores them).
+    fn xattrs_differ(&self, e: &Entry, rel: &str) -> Result<bool> {
+        if !self.snap.manifest.xattrs {
+            return Ok(false);
+        }
+        let live = fsx::read_xattrs(&self.root.join(rel))?;
+        let managed = |x: &Xattrs| -> Xattrs {
+            x.iter()
+                .filter(|(n, _)| self.own || *n != fsx::CAPABILITY)
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect()
+        };
+        Ok(managed(&live) != managed(&e.xattrs))
+    }
+
+    /// Plans entry `e`, a hard link of the earlier entry `to`: nothing when the live file
+    /// already shares `to`'s inode (and `to` keeps it), else a link made again.
+    fn hard_link(&mut self, e: &Entry, to: &str, live: Live) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let rel = e.path.as_str();
+        if let Live::File(meta) = &live
+            && !self.written.contains(to)
+            && let Live::File(first) = self.live(to)?
+            && (first.dev(), first.ino()) == (meta.dev(), meta.ino())
+        {
+            return Ok(());
+        }
+        match live {
+            Live::Missing => {
+                self.plan.created.push(rel.to_string());
+                self.created(rel);
+            }
+            Live::Dir(_) => {
+                self.remove(rel);
+                self.plan.modified.push(rel.to_string());
+                self.made.insert(rel.to_string());
+            }
+            _ => {
+                self.plan.undo.full.push(rel.to_string());
+                self.plan.modified.push(rel.to_string());
+            }
+        }
+        self.touch_parent(rel);
+        self.links.push(Step::HardLink { path: rel.to_string(), to: to.to_string() });
+        Ok(())
     }
 
     fn is_gone(&self, rel: &str) -> bool {
@@ -336,6 +413,9 @@ impl Planner<'_> {
                 _ => {}
             }
         }
+        if let (Node::File { .. }, Some(to)) = (&e.node, &e.link) {
+            return self.hard_link(e, to, live);
+        }
         let same_type = matches!(
             (&e.node, &live),
             (Node::File { .. }, Live::File(_))
@@ -357,13 +437,18 @@ impl Planner<'_> {
                 // A legacy backup's mtimes are when `cp` ran, not the files' own: compare
                 // content, and leave a file whose content and mode match alone.
                 let legacy = self.snap.manifest.legacy;
-                let same = if self.opts.checksum || legacy {
-                    let live_hash = fsx::hash_file(&self.root.join(rel))?;
-                    let want = match sha256 {
-                        Some(h) => h.clone(),
-                        None => fsx::hash_file(&self.snap.source(rel))?.sha256,
-                    };
-                    live_hash.sha256 == want && live_hash.size == *size
+                let same = if !self.opts.quick || legacy {
+                    // Another size is another content: no need to read it.
+                    if meta.len() != *size && !legacy {
+                        false
+                    } else {
+                        let live_hash = fsx::hash_file(&self.root.join(rel))?;
+                        let want = match sha256 {
+                            Some(h) => h.clone(),
+                            None => fsx::hash_file(&self.snap.source(rel))?.sha256,
+                        };
+                        live_hash.sha256 == want && live_hash.size == *size
+                    }
                 } else {
                     meta.len() == *size && Mtime::of(&meta) == e.mtime
                 };
@@ -374,6 +459,7 @@ impl Planner<'_> {
                 } else if Mode::of(&meta) != *mode
                     || (!legacy && Mtime::of(&meta) != e.mtime)
                     || self.owner_differs(e, &meta)
+                    || self.xattrs_differ(e, rel)?
                 {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
@@ -383,6 +469,7 @@ impl Planner<'_> {
                         owner,
                         mode: Some(*mode),
                         mtime: e.mtime,
+                        xattrs: self.xattrs(e),
                     });
                 }
                 Ok(())
@@ -396,7 +483,13 @@ impl Planner<'_> {
                     self.plan.undo.full.push(rel.to_string());
                     self.plan.modified.push(rel.to_string());
                     let owner = self.owner(e);
-                    self.metas.push(Step::Meta { path: rel.to_string(), owner, mode: None, mtime: e.mtime });
+                    self.metas.push(Step::Meta {
+                        path: rel.to_string(),
+                        owner,
+                        mode: None,
+                        mtime: e.mtime,
+                        xattrs: None,
+                    });
                 }
                 Ok(())
             }
@@ -428,6 +521,7 @@ impl Planner<'_> {
                     owner,
                     mode: *mode,
                     mtime: e.mtime,
+                    xattrs: self.xattrs(e),
                 });
             }
             _ => self.write(e),
@@ -439,16 +533,21 @@ impl Planner<'_> {
         let rel = e.path.clone();
         self.touch_parent(&rel);
         let owner = self.owner(e);
+        let xattrs = self.xattrs(e);
         match &e.node {
-            Node::File { mode, size, sha256 } => self.writes.push(Step::Write {
-                src: self.snap.source(&rel),
-                path: rel,
-                owner,
-                mode: *mode,
-                mtime: e.mtime,
-                size: *size,
-                sha256: sha256.clone(),
-            }),
+            Node::File { mode, size, sha256 } => {
+                self.written.insert(rel.clone());
+                self.writes.push(Step::Write {
+                    src: self.snap.source(&rel),
+                    path: rel,
+                    owner,
+                    mode: *mode,
+                    mtime: e.mtime,
+                    size: *size,
+                    sha256: sha256.clone(),
+                    xattrs,
+                })
+            }
             Node::Symlink { target } => {
                 self.writes.push(Step::Link { path: rel, owner, target: target.clone(), mtime: e.mtime });
             }
@@ -546,7 +645,8 @@ impl Planner<'_> {
                 let legacy = self.snap.manifest.legacy;
                 let differs = Mode::of(&meta) != mode
                     || (!legacy && Mtime::of(&meta) != e.mtime)
-                    || self.owner_differs(e, &meta);
+                    || self.owner_differs(e, &meta)
+                    || self.xattrs_differ(e, &e.path)?;
                 // A folder whose mtime moved because of what this restore changes inside it
                 // is not news; one that changes on its own account is reported.
                 if Mode::of(&meta) != mode || (differs && !self.touched.contains(&e.path)) {
@@ -554,7 +654,14 @@ impl Planner<'_> {
                 }
                 if differs || self.touched.contains(&e.path) {
                     let owner = self.owner(e);
-                    self.dir_metas.push(Step::DirMeta { path: e.path.clone(), owner, mode, mtime: e.mtime });
+                    let xattrs = self.xattrs(e);
+                    self.dir_metas.push(Step::DirMeta {
+                        path: e.path.clone(),
+                        owner,
+                        mode,
+                        mtime: e.mtime,
+                        xattrs,
+                    });
                     self.plan.undo.shallow.push(e.path.clone());
                 }
             }
@@ -573,7 +680,8 @@ impl Planner<'_> {
 }
 
 /// Compares the snapshot with the live tree under `root` and plans the restore. Reads only
-/// metadata (and, with `checksum`, the live files); changes nothing.
+/// metadata and the live files whose size matches (only metadata with `quick`); changes
+/// nothing.
 pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     let root = store.root.as_path();
     let m = &snap.manifest;
@@ -607,6 +715,8 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         writes: Vec::new(),
         metas: Vec::new(),
         dir_metas: Vec::new(),
+        links: Vec::new(),
+        written: HashSet::new(),
         plan: Plan::default(),
     };
     for e in &m.entries {
@@ -628,7 +738,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     p.dir_metas.sort_by(|a, b| step_path(b).cmp(step_path(a)));
     p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
     let mut plan = p.plan;
-    plan.steps = [p.removes, p.mkdirs, p.writes, p.metas, p.dir_metas].concat();
+    plan.steps = [p.removes, p.mkdirs, p.writes, p.links, p.metas, p.dir_metas].concat();
     for list in [
         &mut plan.created,
         &mut plan.modified,
@@ -649,7 +759,8 @@ fn step_path(s: &Step) -> &str {
         | Step::Write { path, .. }
         | Step::Link { path, .. }
         | Step::Meta { path, .. }
-        | Step::DirMeta { path, .. } => path,
+        | Step::DirMeta { path, .. }
+        | Step::HardLink { path, .. } => path,
     }
 }
 
@@ -716,8 +827,11 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
                 }
                 _ => {}
             },
-            Step::Write { path, owner, src, mode, mtime, size, sha256 } => {
+            Step::Write { path, owner, src, mode, mtime, size, sha256, xattrs } => {
                 let tmp = stage_file(root, path, src, *mode, *owner, *size, sha256.as_deref())?;
+                if let Some(xattrs) = xattrs {
+                    fsx::write_xattrs(&tmp, xattrs, owner.is_some())?;
+                }
                 fsx::set_mtime(&tmp, *mtime)?;
                 staged.push((tmp, root.join(path)));
             }
@@ -727,7 +841,7 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
                 fsx::set_symlink_mtime(&tmp, *mtime)?;
                 staged.push((tmp, root.join(path)));
             }
-            Step::Meta { .. } | Step::DirMeta { .. } => {}
+            Step::Meta { .. } | Step::DirMeta { .. } | Step::HardLink { .. } => {}
         }
     }
     if !staged.is_empty() {
@@ -738,16 +852,28 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
         tmp.persist(&target)
             .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
     }
+    // Hard links once the files they share an inode with are in place.
+    for step in steps {
+        if let Step::HardLink { path, to } = step {
+            crash_point();
+            hard_link(root, path, to)?;
+        }
+    }
+    // Owner, mode, extended attributes, mtime, in that order: chown clears set-id bits and
+    // capabilities, and chmod rewrites an ACL's mask.
     for step in steps {
         match step {
-            Step::Meta { path, owner, mode: Some(mode), mtime }
-            | Step::DirMeta { path, owner, mode, mtime } => {
+            Step::Meta { path, owner, mode: Some(mode), mtime, xattrs }
+            | Step::DirMeta { path, owner, mode, mtime, xattrs } => {
                 crash_point();
                 set_owner(&root.join(path), *owner)?;
                 fsx::set_mode(&root.join(path), *mode)?;
+                if let Some(xattrs) = xattrs {
+                    fsx::write_xattrs(&root.join(path), xattrs, rustix::process::geteuid().is_root())?;
+                }
                 fsx::set_mtime(&root.join(path), *mtime)?;
             }
-            Step::Meta { path, owner, mode: None, mtime } => {
+            Step::Meta { path, owner, mode: None, mtime, .. } => {
                 crash_point();
                 set_owner(&root.join(path), *owner)?;
                 fsx::set_symlink_mtime(&root.join(path), *mtime)?;
@@ -766,7 +892,7 @@ pub const STAGING_PREFIX: &str = ".rb-tmp.";
 fn clean_staging(root: &Path, steps: &[Step]) -> Result<()> {
     let mut dirs = BTreeSet::new();
     for step in steps {
-        if let Step::Write { path, .. } | Step::Link { path, .. } = step {
+        if let Step::Write { path, .. } | Step::Link { path, .. } | Step::HardLink { path, .. } = step {
             dirs.insert(staging_dir(root, path));
         }
     }
@@ -806,8 +932,8 @@ fn stage_file(
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(&dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut file = tmp.as_file();
-    let digest = fsx::hash_copy(src, Some(&mut file))?;
+    let file = tmp.as_file();
+    let digest = fsx::copy_into(src, file)?;
     if digest.size != size || sha256.is_some_and(|h| h != digest.sha256) {
         return Err(failed(format!("{rel}: the snapshot's copy changed while it was being restored")));
     }
@@ -828,6 +954,33 @@ fn set_owner(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
             .ctx(|| format!("setting the owner of {}", path.display())),
         None => Ok(()),
     }
+}
+
+/// Makes `rel` a hard link of `to` (both under `root`): a link under a temporary name next
+/// to it, renamed over it. Nothing to do when it already is one.
+fn hard_link(root: &Path, rel: &str, to: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (target, from) = (root.join(rel), root.join(to));
+    let first = fs::symlink_metadata(&from).ctx(|| format!("reading {to}, which {rel} is a hard link of"))?;
+    if fs::symlink_metadata(&target).is_ok_and(|m| (m.dev(), m.ino()) == (first.dev(), first.ino())) {
+        return Ok(());
+    }
+    let dir = staging_dir(root, rel);
+    for n in 0..1000u32 {
+        let tmp = dir.join(format!("{STAGING_PREFIX}hardlink.{}.{n}", std::process::id()));
+        match fs::hard_link(&from, &tmp) {
+            Ok(()) => {
+                let tmp = tempfile::TempPath::try_from_path(tmp)
+                    .ctx(|| format!("naming a temporary link in {}", dir.display()))?;
+                return tmp
+                    .persist(&target)
+                    .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(format!("linking {rel} to {to}: {e}"))),
+        }
+    }
+    Err(failed(format!("no free temporary name in {}", dir.display())))
 }
 
 /// Makes a symlink under a temporary name next to its target.
@@ -892,11 +1045,12 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         legacy: false,
         undo_for: Some(snap.manifest.id.clone()),
         dry_run: false,
+        xattrs: true,
     };
     snapshot::write_snapshot(store, &now, manifest, &items, None)
 }
 
-fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
+fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> RestoreDoc {
     let m = &snap.manifest;
     RestoreDoc {
         snapshot: m.id.clone(),
@@ -905,7 +1059,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
         created: plan.created.clone(),
         modified: plan.modified.clone(),
         removed: plan.removed.clone(),
-        verified: m.verified,
+        verified: m.verified && !opts.quick,
         check: None,
         dry_run,
     }
@@ -916,7 +1070,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, dry_run: bool) -> RestoreDoc {
 pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
     let plan = plan(store, snap, opts)?;
     verify_sources(snap, &plan)?;
-    Ok(doc_for(snap, &plan, true))
+    Ok(doc_for(snap, &plan, opts, true))
 }
 
 /// The journal of a restore in progress (`backups/.rb/journal.json`): written and synced
@@ -964,9 +1118,126 @@ fn read_journal(store: &Store) -> Result<Journal> {
         }
         Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
     };
-    crate::doc::from_line(text.trim_end(), &format!("{}/.rb/journal.json", store.shown())).map_err(|e| {
+    let shown = format!("{}/.rb/journal.json", store.shown());
+    fsx::check_trusted(&path, &shown)?;
+    let journal: Journal = crate::doc::from_line(text.trim_end(), &shown).map_err(|e| {
         e.with_kind(Kind::Partial).hint("the journal is damaged; restore the undo snapshot it names by hand")
-    })
+    })?;
+    check_journal(store, &journal).map_err(|e| {
+        e.context(&shown).hint("the journal was changed by hand or by someone else; nothing was done")
+    })?;
+    Ok(journal)
+}
+
+/// The steps with their snapshot copies named relative to the store (`relative: false`, for
+/// the journal: a store moved or copied with its project still finds them) or as paths to
+/// open (`true`). A journal of an older rb names them absolute, inside the store.
+fn srcs_in_store(store: &Store, mut steps: Vec<Step>, open: bool) -> Vec<Step> {
+    for step in &mut steps {
+        if let Step::Write { src, .. } = step {
+            if open {
+                if src.is_relative() {
+                    *src = store.dir.join(&*src);
+                }
+            } else if let Ok(rel) = src.strip_prefix(&store.dir) {
+                *src = rel.to_path_buf();
+            }
+        }
+    }
+    steps
+}
+
+/// Checks a journal as the input it is: every path relative, without `..`, not in rb's
+/// `.rb` or the store, not reached through a symlink that leads out of the root; every
+/// snapshot copy inside the store; modes, owners and extended attributes as a manifest's.
+/// A journal that fails is refused (exit 2) before any of it runs.
+fn check_journal(store: &Store, journal: &Journal) -> Result<()> {
+    crate::store::check_id(&journal.snapshot)?;
+    crate::store::check_id(&journal.undo)?;
+    let store_rel = store.rel_in_root();
+    let store_dir = store.dir.canonicalize().unwrap_or_else(|_| store.dir.clone());
+    for (n, step) in journal.steps.iter().enumerate() {
+        let path = step_path(step);
+        let what = format!("step {} ({path:?})", n + 1);
+        let rel = |p: &str| -> Result<()> {
+            paths::check_rel(p, "path")?;
+            if p == snapshot::META_DIR || p.starts_with(".rb/") {
+                return Err(usage(format!("{p:?} is inside rb's reserved .rb folder")));
+            }
+            if let Some(s) = &store_rel
+                && (p == s || paths::is_under(p, s))
+            {
+                return Err(usage(format!("{p:?} is inside the store {s}")));
+            }
+            leads_out(&store.root, p)
+        };
+        rel(path).map_err(|e| e.context(&what))?;
+        let (owner, mode, xattrs) = match step {
+            Step::Write { src, owner, mode, xattrs, .. } => {
+                let plain = src
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::RootDir));
+                let inside = plain
+                    && if src.is_relative() {
+                        src.components().next().is_some()
+                    } else {
+                        src.canonicalize()
+                            .map_or_else(|_| src.starts_with(&store.dir), |c| c.starts_with(&store_dir))
+                    };
+                if !inside {
+                    return Err(usage(format!(
+                        "{what}: its copy {} is not in the store {}",
+                        src.display(),
+                        store.shown()
+                    )));
+                }
+                (*owner, Some(*mode), xattrs.as_ref())
+            }
+            Step::Link { owner, .. } => (*owner, None, None),
+            Step::Meta { owner, mode, xattrs, .. } => (*owner, *mode, xattrs.as_ref()),
+            Step::DirMeta { owner, mode, xattrs, .. } => (*owner, Some(*mode), xattrs.as_ref()),
+            Step::HardLink { to, .. } => {
+                rel(to).map_err(|e| e.context(&what))?;
+                (None, None, None)
+            }
+            Step::Remove { .. } | Step::MkDir { .. } => (None, None, None),
+        };
+        if let Some(mode) = mode {
+            mode.check(&what)?;
+        }
+        if let Some((uid, gid)) = owner {
+            fsx::check_id(uid, &what)?;
+            fsx::check_id(gid, &what)?;
+        }
+        if let Some(x) = xattrs {
+            crate::store::check_xattr_names(x.keys(), &what)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses (exit 2) a path whose folders on the way include a symlink that resolves outside
+/// the root. Unlike [`paths::check_ancestors`], a folder that is a file or missing is fine:
+/// mid-restore, the steps before this one make it right.
+fn leads_out(root: &Path, rel: &str) -> Result<()> {
+    let canonical_root = root.canonicalize().ctx(|| format!("resolving the root {}", root.display()))?;
+    let mut at = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        at.push(part);
+        let Ok(meta) = fs::symlink_metadata(&at) else { return Ok(()) };
+        if meta.file_type().is_symlink()
+            && let Ok(target) = at.canonicalize()
+            && !target.starts_with(&canonical_root)
+        {
+            return Err(usage(format!(
+                "{} is a symlink to {}, outside the project root",
+                parts[..=i].join("/"),
+                target.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn clear_journal(store: &Store) -> Result<()> {
@@ -1026,7 +1297,7 @@ pub fn restore_then(
     let result = (|| {
         let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
-        let mut doc = doc_for(snap, &plan, false);
+        let mut doc = doc_for(snap, &plan, opts, false);
         if plan.is_empty() {
             then(Checking { check, changed: false })?;
             doc.check = check.map(|c| exec::display(&c.argv));
@@ -1041,7 +1312,7 @@ pub fn restore_then(
             doc,
             check: check.cloned(),
             after: opts.after.map(str::to_string),
-            steps: plan.steps,
+            steps: srcs_in_store(store, plan.steps, false),
             pid: std::process::id(),
             started: clock::rfc3339(&clock::now()?),
         };
@@ -1057,7 +1328,7 @@ pub fn restore_then(
 /// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
 fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc> {
     crash_point();
-    if let Err(e) = apply(&store.root, &journal.steps) {
+    if let Err(e) = apply(&store.root, &srcs_in_store(store, journal.steps.clone(), true)) {
         return Err(put_back(store, journal, e, "the restore failed"));
     }
     let mut doc = journal.doc.clone();
@@ -1161,7 +1432,7 @@ fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
     verify_sources(&undo, &plan)?;
     apply(&store.root, &plan.steps)?;
     clear_journal(store)?;
-    Ok(doc_for(&undo, &plan, false))
+    Ok(doc_for(&undo, &plan, Options::default(), false))
 }
 
 /// The snapshot a document on stdin names: a `snapshot` (restore it) or a `restore`

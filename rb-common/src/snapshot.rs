@@ -70,6 +70,11 @@ pub struct Manifest {
     /// True when this describes what would be taken (`--dry-run`); nothing was written.
     #[serde(default, skip_serializing_if = "is_false")]
     pub dry_run: bool,
+    /// True when the entries record their extended attributes (ACLs, capabilities, `user.*`;
+    /// an entry without `xattrs` has none). Manifests of older rb lack it: restoring one
+    /// leaves extended attributes as they are.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub xattrs: bool,
 }
 
 impl Document for Manifest {
@@ -103,6 +108,18 @@ pub struct Entry {
     /// A file's ctime (any change to it moves it), to tell the next snapshot it is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctime: Option<Mtime>,
+    /// The extended attributes of a file or folder that rb keeps (`user.*`, the POSIX ACLs
+    /// `system.posix_acl_access`/`_default`, `security.capability`), values in hex. Only here:
+    /// the copy in the store has none, so it never carries a capability.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: fsx::Xattrs,
+    /// For a file that is a hard link of another file of the set: that file's path (the
+    /// first of them in path order). A restore makes it a link again, not a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// A file with holes (sparse): its copies keep them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sparse: bool,
 }
 
 /// The type of an [`Entry`] and what goes with it; `"type"` in JSON.
@@ -314,6 +331,7 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
     };
     use std::os::unix::fs::MetadataExt;
     let file = matches!(node, Node::File { .. });
+    let xattrs = if ft.is_symlink() { fsx::Xattrs::new() } else { fsx::read_xattrs(actual)? };
     Ok(Entry {
         path: rel.to_string(),
         node,
@@ -322,6 +340,9 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
         gid: Some(meta.gid()),
         ino: file.then(|| meta.ino()),
         ctime: file.then(|| Mtime { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 }),
+        xattrs,
+        link: None,
+        sparse: file && fsx::has_holes(meta),
     })
 }
 
@@ -363,6 +384,8 @@ struct FileJob {
     size: u64,
     /// The earlier snapshot's hash, when the file can be linked from it.
     linked: Option<String>,
+    /// The file of this snapshot it is a hard link of, if any.
+    link_to: Option<String>,
 }
 
 /// Records `items` under `root`. With `dest`, puts each into `dest` at its relative path
@@ -379,6 +402,8 @@ pub fn capture(
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
     let mut jobs: Vec<FileJob> = Vec::new();
+    // Files with more than one link, to find those of the set that share an inode.
+    let mut inodes: Vec<(String, u64, u64)> = Vec::new();
     // Parents before children, so a folder recorded whole covers what is listed inside it.
     let mut items: Vec<&Item> = items.iter().collect();
     items.sort_by(|a, b| a.path.cmp(&b.path));
@@ -391,6 +416,12 @@ pub fn capture(
         }
         let mut visit = |actual: &Path, rel: &str, meta: &fs::Metadata| -> Result<()> {
             let entry = entry_of(actual, rel, meta, item.shallow && rel == item.path)?;
+            {
+                use std::os::unix::fs::MetadataExt;
+                if meta.is_file() && meta.nlink() > 1 {
+                    inodes.push((rel.to_string(), meta.dev(), meta.ino()));
+                }
+            }
             if let Some(dest) = dest {
                 let to = dest.join(rel);
                 match &entry.node {
@@ -400,6 +431,7 @@ pub fn capture(
                         mtime: entry.mtime,
                         size: *size,
                         linked: link.and_then(|l| l.unchanged(&entry)),
+                        link_to: None,
                     }),
                     Node::Dir { mode, .. } => {
                         // A shallow folder may already be there as the parent of an item.
@@ -423,26 +455,67 @@ pub fn capture(
         };
         walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
     }
+    // Hard links within the set: every file after the first of an inode (in path order)
+    // records it, and its copy in the store is a link to that first copy.
+    inodes.sort();
+    let mut first: HashMap<(u64, u64), String> = HashMap::new();
+    let mut links: HashMap<String, String> = HashMap::new();
+    for (rel, dev, ino) in inodes {
+        match first.get(&(dev, ino)) {
+            Some(to) => {
+                links.insert(rel, to.clone());
+            }
+            None => {
+                first.insert((dev, ino), rel);
+            }
+        }
+    }
+    for (rel, to) in &links {
+        if let Some(e) = entries.get_mut(rel) {
+            e.link = Some(to.clone());
+        }
+    }
+    for job in &mut jobs {
+        job.link_to = links.get(&job.rel).cloned();
+    }
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = crate::progress::Progress::new("backing up", jobs.len() as u64, total);
     if let Some(dest) = dest {
         let earlier = link.map(|l| l.dir);
+        let (linked, copied): (Vec<&FileJob>, Vec<&FileJob>) = jobs.iter().partition(|j| j.link_to.is_some());
         let done: Vec<Result<fsx::Digest256>> =
-            jobs.par_iter().map(|job| put_file(job, root, dest, earlier, &progress)).collect();
-        progress.finish();
-        for (job, result) in jobs.iter().zip(done) {
+            copied.par_iter().map(|job| put_file(job, root, dest, earlier, &progress)).collect();
+        for (job, result) in copied.iter().zip(done) {
             let digest = result?;
             if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&job.rel) {
                 *size = digest.size;
                 *sha256 = Some(digest.sha256);
             }
         }
+        // The other names of an inode: links to its first copy, with its size and hash.
+        for job in linked {
+            let to = job.link_to.as_deref().unwrap_or_default();
+            let (from, at) = (dest.join(to), dest.join(&job.rel));
+            fs::hard_link(&from, &at).ctx(|| format!("linking {} to {}", at.display(), from.display()))?;
+            let node = entries.get(to).map(|e| e.node.clone());
+            if let (
+                Some(Node::File { size: s, sha256: h, .. }),
+                Some(Entry { node: Node::File { size, sha256, .. }, .. }),
+            ) = (node, entries.get_mut(&job.rel))
+            {
+                *size = s;
+                *sha256 = h;
+            }
+            progress.add(job.size);
+        }
+        progress.finish();
     }
     // Folders last and deepest first: writing inside a folder changes its mtime, and a
     // read-only folder could not be filled.
     dir_times.sort_by(|a, b| b.0.cmp(&a.0));
     for (dir, mode, mtime) in dir_times {
-        fsx::set_mode(&dir, mode)?;
+        // Never a set-id folder in the store either (its real mode is in the manifest).
+        fsx::set_mode(&dir, Mode(mode.0 & 0o777))?;
         fsx::set_mtime(&dir, mtime)?;
     }
     Ok(entries.into_values().collect())
@@ -459,13 +532,17 @@ fn put_file(
 ) -> Result<fsx::Digest256> {
     fail::fail_point!("snapshot-file", |_| std::process::abort());
     let to = dest.join(&job.rel);
+    let safe = fsx::store_mode(job.mode);
+    // An earlier copy is shared only if it is as safe as a new one (an older rb kept set-id
+    // bits in the store).
     if let (Some(hash), Some(earlier)) = (&job.linked, earlier)
+        && fs::symlink_metadata(earlier.join(&job.rel)).is_ok_and(|m| Mode::of(&m) == safe)
         && fs::hard_link(earlier.join(&job.rel), &to).is_ok()
     {
         progress.add(job.size);
         return Ok(fsx::Digest256 { size: job.size, sha256: hash.clone() });
     }
-    let digest = fsx::copy_new(&root.join(&job.rel), &to, job.mode, job.mtime)?;
+    let digest = fsx::copy_new(&root.join(&job.rel), &to, safe, job.mtime)?;
     progress.add(digest.size);
     Ok(digest)
 }
@@ -556,6 +633,7 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
         legacy: false,
         undo_for: None,
         dry_run: req.dry_run,
+        xattrs: true,
     };
     if req.dry_run {
         manifest.id = store.next_id(&req.set, &now)?;
@@ -645,6 +723,9 @@ mod tests {
             gid: None,
             ino: None,
             ctime: None,
+            xattrs: Default::default(),
+            link: None,
+            sparse: false,
         };
         assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
     }
@@ -659,6 +740,9 @@ mod tests {
             gid: None,
             ino: None,
             ctime: None,
+            xattrs: Default::default(),
+            link: None,
+            sparse: false,
         };
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(

@@ -312,7 +312,9 @@ impl Store {
     pub fn lock_even_if_pending(&self) -> Result<Lock> {
         let since = clock::rfc3339(&clock::now()?);
         let meta = self.meta_dir();
+        self.check_trusted()?;
         fsx::create_dirs(&meta)?;
+        fsx::check_trusted(&meta, &format!("{}/{META_DIR}", self.shown()))?;
         let lock = Lock::acquire(&meta.join("lock"), &self.tool, &since)?;
         let marker = meta.join(ROOT_MARKER);
         if !marker.exists() {
@@ -339,6 +341,11 @@ impl Store {
             .hint(format!("run from {recorded}, or pass --root {recorded}")));
         }
         Ok(())
+    }
+
+    /// Refuses (exit 2), when run as root, a store folder that another user can change.
+    pub fn check_trusted(&self) -> Result<()> {
+        fsx::check_trusted(&self.dir, &self.shown())
     }
 
     /// Where the journal of a restore in progress is.
@@ -554,6 +561,7 @@ impl Store {
     /// Loads snapshot `id`: an rb snapshot's manifest (checked), or a legacy backup.
     pub fn load(&self, id: &str) -> Result<Snapshot> {
         check_id(id)?;
+        self.check_trusted()?;
         if id == LATEST {
             return self.latest(None);
         }
@@ -596,6 +604,9 @@ impl Store {
 
     fn load_manifest(&self, id: &str, dir: &Path, path: &Path) -> Result<Snapshot> {
         let shown = format!("{}/{id}/{META_DIR}/{MANIFEST}", self.shown());
+        fsx::check_trusted(dir, &format!("{}/{id}", self.shown()))?;
+        fsx::check_trusted(&dir.join(META_DIR), &format!("{}/{id}/{META_DIR}", self.shown()))?;
+        fsx::check_trusted(path, &shown)?;
         let text = fs::read_to_string(path).ctx(|| format!("reading {shown}"))?;
         let manifest: Manifest =
             doc::from_line(text.trim_end(), &shown).map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
@@ -683,6 +694,27 @@ impl Store {
     }
 }
 
+/// Checks what an entry asks a restore to set: a mode within the permission bits, owner ids
+/// that are ids, and only the extended attributes rb restores.
+fn check_entry_meta(e: &snapshot::Entry) -> Result<()> {
+    let what = format!("entry {:?}", e.path);
+    if let snapshot::Node::File { mode, .. } | snapshot::Node::Dir { mode, .. } = &e.node {
+        mode.check(&what)?;
+    }
+    for id in e.uid.iter().chain(&e.gid) {
+        fsx::check_id(*id, &what)?;
+    }
+    check_xattr_names(e.xattrs.keys(), &what)
+}
+
+/// Refuses extended attributes rb does not restore (`trusted.*`, `security.selinux`, …).
+pub fn check_xattr_names<'a>(names: impl IntoIterator<Item = &'a String>, what: &str) -> Result<()> {
+    match names.into_iter().find(|n| !fsx::is_kept_xattr(n)) {
+        Some(n) => Err(usage(format!("{what} has the extended attribute {n:?}, which rb does not restore"))),
+        None => Ok(()),
+    }
+}
+
 /// Checks every path in a manifest (relative, inside the root, no entry below a non-folder),
 /// so that a manifest cannot make a restore write outside the root.
 pub fn check_manifest(m: &Manifest) -> Result<()> {
@@ -706,6 +738,19 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
+        }
+        check_entry_meta(e)?;
+        if let Some(to) = &e.link {
+            let first = m.entries.binary_search_by(|x| x.path.as_str().cmp(to)).ok().map(|i| &m.entries[i]);
+            let ok = to < &e.path
+                && matches!(e.node, snapshot::Node::File { .. })
+                && first.is_some_and(|f| matches!(f.node, snapshot::Node::File { .. }) && f.link.is_none());
+            if !ok {
+                return Err(usage(format!(
+                    "entry {:?} is a hard link of {to:?}, which is not an earlier file of the snapshot",
+                    e.path
+                )));
+            }
         }
     }
     // Sorted, so that a folder is always planned before what is in it.

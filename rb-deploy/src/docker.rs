@@ -257,7 +257,7 @@ impl Docker {
         healthy: &mut dyn FnMut() -> Result<Health>,
     ) -> Result<Health> {
         let snap = self.store.load(&to.id)?;
-        let opts = Options { keep_extra: false, checksum: false, after: Some("`docker compose up -d`") };
+        let opts = Options { keep_extra: false, quick: false, after: Some("`docker compose up -d`") };
         let mut health = None;
         let mut started = false;
         let result = restore::restore_then(&self.store, lock, &snap, opts, None, &mut |_| {

@@ -448,7 +448,7 @@ fn emergency_run(
         };
         let opts = Options {
             keep_extra: false,
-            checksum: false,
+            quick: false,
             after: Some("`rb-emergency status`, then start the services"),
         };
         let start = Instant::now();

@@ -145,6 +145,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 dry_run,
                 keep_extra: false,
                 checksum: false,
+                quick: false,
                 resume: false,
                 abort: false,
                 store: cli.store,

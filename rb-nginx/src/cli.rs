@@ -72,7 +72,7 @@ pub enum Command {
         /// Restore and test the files, but do not reload (for an nginx that is not running)
         #[arg(long)]
         no_reload: bool,
-        /// Compare files by content (SHA-256) instead of size and mtime
+        /// Accepted for old scripts; files are always compared by content (SHA-256)
         #[arg(long)]
         checksum: bool,
     },

@@ -93,7 +93,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 None => restore::from_stdin(&store)?,
             };
             check_set(&snap)?;
-            let opts = Options { keep_extra: false, checksum, after: Some("`rb-nginx reload`") };
+            let _ = checksum; // accepted as before: comparing by content is the default now
+            let opts = Options { keep_extra: false, quick: false, after: Some("`rb-nginx reload`") };
             let how = How { opts, reload: !no_reload };
             if dry_run {
                 return preview(&store, &snap, how, out);

@@ -15,9 +15,15 @@ Examples:
   rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
   rb-restore --abort                      or put back what was there before it
 
-A restore is exact: files come back with their content, mode and mtime; files added since to a
-snapshotted folder, or matching a snapshotted glob, are removed (kept in the undo snapshot).
-Every file to write is checked against its SHA-256 before anything changes; what it replaces is
+A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
+attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
+holes; files added since to a snapshotted folder, or matching a snapshotted glob, are removed
+(kept in the undo snapshot). Copies in the store never carry set-id bits or capabilities (the
+manifest does); run as root, a store another user can write is refused (exit 2), and so is a
+journal or manifest whose paths leave the root.
+What differs is decided by content (each live file's SHA-256 against the manifest; --quick
+trusts size and mtime instead). Every file to write is checked against its SHA-256 before
+anything changes; what it replaces is
 kept in backups/undo_<time>/ first; a set's verify command from rollback.toml runs after, and
 if it fails everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
 any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
@@ -45,14 +51,18 @@ pub struct Cli {
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have
     #[arg(long)]
     pub keep_extra: bool,
-    /// Compare files by content (SHA-256) instead of size and mtime
+    /// Trust size and mtime (rsync's quick check) instead of comparing every live file's
+    /// SHA-256 with the snapshot: for huge trees; the document then says `verified: false`
+    #[arg(long, conflicts_with = "checksum")]
+    pub quick: bool,
+    /// Compare files by content (SHA-256): the default; accepted so old scripts keep working
     #[arg(long)]
     pub checksum: bool,
     /// Finish an interrupted restore from its journal (exactly as planned)
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "checksum", "abort"])]
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort"])]
     pub resume: bool,
     /// Undo an interrupted restore: put back what was there before it, exactly
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "checksum"])]
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"])]
     pub abort: bool,
     /// Where the project and its backups are.
     #[command(flatten)]

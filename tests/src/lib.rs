@@ -286,8 +286,10 @@ fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
     }
 }
 
-/// A digest of a tree: for every path, its type, mode, mtime (ns), and content hash or link
-/// target. Two equal trees are byte for byte the same, metadata included.
+/// A digest of a tree: for every path, its type, mode, mtime (ns), content hash or link
+/// target, and extended attributes (ACLs, capabilities, `user.*`). Two equal trees are byte
+/// for byte the same, metadata included (owners and hard links are checked where a test needs
+/// them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree(pub BTreeMap<String, String>);
 
@@ -305,6 +307,20 @@ impl Tree {
             } else {
                 let bytes = fs::read(p).unwrap();
                 format!("file {mode:04o} {mtime} {} {}", bytes.len(), hex::encode(Sha256::digest(&bytes)))
+            };
+            // Extended attributes (ACLs, capabilities, user.*) as rb keeps them, so that
+            // a before/after comparison sees them too.
+            let xattrs = match meta.file_type().is_symlink() {
+                true => Default::default(),
+                false => rb_common::fsx::read_xattrs(p).unwrap(),
+            };
+            let what = match xattrs.is_empty() {
+                true => what,
+                false => {
+                    let list: Vec<String> =
+                        xattrs.iter().map(|(n, v)| format!("{n}={}", hex::encode(&v.0))).collect();
+                    format!("{what} xattrs[{}]", list.join(","))
+                }
             };
             map.insert(rel, what);
         });

@@ -10,6 +10,7 @@ mod dedup;
 mod deploy;
 mod emergency;
 mod envfile;
+mod exact;
 mod flags;
 mod legacy;
 mod migrate;

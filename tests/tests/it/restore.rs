@@ -139,17 +139,31 @@ fn keep_extra_merges_like_cp_r() {
 }
 
 #[test]
-fn checksum_finds_a_change_that_kept_size_and_mtime() {
+fn a_same_size_edit_with_the_mtime_reset_is_restored_by_default_and_left_only_with_quick() {
     let s = Scenario::helpdesk();
     let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
     let base = s.read("core/config/settings/base.py");
     s.write("core/config/settings/base.py", base.replace("DEBUG = False", "DEBUG = Falsy"));
     s.touch("core/config/settings/base.py", 1_760_000_000, 0);
-    let quick: RestoreDoc = s.cmd("rb-restore").args(["--dry-run", &snap.id]).run().success().doc();
-    assert!(quick.modified.is_empty(), "the quick check trusts size and mtime, as rsync does");
-    let deep: RestoreDoc = s.cmd("rb-restore").args(["--checksum", &snap.id]).run().success().doc();
-    assert_eq!(deep.modified, ["core/config/settings/base.py"]);
+    let edited = s.tree();
+    // --quick trusts size and mtime, as rsync does, and says it did not verify.
+    let quick: RestoreDoc = s.cmd("rb-restore").args(["--quick", &snap.id]).run().success().doc();
+    assert!(quick.modified.is_empty() && quick.undo.is_none(), "{quick:?}");
+    assert!(!quick.verified, "a quick check is not a verification");
+    s.tree()
+        .without(&["backups/rollback.log", "backups/.rb"])
+        .assert_same(&edited.clone().without(&["backups/rollback.log", "backups/.rb"]));
+    // By default the content is compared: the edit is found and undone.
+    let dry: RestoreDoc = s.cmd("rb-restore").args(["--dry-run", &snap.id]).run().success().doc();
+    assert_eq!(dry.modified, ["core/config/settings/base.py"]);
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    assert_eq!(done.modified, ["core/config/settings/base.py"]);
+    assert!(done.verified);
     assert_eq!(s.read("core/config/settings/base.py"), base);
+    // --checksum is still accepted (it is the default now) and finds nothing left to do.
+    let again: RestoreDoc = s.cmd("rb-restore").args(["--checksum", &snap.id]).run().success().doc();
+    assert!(again.modified.is_empty() && again.verified, "{again:?}");
+    s.cmd("rb-restore").args(["--quick", "--checksum", &snap.id]).run().code_is(2);
 }
 
 #[test]

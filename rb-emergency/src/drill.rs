@@ -17,7 +17,7 @@ use rb_common::exec;
 use rb_common::restore::{self, Options};
 use rb_common::snapshot::{self, Request};
 use rb_common::store::Store;
-use serde_json::Value;
+use rb_flag::Given;
 
 use crate::{Report, Step};
 
@@ -279,14 +279,19 @@ fn feature_flags(sb: &Sandbox) -> Result<Outcome> {
         )));
     }
     let before = backend.list(&[])?;
+    // Values the value field holds (a BooleanField's `true`, an IntegerField's number),
+    // each different from what the flag has.
+    let Some(field) = backend.value_field()? else {
+        return Ok(Outcome::NotConfigured("the flags backend does not say what its values are".to_string()));
+    };
     let lock = sb.store.lock()?;
     let name = "rb_drill_flag".to_string();
-    let mut changes: Vec<(String, Value)> = vec![(name.clone(), Value::String("on".into()))];
-    if let Some((first, _)) = before.iter().next() {
-        changes.push((first.clone(), Value::String("rb-drill".into())));
+    let mut changes: Vec<(String, Given)> = vec![(name.clone(), Given::Value(field.other_than(None)))];
+    if let Some((first, value)) = before.iter().next() {
+        changes.push((first.clone(), Given::Value(field.other_than(Some(value)))));
     }
     let replaced = backend.set(&changes, &[], true, false)?;
-    let undo: Vec<(String, Value)> = replaced.before.into_iter().collect();
+    let undo: Vec<(String, Given)> = replaced.before.into_iter().map(|(n, v)| (n, Given::Value(v))).collect();
     backend.set(&undo, &replaced.absent, true, false)?;
     drop(lock);
     let after = backend.list(&[])?;

@@ -16,10 +16,22 @@ Examples:
 Backends ([flags] in rollback.toml):
   backend = \"django\" (default): a fixed Python program run by `manage.py shell`, the request as
   JSON on stdin: names and values are data, never code, never arguments. model =
-  \"apps.features.models.Feature\", name_field = \"name\", value_field = \"status\". Values are strings.
+  \"apps.features.models.Feature\", name_field = \"name\", value_field = \"status\".
   backend = \"http\": POST {url}/api/v1/features/flags/NAME/update/ with {\"value\": …} and
   `Authorization: Bearer` from the environment variable token_env names (default RB_FLAGS_TOKEN);
   a value that parses as JSON (false, 3) is sent as that JSON value, anything else as a string.
+
+Values (django) are typed by the value field's type:
+  BooleanField            true/false, on/off, yes/no, 1/0, in any case; documents say true/false
+  IntegerField, Small-, Big-, Positive-, PositiveSmall-, PositiveBigIntegerField
+                          whole numbers in the type's range (-5, 25); documents say 25
+  CharField, TextField    any text, as given
+  null                    NULL, only where the field has null=True (elsewhere a text field
+                          stores the word null and the others refuse it)
+  Any other type (DateTimeField, DecimalField…) is refused, as is a value the field cannot hold
+  (exit 2, nothing changed). `restore` reads a document's strings by the same rules, so the
+  older flags_*.json backups (\"True\", \"25\") still restore into a BooleanField or IntegerField.
+
 Exit codes: 0 done, 1 failed (an unknown flag: nothing changed), 2 bad usage or input, 3 partly
 changed (the error says which), 4 another rollback holds the lock.";
 
@@ -46,8 +58,8 @@ pub enum Command {
     },
     /// Set flags, all or nothing: NAME VALUE [NAME VALUE…]. Prints the values they had (the undo)
     Set {
-        /// NAME VALUE pairs
-        #[arg(value_name = "NAME VALUE", required = true, num_args = 2..)]
+        /// NAME VALUE pairs; each VALUE is read by the flag's type (see below)
+        #[arg(value_name = "NAME VALUE", required = true, num_args = 2.., allow_negative_numbers = true)]
         pairs: Vec<String>,
         /// Create a flag that does not exist (otherwise an unknown flag is an error)
         #[arg(long)]

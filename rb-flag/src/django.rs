@@ -1,5 +1,14 @@
 //! The `django` backend: a fixed program run by `manage.py shell --no-imports -v 0 -c`,
 //! reading its request as JSON on stdin and answering JSON, every change in one transaction.
+//!
+//! Values are typed by the value field's `get_internal_type()`: a `BooleanField` (with or
+//! without `null=True`) takes true/false, on/off, yes/no or 1/0 in any case, the
+//! `IntegerField` family (Small, Big, Positive, PositiveSmall, PositiveBig) whole numbers
+//! within the type's range, `CharField`/`TextField` any text; `null` is NULL only where the
+//! field has `null=True`. Any other type is refused (exit 2) before anything is read. A
+//! document's values (`restore`) go through the same rules, so the strings of an older
+//! `flags_*.json` (`"True"`, `"25"`) still restore; the value read back after the save is
+//! compared with the converted one, and documents carry values as JSON of their type.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,16 +19,24 @@ use rb_common::error::{Result, failed, usage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Backend, FlagsConfig, Replaced, as_text, unknown};
+use crate::{Backend, FlagsConfig, Given, Replaced, ValueField, unknown};
 
 /// The program: names and values arrive as data (JSON on stdin), never as code.
 const PROGRAM: &str = r#"
-import importlib, json, sys
+import importlib, json, re, sys
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 request = json.load(sys.stdin)
 answer = {"ok": True}
+
+# The value field's type decides what a value may be (DjangoFlags in rb-flag/src/django.rs).
+KINDS = {"BooleanField": "boolean", "NullBooleanField": "boolean", "CharField": "text", "TextField": "text"}
+for name in ("", "Small", "Big", "PositiveSmall", "Positive", "PositiveBig"):
+    KINDS[name + "IntegerField"] = "integer"
+TRUE, FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
+INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class Refused(Exception):
@@ -49,51 +66,116 @@ def model():
     return found
 
 
-def text(obj, vf):
+def describe(field):
+    kind = field.get_internal_type()
+    if kind not in KINDS:
+        config_error(
+            f"{request['model']}.{field.name} is a {kind}: rb-flag sets the values of a BooleanField, "
+            "an IntegerField (Small, Big, Positive, PositiveSmall, PositiveBig), a CharField or a TextField (value_field)"
+        )
+    described = {"type": kind, "kind": KINDS[kind], "null": bool(field.null) or kind == "NullBooleanField"}
+    if described["kind"] == "integer":
+        # What the type holds anywhere (PostgreSQL's smallint…) and on this database.
+        low, high = BaseDatabaseOperations.integer_field_ranges[kind]
+        here_low, here_high = connection.ops.integer_field_range(kind)
+        described["min"] = low if here_low is None else max(low, here_low)
+        described["max"] = high if here_high is None else min(high, here_high)
+    return described
+
+
+class CannotHold(Exception):
+    pass
+
+
+def convert(given, field):
+    """A value as the field holds it: a word from the command line, or a document's JSON value
+    (whose strings are read as words are, except that a text field keeps the string `null`)."""
+    word = "word" in given
+    value = given["word"] if word else given["json"]
+    if value is None or (value == "null" and field["null"] and (word or field["kind"] != "text")):
+        if field["null"]:
+            return None
+        raise CannotHold()
+    kind = field["kind"]
+    if kind == "text":
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in TRUE + FALSE:
+            return value.lower() in TRUE
+        raise CannotHold()
+    if isinstance(value, str) and INTEGER.fullmatch(value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and field["min"] <= value <= field["max"]:
+        return value
+    raise CannotHold()
+
+
+def typed(obj, vf, field):
+    """The value as documents carry it: JSON of its type."""
     value = getattr(obj, vf)
-    return None if value is None else str(value)
+    if value is None or (field["kind"] != "text" and isinstance(value, (bool, int))):
+        return value
+    return str(value)
+
+
+def same(a, b):
+    return type(a) is type(b) and a == b
 
 
 try:
     Model = model()
     nf, vf = request["name_field"], request["value_field"]
-    if request["op"] == "list":
+    field = answer["field"] = describe(Model._meta.get_field(vf))
+    if request["op"] == "field":
+        pass
+    elif request["op"] == "list":
         objects = Model.objects.all()
         if request["names"]:
             objects = objects.filter(**{nf + "__in": request["names"]})
-        answer["flags"] = {getattr(o, nf): text(o, vf) for o in objects}
+        answer["flags"] = {getattr(o, nf): typed(o, vf, field) for o in objects}
         answer["unknown"] = [n for n in request["names"] if n not in answer["flags"]]
     else:
         dry = request["dry_run"]
+        values = []
+        for name, given in request["set"]:
+            try:
+                values.append((name, convert(given, field)))
+            except CannotHold:
+                answer.update(ok=False, cannot_hold=name)
+                raise Refused()
         with transaction.atomic():
-            names = [name for name, _ in request["set"]] + request["remove"]
+            names = [name for name, _ in values] + request["remove"]
             rows = Model.objects.filter(**{nf + "__in": names})
             existing = {getattr(o, nf): o for o in (rows if dry else rows.select_for_update())}
-            missing = [name for name, _ in request["set"] if name not in existing]
+            missing = [name for name, _ in values if name not in existing]
             if missing and not request["create"]:
                 answer.update(ok=False, unknown=missing)
                 raise Refused()
             before, absent = {}, []
-            for name, value in request["set"]:
+            for name, value in values:
                 obj = existing.get(name)
                 if obj is None:
                     obj = Model(**{nf: name})
                     absent.append(name)
                 else:
-                    before[name] = text(obj, vf)
+                    before[name] = typed(obj, vf, field)
                 setattr(obj, vf, value)
                 obj.full_clean(validate_unique=False)
                 if not dry:
                     obj.save()
                     obj.refresh_from_db()
-                    if text(obj, vf) != value:
+                    if not same(getattr(obj, vf), value):
                         answer.update(ok=False, mismatch=name)
                         raise Refused()
             for name in request["remove"]:
                 obj = existing.get(name)
                 if obj is None:
                     continue
-                before[name] = text(obj, vf)
+                before[name] = typed(obj, vf, field)
                 if not dry:
                     obj.delete()
             answer.update(before=before, absent=absent)
@@ -110,20 +192,24 @@ struct Answer {
     #[serde(default)]
     config: Option<String>,
     #[serde(default)]
+    field: Option<ValueField>,
+    #[serde(default)]
     mismatch: Option<String>,
     #[serde(default)]
-    flags: BTreeMap<String, Option<String>>,
+    cannot_hold: Option<String>,
+    #[serde(default)]
+    flags: BTreeMap<String, Value>,
     #[serde(default)]
     unknown: Vec<String>,
     #[serde(default)]
-    before: BTreeMap<String, Option<String>>,
+    before: BTreeMap<String, Value>,
     #[serde(default)]
     absent: Vec<String>,
     #[serde(default)]
     invalid: BTreeMap<String, Vec<String>>,
 }
 
-/// Flags in the Django model `[flags]` names.
+/// Flags in the Django model `[flags]` names, their values typed by its value field.
 pub struct DjangoFlags {
     django: Django,
     flags: FlagsConfig,
@@ -160,16 +246,16 @@ impl DjangoFlags {
                 what.join("; ")
             )));
         }
-        if !answer.ok {
+        if !answer.ok && answer.cannot_hold.is_none() {
             return Err(failed("the flags program refused the request; nothing was changed"));
         }
         Ok(answer)
     }
-}
 
-/// Values as documents carry them: strings, and `null` for a NULL.
-fn strings(map: BTreeMap<String, Option<String>>) -> BTreeMap<String, Value> {
-    map.into_iter().map(|(k, v)| (k, v.map_or(Value::Null, Value::String))).collect()
+    /// `model.value_field`, as messages name it.
+    fn field_path(&self) -> String {
+        format!("{}.{}", self.flags.model, self.flags.value_field)
+    }
 }
 
 impl Backend for DjangoFlags {
@@ -177,22 +263,44 @@ impl Backend for DjangoFlags {
         "django"
     }
 
+    fn value_field(&self) -> Result<Option<ValueField>> {
+        let answer = self.call(json!({ "op": "field" }))?;
+        Ok(answer.field)
+    }
+
     fn list(&self, names: &[String]) -> Result<BTreeMap<String, Value>> {
-        Ok(strings(self.call(json!({ "op": "list", "names": names }))?.flags))
+        Ok(self.call(json!({ "op": "list", "names": names }))?.flags)
     }
 
     fn set(
         &self,
-        changes: &[(String, Value)],
+        changes: &[(String, Given)],
         remove: &[String],
         create: bool,
         dry_run: bool,
     ) -> Result<Replaced> {
-        let set: Vec<(&str, Option<String>)> =
-            changes.iter().map(|(n, v)| (n.as_str(), (!v.is_null()).then(|| as_text(v)))).collect();
+        let set: Vec<(&str, Value)> = changes
+            .iter()
+            .map(|(n, g)| {
+                let given = match g {
+                    Given::Word(w) => json!({ "word": w }),
+                    Given::Value(v) => json!({ "json": v }),
+                };
+                (n.as_str(), given)
+            })
+            .collect();
         let answer = self.call(
             json!({ "op": "set", "set": set, "remove": remove, "create": create, "dry_run": dry_run }),
         )?;
-        Ok(Replaced { before: strings(answer.before), absent: answer.absent })
+        if let Some(name) = &answer.cannot_hold {
+            let given =
+                changes.iter().find(|(n, _)| n == name).map(|(_, g)| g.to_string()).unwrap_or_default();
+            let accepts = answer.field.as_ref().map(ValueField::accepts).unwrap_or_default();
+            return Err(usage(format!(
+                "{name}: {given} cannot go in {}: {accepts}; nothing was changed",
+                self.field_path()
+            )));
+        }
+        Ok(Replaced { before: answer.before, absent: answer.absent })
     }
 }

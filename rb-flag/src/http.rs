@@ -17,7 +17,7 @@ use rb_common::config::FILE;
 use rb_common::error::{Error, Result, failed, partial, usage};
 use serde_json::{Value, json};
 
-use crate::{Backend, FlagsConfig, Replaced, unknown};
+use crate::{Backend, FlagsConfig, Given, Replaced, ValueField, unknown};
 
 /// What a name's path segment escapes: everything but RFC 3986's unreserved characters.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -174,9 +174,22 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// What is sent for a value: a document's JSON as it is; a word from the command line as
+/// the JSON it spells (`false`, `3`, `null`), else as a string.
+fn json_of(given: &Given) -> Value {
+    match given {
+        Given::Value(v) => v.clone(),
+        Given::Word(w) => serde_json::from_str(w).unwrap_or_else(|_| Value::String(w.clone())),
+    }
+}
+
 impl Backend for HttpFlags {
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    fn value_field(&self) -> Result<Option<ValueField>> {
+        Ok(None)
     }
 
     fn list(&self, names: &[String]) -> Result<BTreeMap<String, Value>> {
@@ -207,7 +220,7 @@ impl Backend for HttpFlags {
 
     fn set(
         &self,
-        changes: &[(String, Value)],
+        changes: &[(String, Given)],
         remove: &[String],
         create: bool,
         dry_run: bool,
@@ -221,15 +234,16 @@ impl Backend for HttpFlags {
         for (name, _) in changes {
             check_name(name)?;
         }
+        let changes: Vec<(&String, Value)> = changes.iter().map(|(n, g)| (n, json_of(g))).collect();
         // Read every value first: an unknown flag is refused before anything changes.
         let mut before = BTreeMap::new();
         let mut missing = Vec::new();
-        for (name, _) in changes {
+        for (name, _) in &changes {
             match self.value_of(name)? {
                 Some(v) => {
-                    before.insert(name.clone(), v);
+                    before.insert((*name).clone(), v);
                 }
-                None => missing.push(name.clone()),
+                None => missing.push((*name).clone()),
             }
         }
         if !missing.is_empty() && create {
@@ -245,7 +259,7 @@ impl Backend for HttpFlags {
             return Ok(Replaced { before, absent: Vec::new() });
         }
         let mut done: Vec<&str> = Vec::new();
-        for (name, value) in changes {
+        for (name, value) in &changes {
             if let Err(why) = self.set_one(name, value) {
                 // The failed one may have been set all the same (a timeout, a proxy's 502):
                 // put it back with the others, and believe only what reads back.

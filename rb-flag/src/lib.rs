@@ -5,8 +5,10 @@
 //! (`filter(name='$FEATURE_NAME')`): a quote breaks it, a crafted value runs code, and an
 //! unknown flag "succeeds" having changed nothing. Here a [`Backend`] takes names and values
 //! as data: the `django` one through a fixed program of rb's run by `manage.py shell`, reading
-//! JSON on stdin, in one transaction; the `http` one through the platform's API. `set` and
-//! `restore` print the values they replace, which `restore` takes back.
+//! JSON on stdin, in one transaction, each value typed by the model's value field (a
+//! `BooleanField` takes `on`, an `IntegerField` `25`, documents carry `true` and `25`); the
+//! `http` one through the platform's API, whose values are JSON. `set` and `restore` print
+//! the values they replace, which `restore` takes back.
 
 pub mod cli;
 pub mod django;
@@ -68,7 +70,8 @@ pub struct FlagsDoc {
     pub backend: String,
     /// `list`, `set` or `restore`.
     pub action: String,
-    /// Each flag's value (for `set`/`restore`: the value it had before).
+    /// Each flag's value, as JSON of its type (`"active"`, `true`, `25`, `null` for NULL; for
+    /// `set`/`restore`: the value it had before).
     pub flags: BTreeMap<String, Value>,
     /// Flags that did not exist before (created by `set --create`): restoring this document
     /// removes them.
@@ -95,17 +98,113 @@ pub struct Replaced {
     pub absent: Vec<String>,
 }
 
+/// A value to set, as it was given: the backend reads it by what its flags hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Given {
+    /// A word from the command line (`rb-flag set NAME WORD`): `on`, `25`, `null`, any text.
+    Word(String),
+    /// A value from a `flags` document (`rb-flag restore`), typed JSON or, in older
+    /// documents, a string read as a word is.
+    Value(Value),
+}
+
+impl std::fmt::Display for Given {
+    /// As messages show it: a word quoted, a value as JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Given::Word(w) => write!(f, "{w:?}"),
+            Given::Value(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The kinds of value a flag model's value field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueKind {
+    /// `BooleanField`: JSON `true`/`false`.
+    Boolean,
+    /// The `IntegerField` family: JSON numbers between `min` and `max`.
+    Integer,
+    /// `CharField`, `TextField`: JSON strings.
+    Text,
+}
+
+/// What the `django` backend's value field holds, from its `get_internal_type()`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ValueField {
+    /// Django's name for the type (`BooleanField`, `PositiveSmallIntegerField`…).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// What its values are.
+    pub kind: ValueKind,
+    /// Whether it has `null=True`: then `null` is a value.
+    pub null: bool,
+    /// The least integer it holds (integers only).
+    #[serde(default)]
+    pub min: Option<i64>,
+    /// The greatest integer it holds (integers only).
+    #[serde(default)]
+    pub max: Option<i64>,
+}
+
+impl ValueField {
+    /// What the field accepts, as the error for a value it cannot hold says it.
+    pub fn accepts(&self) -> String {
+        let (null, or_null) =
+            if self.null { (" with null=True", ", or null") } else { ("", "; null only with null=True") };
+        let what = match self.kind {
+            ValueKind::Boolean => "true/false, on/off, yes/no or 1/0, in any case".to_string(),
+            ValueKind::Integer => format!(
+                "whole numbers from {} to {}",
+                self.min.unwrap_or(i64::MIN),
+                self.max.unwrap_or(i64::MAX)
+            ),
+            ValueKind::Text => "any text".to_string(),
+        };
+        format!("a {}{null} takes {what}{or_null}", self.type_name)
+    }
+
+    /// A value the field holds that is not `current` (`None`: any), for a rehearsal: the
+    /// other boolean; an integer one step toward zero (away from a model's usual upper
+    /// bound, such as a percentage's 100); another text.
+    pub fn other_than(&self, current: Option<&Value>) -> Value {
+        match self.kind {
+            ValueKind::Boolean => Value::Bool(current != Some(&Value::Bool(true))),
+            ValueKind::Integer => {
+                let (min, max) = (self.min.unwrap_or(i64::MIN), self.max.unwrap_or(i64::MAX));
+                let next = match current.and_then(Value::as_i64) {
+                    Some(n) if n > 0 && n > min => n - 1,
+                    Some(n) if n < max => n + 1,
+                    Some(n) => n - 1,
+                    None => 0,
+                };
+                Value::from(next.clamp(min, max))
+            }
+            ValueKind::Text => {
+                let text = if current == Some(&Value::from("rb-drill")) { "rb-drill-2" } else { "rb-drill" };
+                Value::from(text)
+            }
+        }
+    }
+}
+
 /// Where flags live.
 pub trait Backend {
     /// The backend's name for documents.
     fn name(&self) -> &'static str;
-    /// Every flag (or those named; an unknown named one is an error, exit 1).
+    /// What the flags' values are, when the backend knows (the `django` backend's value
+    /// field); `None` for any JSON (the `http` backend).
+    fn value_field(&self) -> Result<Option<ValueField>>;
+    /// Every flag (or those named; an unknown named one is an error, exit 1), each value as
+    /// JSON of its type.
     fn list(&self, names: &[String]) -> Result<BTreeMap<String, Value>>;
     /// Sets `changes` and removes `remove`, all or nothing. An unknown flag is an error (exit
-    /// 1, nothing changed) unless `create`. `dry_run` checks and reports without changing.
+    /// 1, nothing changed) unless `create`; a value the flag cannot hold is exit 2, nothing
+    /// changed. `dry_run` checks and reports without changing.
     fn set(
         &self,
-        changes: &[(String, Value)],
+        changes: &[(String, Given)],
         remove: &[String],
         create: bool,
         dry_run: bool,
@@ -173,8 +272,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             }
             let (store, config) = cli.store.open()?;
             let backend = backend(&config, &store.root)?;
-            let changes: Vec<(String, Value)> =
-                pairs.chunks(2).map(|p| (p[0].clone(), backend_value(backend.as_ref(), &p[1]))).collect();
+            let changes: Vec<(String, Given)> =
+                pairs.chunks(2).map(|p| (p[0].clone(), Given::Word(p[1].clone()))).collect();
             change(&store, backend.as_ref(), "set", &changes, &[], create, dry_run, out)
         }
         Command::Restore { file: None, dry_run } => {
@@ -182,19 +281,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let wanted = read_doc()?;
             let backend = backend(&config, &store.root)?;
             check_undo(&wanted, backend.as_ref())?;
-            let changes: Vec<(String, Value)> = wanted.flags.into_iter().collect();
+            let changes: Vec<(String, Given)> =
+                wanted.flags.into_iter().map(|(name, value)| (name, Given::Value(value))).collect();
             change(&store, backend.as_ref(), "restore", &changes, &wanted.absent, true, dry_run, out)
         }
-    }
-}
-
-/// A value from the command line: a string for `django`; for `http`, JSON when it parses
-/// as JSON (`false`, `3`), else a string.
-fn backend_value(backend: &dyn Backend, text: &str) -> Value {
-    if backend.name() == "http" {
-        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
-    } else {
-        Value::String(text.to_string())
     }
 }
 
@@ -233,7 +323,7 @@ fn change(
     store: &Store,
     backend: &dyn Backend,
     action: &str,
-    changes: &[(String, Value)],
+    changes: &[(String, Given)],
     remove: &[String],
     create: bool,
     dry_run: bool,
@@ -298,14 +388,6 @@ fn change(
     })
 }
 
-/// A value as the `django` backend stores it: strings as they are, anything else as JSON text.
-pub fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The error for unknown flags.
 pub fn unknown(names: &[String]) -> rb_common::error::Error {
     failed(format!(
@@ -313,4 +395,50 @@ pub fn unknown(names: &[String]) -> rb_common::error::Error {
         names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
     ))
     .hint("rb-flag list shows the flags there are; --create makes a new one")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(kind: &str, nullable: bool, range: Option<(i64, i64)>) -> ValueField {
+        let mut v = json!({ "type": "SomeField", "kind": kind, "null": nullable });
+        if let Some((min, max)) = range {
+            v["min"] = json!(min);
+            v["max"] = json!(max);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_rehearsal_value_differs_from_the_current_one_and_stays_in_range() {
+        let b = field("boolean", true, None);
+        assert_eq!(b.other_than(Some(&json!(true))), json!(false));
+        assert_eq!(b.other_than(Some(&json!(false))), json!(true));
+        assert_eq!(b.other_than(Some(&Value::Null)), json!(true));
+        let positive = field("integer", false, Some((0, 32767)));
+        assert_eq!(positive.other_than(Some(&json!(0))), json!(1));
+        assert_eq!(positive.other_than(Some(&json!(100))), json!(99));
+        assert_eq!(positive.other_than(Some(&json!(32767))), json!(32766));
+        assert_eq!(positive.other_than(None), json!(0));
+        let signed = field("integer", true, Some((-32768, 32767)));
+        assert_eq!(signed.other_than(Some(&json!(-32768))), json!(-32767));
+        assert_eq!(signed.other_than(Some(&Value::Null)), json!(0));
+        let text = field("text", false, None);
+        assert_eq!(text.other_than(Some(&json!("active"))), json!("rb-drill"));
+        assert_eq!(text.other_than(Some(&json!("rb-drill"))), json!("rb-drill-2"));
+    }
+
+    #[test]
+    fn what_a_field_accepts_says_its_type_and_null() {
+        assert_eq!(
+            field("integer", true, Some((0, 100))).accepts(),
+            "a SomeField with null=True takes whole numbers from 0 to 100, or null"
+        );
+        assert_eq!(
+            field("text", false, None).accepts(),
+            "a SomeField takes any text; null only with null=True"
+        );
+    }
 }

@@ -1,6 +1,7 @@
-//! rb-flag: the django backend against real Django and SQLite, the http backend against a
-//! stand-in of the platform's API (tests/src/bin/standin-flags-api.rs), the feature_flags
-//! file set, and the compat script.
+//! rb-flag: the django backend against real Django and SQLite — the seed's string
+//! `Feature.status` and the typed flag models of the fixture's `apps/switches` (a boolean, a
+//! nullable boolean, an integer) —, the http backend against a stand-in of the platform's API
+//! (tests/src/bin/standin-flags-api.rs), the feature_flags file set, and the compat script.
 
 use rb_common::snapshot::Manifest;
 use rb_flag::FlagsDoc;
@@ -268,4 +269,309 @@ fn compat_feature_flags_rollback_sh_keeps_the_seed_messages() {
     assert_eq!(rows(&s), before);
     let run = s.program(&shim).arg("only_a_name").run().code_is(1);
     assert_eq!(run.stdout(), format!("Usage: {} <feature_name> <feature_value>\n", shim.display()));
+}
+
+// Typed values: the fixture's `apps/switches` holds flag models as django-waffle stores them —
+// Switch.active (BooleanField), Flag.everyone (BooleanField(null=True)), Sample.percent
+// (PositiveSmallIntegerField, at most 100) — beside the seed's string Feature.status.
+
+/// The Django scenario with `[flags]` pointing at `model`'s `field` (one model per
+/// rollback.toml).
+fn typed(model: &str, field: &str) -> Scenario {
+    let s = Scenario::django();
+    s.append(
+        "rollback.toml",
+        &format!("[flags]\nmodel = \"apps.switches.models.{model}\"\nvalue_field = \"{field}\"\n"),
+    );
+    s
+}
+
+/// `name|type|value` for every row of a table's column, straight from SQLite: the type
+/// SQLite stored (`integer`, `text`, `null`) and the value as SQL would write it.
+fn stored(s: &Scenario, table: &str, column: &str) -> Vec<String> {
+    let sql = format!("SELECT name, typeof({column}), quote({column}) FROM {table} ORDER BY name");
+    s.program("sqlite3")
+        .args(["db.sqlite3", &sql])
+        .run()
+        .success()
+        .stdout()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The table as SQL text, every row and column (`sqlite3 .dump`): what "byte for byte" compares.
+fn dump(s: &Scenario, table: &str) -> String {
+    s.program("sqlite3").args(["db.sqlite3", &format!(".dump {table}")]).run().success().stdout()
+}
+
+fn json_of(doc: &FlagsDoc) -> Value {
+    serde_json::to_value(&doc.flags).unwrap()
+}
+
+/// Runs `rb-flag ARGS` and checks it is refused with exit `code`, one error line containing
+/// `needle`, and the whole tree (the database file, the store) unchanged.
+#[track_caller]
+fn refused(s: &Scenario, args: &[&str], code: i32, needle: &str) {
+    let tree = s.tree();
+    s.cmd("rb-flag").args(args.iter().copied()).run().code_is(code).one_line_error(needle);
+    s.tree().assert_same(&tree);
+}
+
+const BOOLEAN: &str =
+    "a BooleanField takes true/false, on/off, yes/no or 1/0, in any case; null only with null=True";
+
+#[test]
+fn a_boolean_field_takes_every_spelling_and_documents_say_true_or_false() {
+    let s = typed("Switch", "active");
+    let list: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(json_of(&list), json!({ "maintenance_mode": false, "new_inbox": true }));
+    let mut was = json!(false);
+    for (word, value) in [
+        ("true", true),
+        ("FALSE", false),
+        ("On", true),
+        ("off", false),
+        ("YES", true),
+        ("no", false),
+        ("1", true),
+        ("0", false),
+        ("tRuE", true),
+    ] {
+        let set = s.cmd("rb-flag").args(["set", "maintenance_mode", word]).run().success();
+        // The document holds the value before, as JSON of its type.
+        assert_eq!(json_of(&set.doc()), json!({ "maintenance_mode": was }), "{word}");
+        assert_eq!(
+            stored(&s, "switches_switch", "active"),
+            [format!("maintenance_mode|integer|{}", u8::from(value)), "new_inbox|integer|1".to_string()],
+            "{word}"
+        );
+        was = json!(value);
+    }
+    // rb-flag --help's example, on a boolean model.
+    s.cmd("rb-flag").args(["set", "--create", "a", "off", "b", "on"]).run().success();
+    s.cmd("rb-flag").args(["set", "a", "on", "b", "off"]).run().success();
+    let now: FlagsDoc = s.cmd("rb-flag").args(["list", "a", "b"]).run().success().doc();
+    assert_eq!(json_of(&now), json!({ "a": true, "b": false }));
+    // What a BooleanField cannot hold: exit 2 naming the type and what it takes, nothing
+    // changed (not the other flag of the same command either), nothing written to the store.
+    let field = "cannot go in apps.switches.models.Switch.active";
+    refused(
+        &s,
+        &["set", "new_inbox", "off", "maintenance_mode", "maybe"],
+        2,
+        &format!("maintenance_mode: \"maybe\" {field}: {BOOLEAN}; nothing was changed"),
+    );
+    refused(&s, &["set", "maintenance_mode", "2"], 2, &format!("\"2\" {field}: {BOOLEAN}"));
+    refused(&s, &["set", "maintenance_mode", " on"], 2, BOOLEAN);
+    refused(&s, &["set", "maintenance_mode", ""], 2, BOOLEAN);
+    // No null=True: `null` is not a value (and --create does not get around it).
+    refused(&s, &["set", "maintenance_mode", "null"], 2, &format!("\"null\" {field}: {BOOLEAN}"));
+    refused(&s, &["set", "--create", "kill_switch", "null"], 2, BOOLEAN);
+    let doc = "{\"rb\":1,\"kind\":\"flags\",\"backend\":\"django\",\"action\":\"set\",\"flags\":{\"maintenance_mode\":null},\"dry_run\":false}\n";
+    let tree = s.tree();
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(doc)
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("maintenance_mode: null {field}"));
+    s.tree().assert_same(&tree);
+}
+
+#[test]
+fn a_nullable_boolean_takes_null_and_a_set_restore_round_trip_is_byte_for_byte() {
+    let s = typed("Flag", "everyone");
+    let list: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(json_of(&list), json!({ "beta_reports": null, "dark_mode": true, "legacy_search": false }));
+    let before = dump(&s, "switches_flag");
+    let set = s
+        .cmd("rb-flag")
+        .args(["set", "beta_reports", "Yes", "dark_mode", "null", "legacy_search", "1"])
+        .run()
+        .success();
+    assert_eq!(
+        json_of(&set.doc()),
+        json!({ "beta_reports": null, "dark_mode": true, "legacy_search": false })
+    );
+    assert_eq!(
+        stored(&s, "switches_flag", "everyone"),
+        ["beta_reports|integer|1", "dark_mode|null|NULL", "legacy_search|integer|1"]
+    );
+    let now: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(json_of(&now), json!({ "beta_reports": true, "dark_mode": null, "legacy_search": true }));
+    // The undo puts back NULL as NULL and every row as it was, byte for byte.
+    let redo: FlagsDoc = s.cmd("rb-flag").arg("restore").stdin(set.stdout()).run().success().doc();
+    assert_eq!(json_of(&redo), json!({ "beta_reports": true, "dark_mode": null, "legacy_search": true }));
+    assert_eq!(dump(&s, "switches_flag"), before);
+    // The values the field cannot hold, and the message says null is one it can.
+    let takes = "a BooleanField with null=True takes true/false, on/off, yes/no or 1/0, in any case, or null";
+    refused(
+        &s,
+        &["set", "dark_mode", "maybe"],
+        2,
+        &format!(
+            "dark_mode: \"maybe\" cannot go in apps.switches.models.Flag.everyone: {takes}; nothing was changed"
+        ),
+    );
+    refused(&s, &["set", "dark_mode", "NULL"], 2, takes);
+}
+
+#[test]
+fn an_integer_field_takes_whole_numbers_in_its_range() {
+    let s = typed("Sample", "percent");
+    let list: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(json_of(&list), json!({ "ai_triage": 25, "slow_query_log": 0 }));
+    let before = dump(&s, "switches_sample");
+    let set = s.cmd("rb-flag").args(["set", "ai_triage", "100", "slow_query_log", "+07"]).run().success();
+    assert_eq!(json_of(&set.doc()), json!({ "ai_triage": 25, "slow_query_log": 0 }));
+    assert_eq!(
+        stored(&s, "switches_sample", "percent"),
+        ["ai_triage|integer|100", "slow_query_log|integer|7"]
+    );
+    let now: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(json_of(&now), json!({ "ai_triage": 100, "slow_query_log": 7 }));
+    let takes = "a PositiveSmallIntegerField takes whole numbers from 0 to 32767; null only with null=True";
+    let field = "cannot go in apps.switches.models.Sample.percent";
+    refused(
+        &s,
+        &["set", "ai_triage", "1.5"],
+        2,
+        &format!("ai_triage: \"1.5\" {field}: {takes}; nothing was changed"),
+    );
+    refused(&s, &["set", "ai_triage", "abc"], 2, &format!("\"abc\" {field}: {takes}"));
+    refused(&s, &["set", "ai_triage", "-1"], 2, &format!("\"-1\" {field}: {takes}"));
+    refused(&s, &["set", "ai_triage", "32768"], 2, takes);
+    refused(&s, &["set", "ai_triage", "true"], 2, takes);
+    refused(&s, &["set", "ai_triage", "null"], 2, takes);
+    refused(&s, &["set", "ai_triage", "1e3"], 2, takes);
+    // Within the type but above the model's own MaxValueValidator(100): the model refuses it.
+    refused(
+        &s,
+        &["set", "ai_triage", "101"],
+        1,
+        "the model refused the values (percent: Ensure this value is less than or equal to 100.)",
+    );
+    // A document's numbers, and a document's JSON that is not a whole number.
+    let doc = |flags: Value| {
+        format!(
+            "{{\"rb\":1,\"kind\":\"flags\",\"backend\":\"django\",\"action\":\"set\",\"flags\":{flags},\"dry_run\":false}}\n"
+        )
+    };
+    let tree = s.tree();
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(doc(json!({ "ai_triage": 2.5 })))
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("ai_triage: 2.5 {field}"));
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(doc(json!({ "ai_triage": false })))
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("ai_triage: false {field}"));
+    s.tree().assert_same(&tree);
+    s.cmd("rb-flag").arg("restore").stdin(set.stdout()).run().success();
+    assert_eq!(dump(&s, "switches_sample"), before);
+}
+
+#[test]
+fn the_string_status_stays_text_and_null_is_a_word_there() {
+    let s = Scenario::django();
+    let before = dump(&s, "features_feature");
+    // Feature.status has no null=True: `null` and `true` are the words, stored as text.
+    let set = s.cmd("rb-flag").args(["set", "new_dashboard", "null", "ai_replies", "true"]).run().success();
+    assert_eq!(
+        stored(&s, "features_feature", "status"),
+        ["ai_replies|text|'true'", "new_dashboard|text|'null'", "sla_timers|text|'active'"]
+    );
+    let now: FlagsDoc = s.cmd("rb-flag").arg("list").run().success().doc();
+    assert_eq!(
+        json_of(&now),
+        json!({ "ai_replies": "true", "new_dashboard": "null", "sla_timers": "active" })
+    );
+    s.cmd("rb-flag").arg("restore").stdin(set.stdout()).run().success();
+    assert_eq!(dump(&s, "features_feature"), before);
+}
+
+#[test]
+fn a_value_field_of_another_type_is_refused_naming_it() {
+    for (model, field, kind) in [("Flag", "percent", "DecimalField"), ("Switch", "created", "DateTimeField")]
+    {
+        let s = typed(model, field);
+        let needle = format!(
+            "rollback.toml: [flags]: apps.switches.models.{model}.{field} is a {kind}: rb-flag sets the values of a BooleanField, an IntegerField"
+        );
+        refused(&s, &["list"], 2, &needle);
+        refused(&s, &["set", "dark_mode", "1"], 2, &needle);
+        refused(&s, &["set", "--create", "x", "1", "--dry-run"], 2, &needle);
+    }
+}
+
+#[test]
+fn an_older_string_valued_backup_restores_into_a_boolean_and_an_integer() {
+    // What rb-flag wrote before values were typed: str() of each value, "True" and "25".
+    let old = |flags: Value| {
+        format!(
+            "{{\"rb\":1,\"kind\":\"flags\",\"backend\":\"django\",\"action\":\"set\",\"flags\":{flags},\"changed\":[],\"dry_run\":false}}\n"
+        )
+    };
+    let s = typed("Switch", "active");
+    s.write(
+        "backups/flags_20250101_000000.json",
+        old(json!({ "maintenance_mode": "True", "new_inbox": "False" })),
+    );
+    let file = s.read("backups/flags_20250101_000000.json");
+    let replaced: FlagsDoc = s.cmd("rb-flag").arg("restore").stdin(file).run().success().doc();
+    assert_eq!(json_of(&replaced), json!({ "maintenance_mode": false, "new_inbox": true }));
+    assert_eq!(
+        stored(&s, "switches_switch", "active"),
+        ["maintenance_mode|integer|1", "new_inbox|integer|0"]
+    );
+    // Its own undo (typed now) puts the seed's rows back byte for byte.
+    let fresh = typed("Switch", "active");
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(format!("{}\n", rb_common::doc::to_line(&replaced).unwrap()))
+        .run()
+        .success();
+    assert_eq!(dump(&s, "switches_switch"), dump(&fresh, "switches_switch"));
+
+    let s = typed("Sample", "percent");
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(old(json!({ "ai_triage": "40", "slow_query_log": "5" })))
+        .run()
+        .success();
+    assert_eq!(
+        stored(&s, "switches_sample", "percent"),
+        ["ai_triage|integer|40", "slow_query_log|integer|5"]
+    );
+    let s = typed("Flag", "everyone");
+    s.cmd("rb-flag")
+        .arg("restore")
+        .stdin(old(json!({ "beta_reports": "False", "dark_mode": null })))
+        .run()
+        .success();
+    assert_eq!(
+        stored(&s, "switches_flag", "everyone"),
+        ["beta_reports|integer|0", "dark_mode|null|NULL", "legacy_search|integer|0"]
+    );
+}
+
+#[test]
+fn the_drills_flags_procedure_passes_on_typed_models() {
+    for (model, field) in [("Switch", "active"), ("Flag", "everyone"), ("Sample", "percent")] {
+        let s = typed(model, field);
+        let tree = s.tree();
+        let run = s.cmd("rb-emergency").args(["drill", "--test", "feature_flags_rollback"]).run().success();
+        let report: rb_emergency::Report = run.doc();
+        assert_eq!(
+            (report.steps[0].name.as_str(), report.steps[0].status.as_str()),
+            ("feature_flags_rollback", "passed"),
+            "{model}: {report:?}"
+        );
+        s.tree().assert_same(&tree);
+    }
 }

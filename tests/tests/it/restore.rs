@@ -205,14 +205,14 @@ fn a_failing_verify_command_puts_everything_back() {
         "[sets.config]\npaths = [\"core/config/settings/\"]\nverify = [\"./check.sh\"]\n",
     );
     let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    // The check runs on the restored base.py: the snapshot's lines.
+    let lines = s.read("core/config/settings/base.py").lines().count();
     s.append("core/config/settings/base.py", "# broken\n");
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
     let before = s.live();
-    s.cmd("rb-restore")
-        .arg(&snap.id)
-        .run()
-        .code_is(1)
-        .one_line_error("`./check.sh` failed (exit 3): settings are broken: 23 lines; everything was put back as it was (from undo_20251013_120000)");
+    s.cmd("rb-restore").arg(&snap.id).run().code_is(1).one_line_error(&format!(
+        "`./check.sh` failed (exit 3): settings are broken: {lines} lines; everything was put back as it was (from undo_20251013_120000)"
+    ));
     s.live().assert_same(&before);
     let last = s.events().pop().unwrap();
     assert_eq!((last["message"].as_str(), last["ok"].as_bool()), (Some("ROLLBACK FAILED"), Some(false)));

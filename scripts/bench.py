@@ -15,7 +15,8 @@ time) and the median is printed with its ratio to `cp -a`:
   rsync -a --link-dest        a second copy of the unchanged tree, linked to the first
   rb-snapshot (first)         a first snapshot: copy + SHA-256 of every byte + manifest
   rb-snapshot (unchanged)     a second snapshot of the unchanged tree (hard links, hashes reused)
-  rb-restore (no change)      a restore when nothing differs (quick check only)
+  rb-restore (no change)      a restore when nothing differs (every file hashed and compared)
+  rb-restore --quick          the same with rsync's quick check (size and mtime) only
   rb-snapshot --version       start-up
 
 plus the disk added by the unchanged snapshot and the peak memory (max RSS) of rb's runs.
@@ -112,6 +113,7 @@ def bench(name, runs, bins, work):
         ("rb-snapshot (first)", snap(out), env, out),
         ("rb-snapshot (unchanged)", snap(store), env, None),
         ("rb-restore (no change)", [rb_restore, "--store", store, first_id], env, None),
+        ("rb-restore --quick (no change)", [rb_restore, "--store", store, "--quick", first_id], env, None),
     ]
     times = {label: [] for label, *_ in commands}
     peaks = {label: 0 for label, *_ in commands}

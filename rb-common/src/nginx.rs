@@ -358,7 +358,8 @@ fn from_files(layout: &Layout, files: &[(PathBuf, String)], with_ssl: bool) -> C
         push(g, &mut specs);
     }
     for rel in literals {
-        if !covered_by(&rel, &specs) && !(with_ssl && crate::paths::is_under(&rel, ssl)) {
+        let in_ssl = with_ssl && crate::paths::is_under(&rel, ssl);
+        if !in_ssl && !covered_by(&rel, &specs) {
             push(rel, &mut specs);
         }
     }

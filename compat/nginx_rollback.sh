@@ -3,7 +3,9 @@
 # the files are restored with what they replace kept in backups/undo_<time>/, then tested with
 # nginx -t, reloaded, and the reload confirmed; if any of that fails the files are put back
 # (and nginx is never left with a configuration it refused). "completed" is printed only when
-# the rollback took effect.
+# the rollback took effect. An rb snapshot holds every file nginx reads (conf.d/*.conf,
+# mime.types, snippets, certificates), so a bad site edit is rolled back too, and a conf.d
+# file added since is removed (kept in the undo).
 #
 #   nginx_rollback.sh TIMESTAMP [--dry-run]   restores backups/nginx_TIMESTAMP (rb's or the seed's own)
 #

@@ -5,7 +5,7 @@
 //! tools to read with their own types. Commands are argument vectors, never shell text, and
 //! secrets are never values here, only names of environment variables that hold them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -38,6 +38,9 @@ pub struct SetConfig {
 pub struct Config {
     /// Every set: the built-in ones, overridden or extended by the file.
     pub sets: BTreeMap<String, SetConfig>,
+    /// The sets the file itself defines: taken as written, never computed (see
+    /// [`crate::nginx::set_specs`]).
+    pub written: BTreeSet<String>,
     /// The sections other tools read (`nginx`, `env`, `django`, …), as TOML.
     pub other: toml::Table,
 }
@@ -50,7 +53,8 @@ struct File {
     other: toml::Table,
 }
 
-/// The seed's "Files to Backup" lists.
+/// The seed's "Files to Backup" lists. The `nginx` set's (and `config`'s `nginx/nginx.conf`)
+/// grow at snapshot time into the files nginx reads: [`crate::nginx::set_specs`].
 pub fn default_sets() -> BTreeMap<String, SetConfig> {
     let set =
         |paths: &[&str]| SetConfig { paths: paths.iter().map(|p| p.to_string()).collect(), verify: None };
@@ -79,7 +83,7 @@ impl Config {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config { sets: default_sets(), other: toml::Table::new() });
+                return Ok(Config { sets: default_sets(), ..Config::default() });
             }
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
@@ -100,6 +104,7 @@ impl Config {
             )));
         }
         let mut sets = default_sets();
+        let written = file.sets.keys().cloned().collect();
         for (name, set) in file.sets {
             check_set_name(&name).map_err(|e| e.context(origin))?;
             if set.paths.is_empty() {
@@ -107,7 +112,7 @@ impl Config {
             }
             sets.insert(name, set);
         }
-        Ok(Config { sets, other: file.other })
+        Ok(Config { sets, written, other: file.other })
     }
 
     /// The section `[name]` read as `T`: its defaults when the file has no such section, a
@@ -155,6 +160,16 @@ impl Config {
                 Ok(Some(self.nginx()?.test_check()))
             }
             None => Ok(None),
+        }
+    }
+
+    /// The command that checks a restore of snapshot `m`: [`Config::check_for`] its set, and
+    /// for the undo of an nginx restore the nginx set's (`nginx -t`), as its snapshot had.
+    pub fn check_for_snapshot(&self, m: &crate::snapshot::Manifest) -> Result<Option<Check>> {
+        let undoes = m.undo_for.as_deref().and_then(crate::store::parse_id).map(|(set, _, _)| set);
+        match undoes {
+            Some(set) if m.set == crate::snapshot::UNDO_SET && set == "nginx" => self.check_for(set),
+            _ => self.check_for(&m.set),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod legacy;
 pub mod lock;
+pub mod nginx;
 pub mod paths;
 pub mod progress;
 pub mod restore;

@@ -124,7 +124,7 @@ fn digest(root: &Path, paths: &[String]) -> BTreeMap<String, (Vec<u8>, u32)> {
 
 /// Snapshot a set, change its first file and add one to it, restore, compare.
 fn set_round_trip(sb: &Sandbox, set: &str, check: Option<&restore::Check>) -> Result<String> {
-    let paths = sb.config.set(set)?.paths.clone();
+    let paths = rb_common::nginx::set_specs(&sb.config, set, &sb.store.root)?;
     let before = digest(&sb.store.root, &paths);
     let Some(first) = before.keys().next().cloned() else {
         return Err(failed(format!("the set {set} holds no file in this project")));

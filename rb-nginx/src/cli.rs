@@ -5,7 +5,7 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-nginx snapshot                       back up nginx/nginx.conf and nginx/ssl/ (the nginx set)
+  rb-nginx snapshot                       back up what nginx reads and nginx/ssl/ (the nginx set)
   rb-nginx test                           is the configuration on disk valid? (nginx -t)
   rb-nginx reload                         test, reload, and see the new workers start
   rb-nginx restore --dry-run latest       what restoring the newest nginx snapshot would change
@@ -18,6 +18,14 @@ How nginx is reached is set in rollback.toml (rb appends -t, -T or -s reload):
   reload_timeout_s = 10
 It must read this project's nginx/nginx.conf (checked with nginx -T, by content); the pid file
 and error log are those its `pid` and `error_log` directives name (override: pid_file, error_log).
+
+The nginx set is computed at snapshot time: nginx/nginx.conf, every file nginx -T shows in the
+project (includes, e.g. mime.types and conf.d/*.conf, each pattern recorded as a glob so a
+restore removes a file added since), the files ssl_certificate, ssl_certificate_key,
+ssl_dhparam and auth_basic_user_file name, and nginx/ssl/; never the pid file, logs or temp
+paths. When nginx -T fails, the includes are followed on disk; a restore follows what the
+snapshot recorded. A file read outside the project is named in a warning. [sets.nginx] in
+rollback.toml replaces the computed set.
 
 A reload is confirmed when the master has started new workers and the old ones are gone or
 shutting down: `nginx -s reload` exits 0 even when the master then rejects the configuration
@@ -45,8 +53,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Back up the nginx set (nginx/nginx.conf, nginx/ssl/), as `rb-snapshot nginx`: prints a
-    /// `snapshot` document
+    /// Back up the nginx set (nginx/nginx.conf, the files it includes and names, nginx/ssl/),
+    /// as `rb-snapshot nginx`: prints a `snapshot` document
     Snapshot {
         /// Print the document of the snapshot it would take, write nothing
         #[arg(long)]

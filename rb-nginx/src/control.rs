@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rb_common::config::{FILE, NGINX_CONF, NginxConfig};
 use rb_common::error::{Result, failed, usage};
 use rb_common::exec::{self, Output};
+use rb_common::nginx::{config_files, top_level};
 use serde::{Deserialize, Serialize};
 
 /// One step of an `nginx` document: what was done, whether it worked, and what nginx said.
@@ -316,59 +317,6 @@ pub struct Runtime {
     pub files: Vec<(String, String)>,
 }
 
-/// The files in `nginx -T` output: `# configuration file PATH:` then the text.
-fn config_files(dump: &str) -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = Vec::new();
-    for line in dump.split_inclusive('\n') {
-        let header = line.trim_end().strip_prefix("# configuration file ").and_then(|l| l.strip_suffix(':'));
-        match (header, files.last_mut()) {
-            (Some(path), _) => files.push((path.to_string(), String::new())),
-            (None, Some((_, text))) => text.push_str(line),
-            (None, None) => {}
-        }
-    }
-    files
-}
-
-/// The first argument of the main context's `pid` and `error_log` directives.
-fn top_level(conf: &str) -> (Option<String>, Option<String>) {
-    let (mut pid, mut log) = (None, None);
-    let mut depth = 0usize;
-    let mut statement = String::new();
-    for line in conf.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        for c in line.chars().chain(std::iter::once(' ')) {
-            match c {
-                '{' => {
-                    depth += 1;
-                    statement.clear();
-                }
-                '}' => {
-                    depth = depth.saturating_sub(1);
-                    statement.clear();
-                }
-                ';' => {
-                    let words: Vec<&str> = statement.split_whitespace().collect();
-                    if depth == 0 {
-                        match words.as_slice() {
-                            ["pid", value, ..] => pid = Some(unquote(value)),
-                            ["error_log", value, ..] if log.is_none() => log = Some(unquote(value)),
-                            _ => {}
-                        }
-                    }
-                    statement.clear();
-                }
-                c => statement.push(c),
-            }
-        }
-    }
-    (pid, log)
-}
-
-fn unquote(word: &str) -> String {
-    word.trim_matches(|c| c == '"' || c == '\'').to_string()
-}
-
 /// `--key=value` from `nginx -V`'s configure arguments.
 fn configure_arg(version: &str, key: &str) -> Option<String> {
     let prefix = format!("{key}=");
@@ -455,13 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn directives_and_dump() {
-        let conf = "worker_processes 1; # pid nope;\npid  \"run/x.pid\";\nerror_log logs/e.log warn;\nhttp {\n error_log inner.log;\n server { pid no; }\n}\n";
-        assert_eq!(top_level(conf), (Some("run/x.pid".to_string()), Some("logs/e.log".to_string())));
-        let dump = "# configuration file /a/nginx.conf:\nevents {}\ninclude b.conf;\n\n# configuration file /a/b.conf:\nx;\n";
-        let files = config_files(dump);
-        assert_eq!(files.len(), 2);
-        assert_eq!(files[0], ("/a/nginx.conf".to_string(), "events {}\ninclude b.conf;\n\n".to_string()));
+    fn configure_arguments() {
         assert_eq!(
             configure_arg(
                 "configure arguments: --prefix=/usr/share/nginx --pid-path=/run/nginx.pid",

@@ -43,7 +43,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         summary(&doc);
         return out.emit(&doc);
     }
-    let check = config.check_for(&snap.manifest.set)?;
+    let check = config.check_for_snapshot(&snap.manifest)?;
     // Bad input (a path that leads out of the root) and a verify program that is not there
     // are found here, before anything changes; the restore plans again under the lock.
     restore::plan(&store, &snap, opts)?;

@@ -6,7 +6,7 @@ use rb_common::cli::StoreArgs;
 const AFTER_HELP: &str = "\
 Examples:
   rb-snapshot                          back up the `config` set (settings, nginx, compose, deploy)
-  rb-snapshot nginx > before.json      back up nginx.conf and nginx/ssl/, keep the document
+  rb-snapshot nginx > before.json      back up what nginx reads and nginx/ssl/, keep the document
   rb-snapshot --name test_config core/config/settings/development.py
   rb-snapshot list config              every config snapshot, oldest first
   rb-snapshot verify latest            re-hash the newest snapshot

@@ -53,7 +53,7 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("{set} is a path, not a set name"))
                     .hint(format!("to back up paths, name the set: rb-snapshot --name NAME {set}")));
             }
-            (set.to_string(), config.set(set)?.paths.clone())
+            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?)
         }
     };
     for spec in &specs {

@@ -18,6 +18,8 @@ pub struct TestNginx {
     pub port: u16,
     /// The project's configuration file it runs.
     pub conf: PathBuf,
+    /// The loopback port of the fixture site's TLS listener ([`TestNginx::start_site`]).
+    pub ssl_port: u16,
 }
 
 /// A port nobody listens on right now.
@@ -31,8 +33,29 @@ impl TestNginx {
     pub fn start(s: &Scenario, marker: &str) -> TestNginx {
         let prefix = s.base.join("nginx-prefix");
         fs::create_dir_all(prefix.join("logs")).unwrap();
-        let n = TestNginx { prefix, port: free_port(), conf: s.path("nginx/nginx.conf") };
+        let n =
+            TestNginx { prefix, port: free_port(), conf: s.path("nginx/nginx.conf"), ssl_port: free_port() };
         s.write("nginx/nginx.conf", n.conf_text(marker, None));
+        n.run(s, marker)
+    }
+
+    /// The fixture's own layout, as a real nginx is laid out: its `nginx/nginx.conf` (which
+    /// includes `mime.types` and `conf.d/*.conf`) unchanged, `conf.d/helpdesk.conf` serving
+    /// `marker` on a free port (with TLS on another from the fixture's self-signed
+    /// certificate, snippets and an htpasswd), started with its runtime files under `prefix` (default:
+    /// outside the project).
+    pub fn start_site(s: &Scenario, marker: &str, prefix: Option<PathBuf>) -> TestNginx {
+        let prefix = prefix.unwrap_or_else(|| s.base.join("nginx-prefix"));
+        fs::create_dir_all(prefix.join("logs")).unwrap();
+        let n =
+            TestNginx { prefix, port: free_port(), conf: s.path("nginx/nginx.conf"), ssl_port: free_port() };
+        assert!(s.read("nginx/nginx.conf").contains("include conf.d/*.conf;"), "the fixture's nginx.conf");
+        s.write("nginx/conf.d/helpdesk.conf", n.site_text(marker));
+        n.run(s, marker)
+    }
+
+    fn run(self, s: &Scenario, marker: &str) -> TestNginx {
+        let n = self;
         s.write("rollback.toml", n.rollback_toml());
         let out = Command::new(nginx_program())
             .args(["-p", &format!("{}/", n.prefix.display()), "-c", &n.conf.display().to_string()])
@@ -50,6 +73,14 @@ impl TestNginx {
         format!(
             "worker_processes 1;\nerror_log logs/error.log;\npid logs/nginx.pid;\n\nevents {{\n    worker_connections 32;\n}}\n\nhttp {{\n    access_log off;\n    client_body_temp_path logs/body;\n    proxy_temp_path logs/proxy;\n    fastcgi_temp_path logs/fastcgi;\n    uwsgi_temp_path logs/uwsgi;\n    scgi_temp_path logs/scgi;\n\n    server {{\n        listen 127.0.0.1:{};\n{extra}        location / {{\n            return 200 \"{marker}\\n\";\n        }}\n    }}\n}}\n",
             self.port
+        )
+    }
+
+    /// The fixture's `conf.d/helpdesk.conf` serving `marker` on this nginx's ports.
+    pub fn site_text(&self, marker: &str) -> String {
+        format!(
+            "server {{\n    listen 127.0.0.1:{};\n    listen 127.0.0.1:{} ssl;\n    server_name helpdesk.example;\n\n    ssl_certificate ssl/helpdesk.crt;\n    ssl_certificate_key ssl/helpdesk.key;\n    include snippets/headers.conf;\n\n    location / {{\n        return 200 \"{marker}\\n\";\n    }}\n\n    location /admin/ {{\n        auth_basic \"helpdesk staff\";\n        auth_basic_user_file htpasswd;\n        include snippets/proxy.conf;\n        proxy_pass http://helpdesk;\n    }}\n}}\n",
+            self.port, self.ssl_port
         )
     }
 

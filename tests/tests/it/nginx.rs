@@ -411,3 +411,265 @@ fn rb_nginx_restores_nginx_snapshots_only_and_rb_restore_says_it_did_not_reload(
     s.cmd("rb-restore").arg(&bad.id).run().code_is(1).stderr_has("unknown directive \"bogus_directive\"");
     s.live().assert_same(&before);
 }
+
+// The fixture's own layout, as a real nginx is laid out: nginx.conf includes mime.types and
+// conf.d/*.conf; the site includes snippets, names its certificate and an htpasswd.
+
+/// The paths the nginx set of the fixture's layout is computed to.
+const SITE_SET: &[&str] = &[
+    "nginx/nginx.conf",
+    "nginx/conf.d/*.conf",
+    "nginx/htpasswd",
+    "nginx/mime.types",
+    "nginx/snippets/headers.conf",
+    "nginx/snippets/proxy.conf",
+    "nginx/ssl/",
+];
+
+/// The fixture's site serving "v1", and an nginx snapshot of it.
+fn site_v1() -> (Scenario, TestNginx, Manifest) {
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start_site(&s, "v1", None);
+    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    (s, n, snap)
+}
+
+fn entry_paths(m: &Manifest) -> Vec<&str> {
+    m.entries.iter().map(|e| e.path.as_str()).collect()
+}
+
+#[test]
+fn the_snapshot_holds_every_file_nginx_reads_and_records_the_include_globs() {
+    let (s, _n, snap) = site_v1();
+    assert_eq!(snap.paths, SITE_SET);
+    assert_eq!(snap.globs, ["nginx/conf.d/*.conf"]);
+    let held = entry_paths(&snap);
+    for file in [
+        "nginx/nginx.conf",
+        "nginx/mime.types",
+        "nginx/conf.d/helpdesk.conf",
+        "nginx/conf.d/upstream.conf",
+        "nginx/snippets/headers.conf",
+        "nginx/snippets/proxy.conf",
+        "nginx/htpasswd",
+        "nginx/ssl/helpdesk.crt",
+        "nginx/ssl/helpdesk.key",
+    ] {
+        assert!(held.contains(&file), "{file} is not in {held:?}");
+        assert_eq!(
+            std::fs::read(s.path(&format!("backups/{}/{file}", snap.id))).unwrap(),
+            std::fs::read(s.path(file)).unwrap()
+        );
+    }
+    // rb-snapshot computes the same set; a dry run says so without writing.
+    let again: Manifest = s.cmd("rb-snapshot").args(["nginx", "--dry-run"]).run().success().doc();
+    assert_eq!((again.paths, again.globs), (snap.paths.clone(), snap.globs.clone()));
+    // The config set's nginx/nginx.conf expands the same way (its files, not the ssl/ folder).
+    let config: Manifest = s.cmd("rb-snapshot").args(["config", "--dry-run"]).run().success().doc();
+    let nginx_part: Vec<&str> =
+        config.paths.iter().map(String::as_str).filter(|p| p.starts_with("nginx/")).collect();
+    assert_eq!(
+        nginx_part,
+        [
+            "nginx/nginx.conf",
+            "nginx/conf.d/*.conf",
+            "nginx/htpasswd",
+            "nginx/mime.types",
+            "nginx/snippets/headers.conf",
+            "nginx/snippets/proxy.conf",
+            "nginx/ssl/helpdesk.crt",
+            "nginx/ssl/helpdesk.key",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_site_edit_is_rolled_back_and_the_page_served_changes_back() {
+    let (s, n, snap) = site_v1();
+    let good = s.live().without(&["backups"]);
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("bad deploy"));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    assert_eq!(n.get().as_deref(), Some("bad deploy\n"));
+
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", "latest"]).run().success().doc();
+    assert_eq!(doc.snapshot.as_deref(), Some(snap.id.as_str()));
+    assert_eq!(steps(&doc), named(&[("restore", true), ("test", true), ("reload", true)]));
+    assert_eq!(doc.restore.as_ref().unwrap().modified, ["nginx/conf.d/helpdesk.conf"]);
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+    s.live().without(&["backups"]).assert_same(&good);
+}
+
+#[test]
+fn a_site_added_since_the_snapshot_is_removed_and_kept_in_the_undo() {
+    let (s, n, _) = site_v1();
+    let extra_port = rb_tests::nginx::free_port();
+    let extra = format!("server {{\n    listen 127.0.0.1:{extra_port};\n    return 200 \"extra\\n\";\n}}\n");
+    s.write("nginx/conf.d/extra.conf", &extra);
+    s.write("nginx/conf.d/notes.txt", "not a .conf: nginx never reads it\n");
+    s.cmd("rb-nginx").arg("reload").run().success();
+    let get_extra = || {
+        let mut r = ureq::get(&format!("http://127.0.0.1:{extra_port}/")).call().ok()?;
+        r.body_mut().read_to_string().ok()
+    };
+    assert_eq!(get_extra().as_deref(), Some("extra\n"));
+
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", "latest"]).run().success().doc();
+    let restored = doc.restore.unwrap();
+    assert_eq!(
+        (restored.removed.clone(), restored.modified.clone()),
+        (vec!["nginx/conf.d/extra.conf".to_string()], vec![])
+    );
+    assert!(!s.exists("nginx/conf.d/extra.conf"));
+    assert!(s.exists("nginx/conf.d/notes.txt"), "what the glob does not match is left alone");
+    assert_eq!(get_extra(), None, "nginx no longer serves the removed site");
+    n.wait_for("v1");
+    // The undo keeps it, and puts it back through the same checks.
+    let undo = restored.undo.unwrap();
+    assert_eq!(s.read(&format!("backups/{undo}/nginx/conf.d/extra.conf")), extra);
+    s.cmd("rb-nginx").args(["restore", &undo]).run().success();
+    assert_eq!(s.read("nginx/conf.d/extra.conf"), extra);
+    assert_eq!(get_extra().as_deref(), Some("extra\n"));
+}
+
+#[test]
+fn a_broken_included_file_still_restores_without_nginx_t_on_the_live_side() {
+    let (s, n, snap) = site_v1();
+    let good = s.live().without(&["backups"]);
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("bad deploy"));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    // Then an included file breaks: nginx -T refuses the live side.
+    s.append("nginx/conf.d/upstream.conf", "bogus_directive on;\n");
+    s.cmd("rb-nginx").arg("test").run().code_is(1).stderr_has("unknown directive \"bogus_directive\"");
+    // A snapshot of the broken state still follows the includes (from the files on disk).
+    let broken = s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success();
+    assert!(
+        broken.stderr().contains("the nginx set follows nginx/nginx.conf and its includes on disk"),
+        "{}",
+        broken.stderr()
+    );
+    let broken: Manifest = broken.doc();
+    assert_eq!((broken.paths.clone(), broken.globs.clone()), (snap.paths.clone(), snap.globs.clone()));
+
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", &snap.id]).run().success().doc();
+    let mut modified = doc.restore.unwrap().modified;
+    modified.sort();
+    assert_eq!(modified, ["nginx/conf.d/helpdesk.conf", "nginx/conf.d/upstream.conf"]);
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+    s.live().without(&["backups"]).assert_same(&good);
+}
+
+#[test]
+fn runtime_files_are_never_part_of_the_set() {
+    // nginx run with its prefix in the project's nginx/ folder: the pid file, logs and temp
+    // folders land there, beside what it reads.
+    let s = Scenario::helpdesk();
+    let n = TestNginx::start_site(&s, "v1", Some(s.path("nginx")));
+    n.get();
+    for runtime in ["nginx/logs/nginx.pid", "nginx/logs/error.log", "nginx/logs/access.log"] {
+        assert!(s.exists(runtime), "{runtime}");
+    }
+    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    assert_eq!(snap.paths, SITE_SET);
+    let held = entry_paths(&snap);
+    assert!(held.iter().all(|p| !p.starts_with("nginx/logs")), "{held:?}");
+    // A restore leaves them alone: nginx keeps running on its pid file.
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("v2"));
+    s.cmd("rb-nginx").arg("reload").run().success();
+    let logs = s.live().only("nginx/logs").listing();
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", &snap.id]).run().success().doc();
+    assert_eq!(doc.restore.unwrap().removed, Vec::<String>::new());
+    assert!(s.exists("nginx/logs/nginx.pid"), "before: {logs}");
+    n.wait_for("v1");
+}
+
+#[test]
+fn a_file_nginx_reads_outside_the_project_is_named_in_a_warning() {
+    let s = Scenario::helpdesk();
+    let outside = s.outside().join("shared-headers.conf");
+    std::fs::write(&outside, "add_header X-Shared yes always;\n").unwrap();
+    let n = TestNginx::start_site(&s, "v1", None);
+    s.write(
+        "nginx/nginx.conf",
+        s.read("nginx/nginx.conf").replace(
+            "include conf.d/*.conf;",
+            &format!("include {};\n    include conf.d/*.conf;", outside.display()),
+        ),
+    );
+    s.cmd("rb-nginx").arg("reload").run().success();
+    let run = s.cmd("rb-nginx").arg("snapshot").run().success();
+    assert!(
+        run.stderr().contains(&format!(
+            "rb-nginx: warning: nginx reads {}, outside the project: it is not part of the nginx set",
+            outside.display()
+        )),
+        "{}",
+        run.stderr()
+    );
+    let snap: Manifest = run.doc();
+    assert_eq!(snap.paths, SITE_SET);
+    n.wait_for("v1");
+}
+
+#[test]
+fn sets_nginx_in_rollback_toml_replaces_the_computed_set() {
+    let s = Scenario::helpdesk();
+    let _n = TestNginx::start_site(&s, "v1", None);
+    s.append(
+        "rollback.toml",
+        "[sets.nginx]\npaths = [\"nginx/nginx.conf\", \"nginx/conf.d/helpdesk.conf\"]\n",
+    );
+    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    assert_eq!(snap.paths, ["nginx/nginx.conf", "nginx/conf.d/helpdesk.conf"]);
+    assert!(snap.globs.is_empty());
+    let held = entry_paths(&snap);
+    assert!(!held.contains(&"nginx/mime.types") && !held.contains(&"nginx/conf.d/upstream.conf"), "{held:?}");
+}
+
+#[test]
+fn the_undo_of_an_nginx_restore_restored_by_rb_restore_is_tested_with_nginx_t() {
+    let (s, n, snap) = site_v1();
+    // A broken site on disk (never reloaded): the restore replaces it, its undo keeps it.
+    s.append("nginx/conf.d/helpdesk.conf", "bogus_directive on;\n");
+    let doc: NginxDoc = s.cmd("rb-nginx").args(["restore", &snap.id]).run().success().doc();
+    let undo = doc.restore.unwrap().undo.unwrap();
+    n.wait_for("v1");
+    let before = s.live();
+    s.cmd("rb-restore")
+        .arg(&undo)
+        .run()
+        .code_is(1)
+        .stderr_has("unknown directive \"bogus_directive\"")
+        .stderr_has("everything was put back");
+    s.live().assert_same(&before);
+    // A good undo passes the same check.
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("v2"));
+    let doc: NginxDoc = s
+        .cmd("rb-nginx")
+        .args(["restore", &snap.id])
+        .env("RB_NOW", "2025-10-13T12:30:00Z")
+        .run()
+        .success()
+        .doc();
+    let undo = doc.restore.unwrap().undo.unwrap();
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&undo).run().success().doc();
+    assert!(done.check.as_deref().is_some_and(|c| c.ends_with(" -t")), "{done:?}");
+    assert_eq!(s.read("nginx/conf.d/helpdesk.conf"), n.site_text("v2"));
+}
+
+#[test]
+fn compat_nginx_rollback_sh_rolls_back_the_include_layout() {
+    let shim = repo().join("compat/nginx_rollback.sh");
+    let (s, n, snap) = site_v1();
+    assert_eq!(snap.id, format!("nginx_{STAMP}"));
+    let good = s.live().without(&["backups"]);
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("bad deploy"));
+    s.write("nginx/conf.d/added.conf", "# added by the deploy\n");
+    s.cmd("rb-nginx").arg("reload").run().success();
+    let run = s.program(&shim).arg(STAMP).run().success();
+    assert_eq!(
+        run.stdout(),
+        format!("Rolling back Nginx configuration from backups/nginx_{STAMP}...\nNginx rollback completed\n")
+    );
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+    s.live().without(&["backups"]).assert_same(&good);
+}

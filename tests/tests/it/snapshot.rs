@@ -15,8 +15,9 @@ fn config_snapshot_keeps_files_in_place_with_manifest_sums_and_latest() {
     assert_eq!(m.id, config_id());
     assert_eq!(m.set, "config");
     assert_eq!(m.created, "2025-10-13T12:00:00+00:00");
-    assert_eq!((m.files, m.missing.len(), m.verified, m.dry_run), (12, 0, true, false));
-    assert_eq!(m.globs, ["docker-compose*.yml"]);
+    assert_eq!((m.files, m.missing.len(), m.verified, m.dry_run), (20, 0, true, false));
+    // nginx/nginx.conf grows into what it includes and names (its include glob recorded).
+    assert_eq!(m.globs, ["nginx/conf.d/*.conf", "docker-compose*.yml"]);
     let files: Vec<&str> =
         m.entries.iter().filter(|e| matches!(e.node, Node::File { .. })).map(|e| e.path.as_str()).collect();
     assert_eq!(
@@ -33,7 +34,15 @@ fn config_snapshot_keeps_files_in_place_with_manifest_sums_and_latest() {
             "docker-compose.production.yml",
             "docker-compose.staging.yml",
             "docker-compose.yml",
+            "nginx/conf.d/helpdesk.conf",
+            "nginx/conf.d/upstream.conf",
+            "nginx/htpasswd",
+            "nginx/mime.types",
             "nginx/nginx.conf",
+            "nginx/snippets/headers.conf",
+            "nginx/snippets/proxy.conf",
+            "nginx/ssl/helpdesk.crt",
+            "nginx/ssl/helpdesk.key",
         ]
     );
     // Files in their project-relative places, byte for byte, with modes and mtimes.
@@ -79,7 +88,7 @@ fn a_listed_file_that_is_missing_is_reported_not_an_error() {
         .stderr_has("deploy/render/render.yaml: not there, recorded as missing")
         .doc();
     assert_eq!(m.missing, ["deploy/render/render.yaml"]);
-    assert_eq!(m.files, 11);
+    assert_eq!(m.files, 19);
 }
 
 #[test]
@@ -115,7 +124,7 @@ fn dry_run_writes_nothing() {
     let before = s.tree();
     let m: Manifest = s.cmd("rb-snapshot").arg("--dry-run").run().success().stderr_has("dry run").doc();
     assert!(m.dry_run);
-    assert_eq!(m.files, 12);
+    assert_eq!(m.files, 20);
     assert!(!m.verified, "a dry run reads no content, so it verifies nothing");
     s.tree().assert_same(&before);
 }
@@ -162,7 +171,7 @@ fn verify_names_every_damaged_or_missing_file() {
         .code_is(1)
         .stderr_is(&[
             "rb-snapshot: damaged: docker-compose.yml: missing from the snapshot",
-            "rb-snapshot: damaged: nginx/nginx.conf: 389 bytes in the snapshot, 378 recorded",
+            "rb-snapshot: damaged: nginx/nginx.conf: 678 bytes in the snapshot, 667 recorded",
             &format!(
                 "rb-snapshot: error: snapshot {} is damaged: 2 files (docker-compose.yml, nginx/nginx.conf)",
                 m.id

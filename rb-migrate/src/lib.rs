@@ -1055,7 +1055,7 @@ fn restore_db(store: &Store, db: &mut Db, id: &str, dry_run: bool, out: &mut Out
     if dry_run {
         common::note(&format!(
             "dry run: would back up the database, then put {} back; nothing was changed",
-            shown_path(&path)
+            rb_common::paths::shown(&path)
         ));
         return out.emit(&doc);
     }
@@ -1087,10 +1087,6 @@ fn restore_db(store: &Store, db: &mut Db, id: &str, dry_run: bool, out: &mut Out
         doc.backup.as_ref().map_or("", |b| b.id.as_str())
     ));
     emitted
-}
-
-fn shown_path(p: &std::path::Path) -> String {
-    rb_common::paths::shown(p)
 }
 
 /// A document for `apply` must be of this project: its apps exist, their migrations are

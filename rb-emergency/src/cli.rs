@@ -65,7 +65,8 @@ pub enum Command {
         #[arg(long)]
         report: bool,
     },
-    /// Services, health, the store and the rollbacks in the audit log: a `report` document
+    /// Services, health, the store (a pending restore, an interrupted migration rollback) and
+    /// the rollbacks in the audit log: a `report` document
     Status {
         /// Count only events this recent (`90m`, `24h`, `7d`)
         #[arg(long, value_name = "DURATION")]

@@ -178,7 +178,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let how = How { yes, dry_run, no_revert };
             emergency_run(&store, &config, &emergency, &health, from.as_deref(), how, out)
         }
-        Command::Status { since } => status(&store, &emergency, &health, since.as_deref(), out),
+        Command::Status { since } => status(&store, &config, &emergency, &health, since.as_deref(), out),
         Command::Drill { test, report } => drill::drill(&store, &test, report, out),
     }
 }
@@ -690,6 +690,7 @@ fn parse_since(text: &str) -> Result<i64> {
 
 fn status(
     store: &Store,
+    config: &Config,
     emergency: &EmergencyConfig,
     health: &HealthConfig,
     since: Option<&str>,
@@ -727,6 +728,29 @@ fn status(
     let latest = std::fs::read_link(store.dir.join("latest")).ok().map(|p| p.display().to_string());
     let pending = store.pending()?.map(|(s, u, _)| json!({ "snapshot": s, "undo": u }));
     ok &= pending.is_none();
+    // A migration rollback that was interrupted: where it stopped, and the way out.
+    let django = || rb_common::django::Django::new(config, &store.root);
+    let migration = rb_migrate::interrupted(store, django())?;
+    if let Some(m) = &migration {
+        ok = false;
+        let detail = format!(
+            "the migration rollback of {} to {} was interrupted: {}; `{}` finishes it, `{}` goes back to where it started{}",
+            m.app,
+            m.target,
+            m.stopped,
+            m.resume,
+            m.abort,
+            m.backup.as_ref().map(|b| format!(" (or `rb-migrate restore-db {b}`)")).unwrap_or_default()
+        );
+        common::warn(&detail);
+        log.steps.push(Step {
+            name: "migration".to_string(),
+            action: "the store's migration journal".to_string(),
+            status: "interrupted".to_string(),
+            detail,
+            ..Step::default()
+        });
+    }
     // Who holds the lock, read without taking it (a shared try-lock fails while it is held).
     let lock_file = store.dir.join(".rb").join("lock");
     let holder = std::fs::File::open(&lock_file).ok().and_then(|f| match f.try_lock_shared() {
@@ -776,6 +800,7 @@ fn status(
         "snapshots": per_set,
         "latest": latest,
         "pending": pending,
+        "migration": migration,
         "lock_holder": holder,
         "rollbacks": { "total": total_ok + total_failed, "success": total_ok, "failed": total_failed },
         "per_tool": counts(per_tool),
@@ -794,6 +819,8 @@ fn status(
     if ok {
         Ok(())
     } else {
-        Err(failed("not healthy: see the report (a service not running, or the health check)"))
+        Err(failed(
+            "not healthy: see the report (a service not running, the health check, or a rollback left pending)",
+        ))
     }
 }

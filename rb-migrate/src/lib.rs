@@ -282,6 +282,50 @@ pub fn rollback_app(store: &Store, django: &Django, app: &str, target: &str, out
     close(db, done)
 }
 
+/// A migration rollback that was interrupted, as `rb-emergency status` reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The app it rolls back.
+    pub app: String,
+    /// The target it was going to.
+    pub target: String,
+    /// Where it stopped, in words (or why that could not be read).
+    pub stopped: String,
+    /// The one command that finishes it, and the one that goes back.
+    pub resume: String,
+    /// The command that goes back to where it started.
+    pub abort: String,
+    /// The backup taken before it ran (`rb-migrate restore-db ID` puts it back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+/// Reads the migration journal without changing anything: `None` when no migration rollback
+/// is pending. Where it stopped comes from Django; when Django cannot say, `stopped` says why.
+pub fn interrupted(store: &Store, django: Result<Django>) -> Result<Option<Interrupted>> {
+    let Some(doc) = read_journal(store)? else { return Ok(None) };
+    let now = django.and_then(|d| {
+        let mut db = Db::open(&d)?;
+        let state = db.state(&[]);
+        close(db, state)
+    });
+    let stopped = match now {
+        Ok(now) if now.apps == doc.before.apps => {
+            "it changed nothing (its transaction was rolled back); the next rb-migrate command removes its journal".to_string()
+        }
+        Ok(now) => stopped_at(&doc, &now),
+        Err(e) => format!("where it stopped could not be read: {}", e.message()),
+    };
+    Ok(Some(Interrupted {
+        app: doc.app.clone().unwrap_or_else(|| "?".to_string()),
+        target: doc.target.clone().unwrap_or_else(|| "?".to_string()),
+        stopped,
+        resume: "rb-migrate rollback --resume".to_string(),
+        abort: "rb-migrate rollback --abort".to_string(),
+        backup: doc.backup.map(|b| b.id),
+    }))
+}
+
 /// `rb-migrate apply` of `wanted` as a library call: every app back to where `wanted` says.
 pub fn apply_state(store: &Store, django: &Django, wanted: MigrationState, out: &mut Out) -> Result<()> {
     let mut db = Db::open(django)?;
@@ -356,8 +400,14 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
             let (Some(app), Some(target)) = (app, target) else {
                 return Err(usage("rollback needs APP and TARGET (or --resume / --abort)"));
             };
-            let how =
-                How { fake_irreversible, with_dependents, backup: !no_backup, restore_on_failure, dry_run };
+            let how = How {
+                fake_irreversible,
+                with_dependents,
+                backup: !no_backup,
+                restore_on_failure,
+                dry_run,
+                recovering: false,
+            };
             rollback(store, db, &app, &target, how, out)
         }
         Command::Apply { latest, no_backup, dry_run } => {
@@ -377,6 +427,8 @@ struct How {
     backup: bool,
     restore_on_failure: bool,
     dry_run: bool,
+    /// `--abort`'s roll-forward: it runs while the migration journal stands.
+    recovering: bool,
 }
 
 /// What migrating `app` to `target` would run, from Django's executor.
@@ -523,7 +575,7 @@ fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: How, out: 
         return out.emit(&doc);
     }
     let calls = rollback_calls(&before, app, &target, &doc.steps)?;
-    let lock = locked_unchanged(store, db, &before)?;
+    let lock = locked_unchanged(store, db, &before, how.recovering)?;
     execute(store, db, doc, &calls, &backup_how, how, lock, out)
 }
 
@@ -626,8 +678,8 @@ fn missed(doc: &MigrationRollback, after: &MigrationState) -> Option<String> {
 
 /// Takes the lock, then checks that the state is still the one planned from (another
 /// rollback may have moved it meanwhile). Checks run unlocked, so a refusal writes nothing.
-fn locked_unchanged(store: &Store, db: &mut Db, planned: &MigrationState) -> Result<Lock> {
-    let lock = store.lock()?;
+fn locked_unchanged(store: &Store, db: &mut Db, planned: &MigrationState, recovering: bool) -> Result<Lock> {
+    let lock = if recovering { lock_for_recovery(store)? } else { store.lock()? };
     if db.state(&[])?.apps != planned.apps {
         return Err(failed(
             "the migration state changed while this was being planned (another rollback?); nothing was run",
@@ -671,7 +723,9 @@ fn conclude(
             Err(e) => common::warn(&format!("could not put the backup back: {}", e.message())),
         }
     }
-    if outcome.is_ok() || unchanged || restored {
+    // `--abort`'s roll-forward leaves the journal to `abort`, which removes it once the
+    // database reads as where the rollback started.
+    if !how.recovering && (outcome.is_ok() || unchanged || restored) {
         remove_journal(store)?;
     }
     let action = format!("migrate-{}", doc.action);
@@ -710,7 +764,7 @@ fn conclude(
     let back = doc.backup.as_ref().map(|b| {
         format!(", or `rb-migrate restore-db {}` puts the backup back (rows written since are lost)", b.id)
     });
-    let how_back = if doc.action == "rollback" {
+    let how_back = if doc.action == "rollback" || how.recovering {
         format!(
             "`rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back to where it started{}",
             back.unwrap_or_default()
@@ -875,19 +929,19 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
     conclude(store, db, doc, outcome, how, lock, out)
 }
 
-/// `rollback --abort`: roll forward to the journal's `before`.
+/// `rollback --abort`: roll forward to the journal's `before`. The journal stands until the
+/// database reads as `before` again, so a kill during the roll-forward leaves it to look at.
 fn abort(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &mut Out) -> Result<()> {
     let journal = pending.ok_or_else(no_journal)?;
+    let how = How { with_dependents: true, backup: false, recovering: true, ..How::default() };
+    apply(store, db, Some(journal.before.clone()), how, out)?;
+    // Already there (nothing ran) or rolled forward: the rollback is over.
     let lock = lock_for_recovery(store)?;
-    remove_journal(store)?;
-    drop(lock);
-    let how = How { with_dependents: true, backup: false, ..How::default() };
-    let done = apply(store, db, Some(journal.before.clone()), how, out);
-    if done.is_err() {
-        // Still not where it started: the journal stands again.
-        write_journal(store, &journal)?;
+    if db.state(&[])?.apps == journal.before.apps {
+        remove_journal(store)?;
     }
-    done
+    drop(lock);
+    Ok(())
 }
 
 /// A target as the user gave it, made exact: `zero`, `previous` (the migration before the
@@ -1026,7 +1080,7 @@ fn apply(store: &Store, db: &mut Db, wanted: Option<MigrationState>, how: How, o
     if how.dry_run {
         return out.emit(&doc);
     }
-    let lock = locked_unchanged(store, db, &before)?;
+    let lock = locked_unchanged(store, db, &before, how.recovering)?;
     execute(store, db, doc, &calls, &backup_how, how, lock, out)
 }
 

@@ -298,8 +298,10 @@ fn a_rollback_that_meets_the_data_changes_nothing_on_sqlite() {
     assert_eq!(rows.trim(), "2");
 }
 
-#[test]
-fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
+/// The fixture with a project's migration that Django runs outside a transaction
+/// (`customers.0005`, `atomic = False`), and two customers sharing an e-mail: a rollback to
+/// `customers 0001` undoes 0005, 0004 and 0003, then fails at 0002's unique constraint.
+fn non_atomic_with_shared_inbox() -> Scenario {
     let s = Scenario::django();
     // A project's migration that Django runs outside a transaction.
     s.write(
@@ -315,6 +317,12 @@ fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
     );
     s.manage(&["migrate", "-v", "0"]).success();
     shared_inbox(&s);
+    s
+}
+
+#[test]
+fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
+    let s = non_atomic_with_shared_inbox();
     let plan: MigrationPlan = s.cmd("rb-migrate").args(["plan", "customers", "0001"]).run().success().doc();
     assert_eq!(plan.not_atomic, ["customers.0005_customer_vip"]);
     let dry: MigrationRollback =
@@ -339,6 +347,21 @@ fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
         .run()
         .success()
         .stderr_has("the migration rollback of customers to 0001_initial was interrupted: 3 of 4 steps undone, customers is at 0002_customer_email_shared");
+    // rb-emergency status says so too, with the way out, and exits 1; it changes nothing.
+    s.append("rollback.toml", "\n[health]\nurl = \"http://127.0.0.1:9/\"\ntimeout_s = 0.2\n\n[[emergency.services]]\nname = \"web\"\nstop = [\"true\"]\nstart = [\"true\"]\nstatus = [\"true\"]\n");
+    let tree = s.tree().without(&["backups/.rb/lock"]);
+    let run = s.cmd("rb-emergency").arg("status").run().code_is(1).stderr_has(
+        "the migration rollback of customers to 0001_initial was interrupted: 3 of 4 steps undone, customers is at 0002_customer_email_shared; `rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back to where it started (or `rb-migrate restore-db db_",
+    );
+    let report: rb_emergency::Report = run.doc();
+    let metrics = report.metrics.unwrap();
+    let migration = &metrics["migration"];
+    assert_eq!(migration["app"], "customers");
+    assert_eq!(migration["target"], "0001_initial");
+    assert_eq!(migration["resume"], "rb-migrate rollback --resume");
+    assert_eq!(migration["backup"], doc.backup.as_ref().unwrap().id.as_str());
+    assert!(report.steps.iter().any(|st| st.name == "migration" && st.status == "interrupted"));
+    s.tree().without(&["backups/.rb/lock"]).assert_same(&tree);
     // --abort goes back to where it started and clears the journal.
     let back: MigrationRollback = s
         .cmd("rb-migrate")
@@ -354,6 +377,29 @@ fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
         .run()
         .code_is(1)
         .one_line_error("no migration rollback was interrupted");
+}
+
+#[test]
+fn restore_on_failure_puts_the_backup_back_after_a_failure_half_way() {
+    let s = non_atomic_with_shared_inbox();
+    let before = dump(&s);
+    let run = s
+        .cmd("rb-migrate")
+        .args(["rollback", "customers", "0001", "--restore-on-failure"])
+        .run()
+        .code_is(1)
+        .stderr_has("rb-migrate: warning: --restore-on-failure: putting backups/db_")
+        .stderr_has("migrating customers failed at customers.0002_customer_email_shared")
+        .stderr_has("was put back (--restore-on-failure): the database is as it was before the rollback");
+    let doc: MigrationRollback = run.doc();
+    assert_eq!(doc.mode.as_deref(), Some("per-migration"));
+    assert_eq!(doc.restored, doc.backup);
+    assert_eq!(doc.after.as_ref().unwrap(), &doc.before);
+    // Every row and the schema as they were; no journal is left, the store is free.
+    assert_eq!(dump(&s), before);
+    assert!(!s.exists("backups/.rb/migration.json"));
+    assert_eq!(s.events().last().unwrap()["message"], "ROLLBACK FAILED");
+    s.cmd("rb-snapshot").run().success();
 }
 
 #[test]

@@ -187,6 +187,9 @@ impl Layout<'_> {
                 .collect();
             parts.filter(|p| !p.is_empty()).map(|p| p.join("/"))
         };
+        // `include ../common/x.conf` is nginx's own path arithmetic: resolve the `..` first, so
+        // a file beside `nginx/` in the project is in the project.
+        let path = &lexical(path);
         if let Ok(rest) = path.strip_prefix(&self.conf_dir) {
             return clean(rest).map(|r| format!("{DIR}/{r}"));
         }
@@ -197,6 +200,22 @@ impl Layout<'_> {
         }
         None
     }
+}
+
+/// `path` with `.` and `..` resolved by name (a `..` of the root stays at the root), as nginx
+/// joins a relative `include` to its prefix.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Computes the nginx set of the project at `root` (see the module docs). `command` is the

@@ -592,11 +592,17 @@ fn a_file_nginx_reads_outside_the_project_is_named_in_a_warning() {
         "nginx/nginx.conf",
         s.read("nginx/nginx.conf").replace(
             "include conf.d/*.conf;",
-            &format!("include {};\n    include conf.d/*.conf;", outside.display()),
+            &format!(
+                "include {};\n    include ../common/nginx-headers.conf;\n    include conf.d/*.conf;",
+                outside.display()
+            ),
         ),
     );
+    // A file beside nginx/ in the project, reached with `..`, is the project's.
+    s.write("common/nginx-headers.conf", "add_header X-Common yes always;\n");
     s.cmd("rb-nginx").arg("reload").run().success();
     let run = s.cmd("rb-nginx").arg("snapshot").run().success();
+    assert!(!run.stderr().contains("common/nginx-headers.conf"), "{}", run.stderr());
     assert!(
         run.stderr().contains(&format!(
             "rb-nginx: warning: nginx reads {}, outside the project: it is not part of the nginx set",
@@ -606,7 +612,9 @@ fn a_file_nginx_reads_outside_the_project_is_named_in_a_warning() {
         run.stderr()
     );
     let snap: Manifest = run.doc();
-    assert_eq!(snap.paths, SITE_SET);
+    let mut want = SITE_SET.to_vec();
+    want.insert(2, "common/nginx-headers.conf");
+    assert_eq!(snap.paths, want);
     n.wait_for("v1");
 }
 

@@ -20,6 +20,7 @@ pub mod nginx;
 pub mod paths;
 pub mod progress;
 pub mod restore;
+pub mod signals;
 pub mod snapshot;
 pub mod store;
 

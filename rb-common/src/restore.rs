@@ -37,6 +37,7 @@ use crate::exec;
 use crate::fsx::{self, Mode, Mtime, Xattrs};
 use crate::lock::Lock;
 use crate::paths;
+use crate::signals;
 use crate::snapshot::{self, Entry, Item, Manifest, Node, UNDO_SET};
 use crate::store::{Event, Snapshot, Store};
 
@@ -814,11 +815,19 @@ pub fn crash_point() {
 }
 
 /// Runs `steps` against the live tree under `root`. Every step is idempotent, so a restore
-/// killed anywhere can run the same steps again (`--resume`).
-pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
+/// killed anywhere can run the same steps again (`--resume`). A stopping signal beyond the
+/// `seen` first ones ends it at the next step (see [`crate::signals`]); what was staged and not
+/// yet renamed is removed on the way out.
+pub fn apply(root: &Path, steps: &[Step], seen: usize) -> Result<()> {
+    apply_counting(root, steps, seen, &mut false)
+}
+
+/// [`apply`], setting `changed` once the first staged file is renamed into place.
+fn apply_counting(root: &Path, steps: &[Step], seen: usize, changed: &mut bool) -> Result<()> {
     let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
     for step in steps {
         crash_point();
+        signals::check(seen)?;
         match step {
             Step::Remove { path } => fsx::remove_any(&root.join(path))?,
             Step::MkDir { path } => match fs::create_dir(root.join(path)) {
@@ -849,6 +858,8 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
     }
     for (tmp, target) in staged {
         crash_point();
+        signals::check(seen)?;
+        *changed = true;
         tmp.persist(&target)
             .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
     }
@@ -856,6 +867,7 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
     for step in steps {
         if let Step::HardLink { path, to } = step {
             crash_point();
+            signals::check(seen)?;
             hard_link(root, path, to)?;
         }
     }
@@ -866,6 +878,7 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
             Step::Meta { path, owner, mode: Some(mode), mtime, xattrs }
             | Step::DirMeta { path, owner, mode, mtime, xattrs } => {
                 crash_point();
+                signals::check(seen)?;
                 set_owner(&root.join(path), *owner)?;
                 fsx::set_mode(&root.join(path), *mode)?;
                 if let Some(xattrs) = xattrs {
@@ -875,6 +888,7 @@ pub fn apply(root: &Path, steps: &[Step]) -> Result<()> {
             }
             Step::Meta { path, owner, mode: None, mtime, .. } => {
                 crash_point();
+                signals::check(seen)?;
                 set_owner(&root.join(path), *owner)?;
                 fsx::set_symlink_mtime(&root.join(path), *mtime)?;
             }
@@ -1294,6 +1308,9 @@ pub fn restore_then(
 ) -> Result<RestoreDoc> {
     let m = &snap.manifest;
     let mut undo_id = None;
+    // From here a signal stops at a safe point instead of ending the process.
+    let _critical = signals::Critical::open();
+    let seen = signals::count();
     let result = (|| {
         let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
@@ -1317,7 +1334,7 @@ pub fn restore_then(
             started: clock::rfc3339(&clock::now()?),
         };
         write_journal(store, &journal)?;
-        finish(store, &journal, then)
+        finish(store, &journal, then, seen)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
     log(store, action, &result, &m.set, &m.id, undo_id.as_deref());
@@ -1326,10 +1343,14 @@ pub fn restore_then(
 
 /// Runs a journaled restore's steps and verify command, then removes the journal. On a
 /// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
-fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc> {
+fn finish(store: &Store, journal: &Journal, then: Then<'_>, seen: usize) -> Result<RestoreDoc> {
     crash_point();
-    if let Err(e) = apply(&store.root, &srcs_in_store(store, journal.steps.clone(), true)) {
-        return Err(put_back(store, journal, e, "the restore failed"));
+    let mut changed = false;
+    if let Err(e) =
+        apply_counting(&store.root, &srcs_in_store(store, journal.steps.clone(), true), seen, &mut changed)
+            .and_then(|()| signals::check(seen))
+    {
+        return Err(put_back(store, journal, e, "the restore failed", changed));
     }
     let mut doc = journal.doc.clone();
     if let Some(check) = &journal.check {
@@ -1337,7 +1358,7 @@ fn finish(store: &Store, journal: &Journal, then: Then<'_>) -> Result<RestoreDoc
         doc.check = Some(exec::display(&check.argv));
     }
     if let Err(e) = then(Checking { check: journal.check.as_ref(), changed: true }) {
-        return Err(put_back(store, journal, e, "the restored files failed their check"));
+        return Err(put_back(store, journal, e, "the restored files failed their check", true));
     }
     clear_journal(store).map_err(|e| {
         partial(
@@ -1360,8 +1381,10 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     if dry_run {
         return Ok(RestoreDoc { dry_run: true, ..journal.doc });
     }
+    let _critical = signals::Critical::open();
+    let seen = signals::count();
     let result = clean_staging(&store.root, &journal.steps)
-        .and_then(|()| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ())));
+        .and_then(|()| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
     say_after(&journal, &result);
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
@@ -1375,6 +1398,7 @@ pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
     if dry_run {
         return preview(store, &store.load(&journal.undo)?, Options::default());
     }
+    let _critical = signals::Critical::open();
     let result = revert(store, &journal).map_err(|e: Error| {
         partial(
             format!("undoing the interrupted restore of {} failed: {}", journal.snapshot, e.message()),
@@ -1400,9 +1424,15 @@ fn say_after(journal: &Journal, result: &Result<RestoreDoc>) {
 /// After a failed restore: restores the undo snapshot exactly and removes the journal.
 /// Returns the error to report: exit 1 when everything was put back, exit 3 (journal kept)
 /// when even that failed.
-fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error {
+/// `changed` is false when the failure came before the first file was renamed into place.
+fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str, changed: bool) -> Error {
     let details = cause.detail_lines().to_vec();
     match revert(store, journal) {
+        Ok(_) if !changed => failed(format!(
+            "{what} before any file was changed: {}; what was staged is removed, nothing changed",
+            cause.message()
+        ))
+        .details(details),
         Ok(_) => failed(format!(
             "{what}: {}; everything was put back as it was (from {})",
             cause.message(),
@@ -1426,11 +1456,13 @@ fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error
 /// cleaning anything left staged first, then removes the journal: what `--abort` and a failed
 /// restore both do. Idempotent, so it can run again after being killed.
 fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
+    // Started after a first signal, it stops only at the next one.
+    let seen = signals::count();
     let undo = store.load(&journal.undo)?;
     clean_staging(&store.root, &journal.steps)?;
     let plan = plan(store, &undo, Options::default())?;
     verify_sources(&undo, &plan)?;
-    apply(&store.root, &plan.steps)?;
+    apply(&store.root, &plan.steps, seen)?;
     clear_journal(store)?;
     Ok(doc_for(&undo, &plan, Options::default(), false))
 }

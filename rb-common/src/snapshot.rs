@@ -531,6 +531,8 @@ fn put_file(
     progress: &crate::progress::Progress,
 ) -> Result<fsx::Digest256> {
     fail::fail_point!("snapshot-file", |_| std::process::abort());
+    // A snapshot being built stops at any stopping signal: it is not stored.
+    crate::signals::check(0)?;
     let to = dest.join(&job.rel);
     let safe = fsx::store_mode(job.mode);
     // An earlier copy is shared only if it is as safe as a new one (an older rb kept set-id
@@ -683,6 +685,7 @@ pub fn write_snapshot(
 ) -> Result<Manifest> {
     manifest.id = store.next_id(&manifest.set, now)?;
     let tmp = store.tmp_path(&manifest.id)?;
+    let _critical = crate::signals::Critical::open();
     let built = (|| {
         fs::DirBuilder::new().mode(0o755).create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
         manifest.entries = capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref(), link)?;
@@ -703,10 +706,17 @@ pub fn write_snapshot(
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)
     })();
-    if built.is_err() {
+    if let Err(e) = built {
         let _ = fsx::remove_any(&tmp);
+        if crate::signals::count() > 0 {
+            return Err(crate::error::failed(format!(
+                "{}: the partial copy is removed, nothing was stored or changed",
+                e.message()
+            )));
+        }
+        return Err(e);
     }
-    built.map(|()| manifest)
+    Ok(manifest)
 }
 
 #[cfg(test)]

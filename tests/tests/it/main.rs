@@ -20,4 +20,5 @@ mod readme;
 mod restore;
 mod review;
 mod secret;
+mod signals;
 mod snapshot;

@@ -41,6 +41,11 @@ done
 
 have python3 && venv_ok || missing+=("python3-venv")
 
+# The Docker tests build their images FROM scratch around a static busybox: Debian's
+# busybox-static (the plain busybox package is dynamically linked and cannot run there).
+static_busybox() { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }
+static_busybox || missing+=("busybox-static")
+
 install_python_packages() {
     # The Python packages of the tests (Django, …), pinned in tests/requirements.txt, in .venv;
     # made again when the requirements change.
@@ -57,8 +62,24 @@ install_python_packages() {
     sha256sum "$here/tests/requirements.txt" >"$stamp"
 }
 
+start_docker() {
+    # The real-engine tests need a running Docker daemon: this machine kind starts one before
+    # the session; if it is not running (a CI state that lost it), start it here.
+    command -v docker >/dev/null 2>&1 && [ -x /usr/sbin/dockerd ] || return 0
+    docker info >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || return 0
+    echo "deps: starting the Docker daemon" >&2
+    service docker start >/dev/null 2>&1 || (nohup /usr/sbin/dockerd >/tmp/rb-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "deps: the Docker daemon did not start (see /tmp/rb-dockerd.log)" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
     install_python_packages
+    start_docker
     exit 0
 fi
 echo "deps: installing ${missing[*]}" >&2
@@ -75,3 +96,5 @@ for pair in "${needed[@]}"; do
     have "$cmd" || { echo "deps: $cmd (package $pkg) is still missing" >&2; exit 1; }
 done
 install_python_packages
+static_busybox || { echo "deps: /bin/busybox is not the static one (package busybox-static)" >&2; exit 1; }
+start_docker

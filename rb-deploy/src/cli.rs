@@ -17,7 +17,9 @@ Targets ([deploy] in rollback.toml):
   docker  the compose files from a snapshot (set `compose`, or the old docker-compose_<time>.yml): checked
           with `compose config --quiet` before anything stops, then `up -d` (`down` first only with
           --recreate), waited for until every service runs (and is healthy); if not, the previous files
-          go back and `up -d` again. compose = [\"docker\", \"compose\"] or [\"docker-compose\"].
+          go back and `up -d` again. compose = [\"docker\", \"compose\"] or [\"docker-compose\"] (unset:
+          whichever answers `version`); project = compose's -p. `status` lists each container (service,
+          image and image id, state, health) as the engine says, and what differs from the file on disk.
   ecs     a task definition revision of the family (cluster, service, family; aws = [\"aws\", …]):
           update-service, then describe-services polled until stable.
   render  Render's API (render_service, render_api, the key in the variable render_token_env names):

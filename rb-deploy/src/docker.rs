@@ -3,9 +3,18 @@
 //!
 //! The snapshot's `docker-compose.yml` is checked with `compose config --quiet` before
 //! anything stops. Then, as the restore's check (the journal still standing): `up -d` (with
-//! `down` first only for `--recreate`), a wait until every service runs and is healthy
-//! (`compose ps --format json`), and the health check. If any of it fails the engine puts
-//! the previous files back, and `up -d` runs again with them.
+//! `down` first only for `--recreate`), a wait until every service runs and is healthy, and
+//! the health check. If any of it fails the engine puts the previous files back, and `up -d`
+//! runs again with them.
+//!
+//! Both compose CLIs work: `docker compose` (v2) and `docker-compose` (v1, Debian 12's 1.29),
+//! whichever `[deploy] compose` names or, unset, whichever answers `version` (v2 first). What
+//! runs is read from the engine, never from container names (v1 calls them `p_web_1`, v2
+//! `p-web-1`) nor from `compose ps` output (v1 has no JSON, and lists stopped containers): the
+//! ids `compose ps -q` gives, and the project's other containers by their
+//! `com.docker.compose.project` label, through `docker inspect`. A service's configuration
+//! hash (`compose config --hash='*'`) against its containers' `com.docker.compose.config-hash`
+//! label says whether what runs is what the file says.
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +25,11 @@ use rb_common::health::Health;
 use rb_common::lock::Lock;
 use rb_common::restore::{self, Options};
 use rb_common::store::Store;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{DeployConfig, Revision, Target, Wait};
+use crate::{DeployConfig, DeployState, Revision, Target, Wait};
 
 /// The compose file `up -d` reads.
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
@@ -29,8 +39,68 @@ pub const SET: &str = "compose";
 /// docker compose in the project root.
 pub struct Docker {
     config: DeployConfig,
+    /// The compose command in use (configured or detected).
+    compose: Vec<String>,
     store: Store,
     recreate: bool,
+}
+
+/// One container of the stack, as `docker inspect` says.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Container {
+    /// Its compose service (the `com.docker.compose.service` label).
+    pub service: String,
+    /// The container's id (12 hex digits).
+    pub id: String,
+    /// The image as the compose file names it (`helpdesk-web:1.4.2`).
+    pub image: String,
+    /// The id of the image it runs (`sha256:…`).
+    pub image_id: String,
+    /// `running`, `restarting`, `exited`, `created`, …
+    pub state: String,
+    /// `healthy`, `unhealthy` or `starting`, where the service has a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// The configuration hash compose gave it (`com.docker.compose.config-hash`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_hash: String,
+}
+
+impl Container {
+    /// Runs, and is healthy where it has a health check.
+    pub fn ready(&self) -> bool {
+        self.state == "running" && self.health.as_deref().is_none_or(|h| h == "healthy")
+    }
+
+    fn describe(&self) -> String {
+        match &self.health {
+            Some(h) => format!("{} ({}, {h})", self.service, self.state),
+            None => format!("{} ({})", self.service, self.state),
+        }
+    }
+}
+
+/// The compose command: `configured` when given (found on PATH, or an error naming the
+/// setting), else `docker compose` when it answers `version`, else `docker-compose`.
+pub fn compose_command(configured: &[String], root: &Path) -> Result<Vec<String>> {
+    let setting = format!("deploy.compose in {FILE}");
+    if let Some(program) = configured.first() {
+        exec::find(program, root, &setting)?;
+        return Ok(configured.to_vec());
+    }
+    for candidate in [&["docker", "compose"][..], &["docker-compose"][..]] {
+        let argv: Vec<String> = candidate.iter().map(|a| a.to_string()).collect();
+        if which::which(&argv[0]).is_err() {
+            continue;
+        }
+        let mut version = argv.clone();
+        version.push("version".to_string());
+        if exec::run(&version, root, &setting).is_ok_and(|o| o.ok()) {
+            return Ok(argv);
+        }
+    }
+    Err(failed("neither `docker compose` (v2) nor `docker-compose` (v1) answers `version`")
+        .hint(format!("install Docker Compose, or name it in [deploy] compose in {FILE}")))
 }
 
 fn hash(bytes: &[u8]) -> String {
@@ -49,13 +119,17 @@ fn images(text: &str) -> String {
 impl Docker {
     /// The configured compose command; a missing one is an error naming the setting.
     pub fn new(store: &Store, config: DeployConfig, recreate: bool) -> Result<Docker> {
-        let program = config.compose.first().cloned().unwrap_or_default();
-        exec::find(&program, &store.root, &format!("deploy.compose in {FILE}"))?;
-        Ok(Docker { config, store: store.clone(), recreate })
+        let compose = compose_command(&config.compose, &store.root)?;
+        let program = config.docker.first().cloned().unwrap_or_default();
+        exec::find(&program, &store.root, &format!("deploy.docker in {FILE}"))?;
+        Ok(Docker { config, compose, store: store.clone(), recreate })
     }
 
     fn compose(&self, file: Option<&Path>, args: &[&str]) -> Result<Output> {
-        let mut argv = self.config.compose.clone();
+        let mut argv = self.compose.clone();
+        if let Some(p) = &self.config.project {
+            argv.extend(["-p".to_string(), p.clone()]);
+        }
         argv.extend(["--project-directory".to_string(), self.store.root.display().to_string()]);
         if let Some(f) = file {
             argv.extend(["-f".to_string(), f.display().to_string()]);
@@ -83,46 +157,140 @@ impl Docker {
         Ok(path)
     }
 
+    fn docker_ok(&self, args: &[&str]) -> Result<Output> {
+        let mut argv = self.config.docker.clone();
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let out = exec::run(&argv, &self.store.root, &format!("deploy.docker in {FILE}"))?;
+        if out.ok() {
+            return Ok(out);
+        }
+        Err(failed(format!("`docker {}` failed ({}): {}", args.join(" "), out.status(), out.summary()))
+            .details(out.lines()))
+    }
+
+    /// The containers `ids` name, with their project label; one-off (`run`) containers left out.
+    fn inspect(&self, ids: &[String]) -> Result<Vec<(String, Container)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["inspect"];
+        args.extend(ids.iter().map(String::as_str));
+        let out = self.docker_ok(&args)?;
+        let rows: Vec<Value> = serde_json::from_str(out.stdout.trim())
+            .map_err(|e| failed(format!("`docker inspect` answered something that is not JSON: {e}")))?;
+        let label =
+            |r: &Value, name: &str| r["Config"]["Labels"][name].as_str().unwrap_or_default().to_string();
+        Ok(rows
+            .iter()
+            .filter(|r| label(r, "com.docker.compose.oneoff") != "True")
+            .map(|r| {
+                let id = r["Id"].as_str().unwrap_or_default();
+                let state = r["State"]["Status"].as_str().unwrap_or("?").to_string();
+                // A stopped container keeps its last health status: it says nothing now.
+                let health =
+                    r["State"]["Health"]["Status"].as_str().filter(|_| state == "running").map(String::from);
+                let container = Container {
+                    service: label(r, "com.docker.compose.service"),
+                    id: id.get(..12).unwrap_or(id).to_string(),
+                    image: r["Config"]["Image"].as_str().unwrap_or_default().to_string(),
+                    image_id: r["Image"].as_str().unwrap_or_default().to_string(),
+                    state,
+                    health,
+                    config_hash: label(r, "com.docker.compose.config-hash"),
+                };
+                (label(r, "com.docker.compose.project"), container)
+            })
+            .collect())
+    }
+
+    /// Every container of the stack, running or not, by service.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        let listed = self.compose_ok(None, &["ps", "-q"])?;
+        let ids: Vec<String> = listed.stdout.split_whitespace().map(String::from).collect();
+        let mut found = self.inspect(&ids)?;
+        // v2's `ps -q` lists running containers only: the project's others by its label.
+        let filter = match found.first() {
+            Some((project, _)) => format!("label=com.docker.compose.project={project}"),
+            None => format!(
+                "label=com.docker.compose.project.working_dir={}",
+                std::fs::canonicalize(&self.store.root).unwrap_or_else(|_| self.store.root.clone()).display()
+            ),
+        };
+        let others = self.docker_ok(&["ps", "-a", "-q", "--no-trunc", "--filter", &filter])?;
+        let more: Vec<String> = others
+            .stdout
+            .split_whitespace()
+            .filter(|id| !found.iter().any(|(_, c)| id.starts_with(&c.id)))
+            .map(String::from)
+            .collect();
+        found.extend(self.inspect(&more)?);
+        let mut containers: Vec<Container> = found.into_iter().map(|(_, c)| c).collect();
+        containers.sort_by(|a, b| (&a.service, &a.id).cmp(&(&b.service, &b.id)));
+        Ok(containers)
+    }
+
+    /// Each service's configuration hash, as compose computes it from the live file.
+    fn config_hashes(&self) -> Result<Vec<(String, String)>> {
+        let out = self.compose_ok(None, &["config", "--hash=*"])?;
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(s, h)| (s.trim().to_string(), h.trim().to_string())))
+            .collect())
+    }
+
+    /// How what runs differs from the file on disk: empty when every service of the file has
+    /// containers of its configuration, running and healthy.
+    fn differs(&self, containers: &[Container]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (service, hash) in self.config_hashes()? {
+            let mine: Vec<&Container> = containers.iter().filter(|c| c.service == service).collect();
+            if mine.is_empty() {
+                out.push(format!("{service} has no container"));
+                continue;
+            }
+            if mine.iter().any(|c| !c.config_hash.is_empty() && c.config_hash != hash) {
+                out.push(format!(
+                    "{service} runs another configuration than the file's (edited but not deployed?)"
+                ));
+            }
+            out.extend(mine.iter().filter(|c| !c.ready()).map(|c| format!("{} is not ready", c.describe())));
+        }
+        Ok(out)
+    }
+
     /// Waits until every service of the compose file runs (and is healthy, where it has a
-    /// health check).
+    /// health check), saying on stderr what it waits for.
     fn wait_running(&self, wait: Wait) -> Result<()> {
         let services: Vec<String> =
             self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
         let mut ready_once = false;
         let mut not_ready: Vec<String> = Vec::new();
+        let mut said = String::new();
+        let start = std::time::Instant::now();
         let ready = wait.poll(|| {
-            let out = self.compose_ok(None, &["ps", "--format", "json"])?;
-            // One JSON object a line (compose ≥ 2.21) or one array (before).
-            let rows: Vec<Value> = match serde_json::from_str::<Value>(out.stdout.trim()) {
-                Ok(Value::Array(rows)) => rows,
-                _ => out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
-            };
+            let running = self.containers()?;
             // Every container of every service (replicas too) must run, and be healthy where it
             // has a health check.
             not_ready = services
                 .iter()
                 .flat_map(|service| {
-                    let mine: Vec<&Value> =
-                        rows.iter().filter(|r| r["Service"].as_str() == Some(service)).collect();
+                    let mine: Vec<&Container> = running.iter().filter(|c| &c.service == service).collect();
                     if mine.is_empty() {
                         return vec![format!("{service} (not created)")];
                     }
-                    mine.into_iter()
-                        .filter_map(|r| {
-                            let state = r["State"].as_str().unwrap_or("?");
-                            let health = r["Health"].as_str().unwrap_or("");
-                            let ready = state == "running" && (health.is_empty() || health == "healthy");
-                            (!ready).then(|| {
-                                if health.is_empty() {
-                                    format!("{service} ({state})")
-                                } else {
-                                    format!("{service} ({state}, {health})")
-                                }
-                            })
-                        })
-                        .collect()
+                    mine.into_iter().filter(|c| !c.ready()).map(Container::describe).collect()
                 })
                 .collect();
+            let now = not_ready.join(", ");
+            if !now.is_empty() && now != said {
+                rb_common::cli::note(&format!(
+                    "waiting for {now} ({:.0}s of {:.0}s)",
+                    start.elapsed().as_secs_f64(),
+                    wait.timeout.as_secs_f64()
+                ));
+                said = now;
+            }
             // Ready twice in a row: a container that dies right after starting is not "up".
             let twice = not_ready.is_empty() && ready_once;
             ready_once = not_ready.is_empty();
@@ -160,6 +328,19 @@ impl Target for Docker {
             created: None,
             detail: Some(images(&String::from_utf8_lossy(&text))),
             current: true,
+        })
+    }
+
+    fn status(&self) -> Result<DeployState> {
+        let containers = self.containers()?;
+        let differs = self.differs(&containers)?;
+        Ok(DeployState {
+            target: self.name().to_string(),
+            action: "status".to_string(),
+            current: Some(self.current()?),
+            containers,
+            differs,
+            ..DeployState::default()
         })
     }
 
@@ -232,7 +413,18 @@ impl Docker {
             })?,
         };
         if found.current {
-            return Ok(current.clone());
+            // On disk already; but if it is not what runs (or it runs unhealthy), `up -d` with it
+            // is the rollback.
+            let differs = self.differs(&self.containers()?)?;
+            if differs.is_empty() {
+                return Ok(current.clone());
+            }
+            rb_common::cli::note(&format!(
+                "{} is already on disk, but what runs differs: {}; it is deployed again",
+                found.id,
+                differs.join("; ")
+            ));
+            return Ok(Revision { current: false, ..found });
         }
         // Checked before anything stops: a bad backup must not cost an outage.
         let file = self.file_of(&found.id)?;

@@ -34,8 +34,14 @@ use cli::Command;
 pub struct DeployConfig {
     /// `docker`, `ecs` or `render`.
     pub target: String,
-    /// The compose command (`["docker", "compose"]` or `["docker-compose"]`).
+    /// The compose command (`["docker", "compose"]` or `["docker-compose"]`) [default:
+    /// whichever of the two answers `version`, v2 first].
     pub compose: Vec<String>,
+    /// The compose project name (`-p`) [default: compose's own, from the folder's name or
+    /// `COMPOSE_PROJECT_NAME`].
+    pub project: Option<String>,
+    /// The docker command, for `docker ps`, `docker inspect` and `docker image tag`.
+    pub docker: Vec<String>,
     /// The AWS CLI command.
     pub aws: Vec<String>,
     /// The ECS cluster.
@@ -60,7 +66,9 @@ impl Default for DeployConfig {
     fn default() -> Self {
         DeployConfig {
             target: "docker".to_string(),
-            compose: vec!["docker".to_string(), "compose".to_string()],
+            compose: Vec::new(),
+            project: None,
+            docker: vec!["docker".to_string()],
             aws: vec!["aws".to_string()],
             cluster: "helpdesk-cluster".to_string(),
             service: "helpdesk-service".to_string(),
@@ -135,6 +143,13 @@ pub struct DeployState {
     /// `status`: what runs now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<Revision>,
+    /// `status` of docker: the containers that run (or ran) the stack, as the engine says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<docker::Container>,
+    /// `status` of docker: how what runs differs from the compose file on disk (a file edited
+    /// but not deployed, a service not running or unhealthy); empty when they agree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differs: Vec<String>,
     /// `history`: newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revisions: Vec<Revision>,
@@ -162,6 +177,15 @@ pub trait Target {
     fn name(&self) -> &'static str;
     /// What runs now.
     fn current(&self) -> Result<Revision>;
+    /// The `status` document: what runs now, and (docker) the containers themselves.
+    fn status(&self) -> Result<DeployState> {
+        Ok(DeployState {
+            target: self.name().to_string(),
+            action: "status".to_string(),
+            current: Some(self.current()?),
+            ..DeployState::default()
+        })
+    }
     /// What one could go back to, newest first.
     fn history(&self) -> Result<Vec<Revision>>;
     /// `to` made exact (`previous` resolved), checked to exist and be deployable: nothing
@@ -230,7 +254,17 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         ..DeployState::default()
     };
     match cli.command {
-        Command::Status => out.emit(&DeployState { current: Some(t.current()?), ..doc("status") }),
+        Command::Status => {
+            let state = t.status()?;
+            if !state.differs.is_empty() {
+                common::warn(&format!(
+                    "what runs is not what {} says: {}",
+                    docker::COMPOSE_FILE,
+                    state.differs.join("; ")
+                ));
+            }
+            out.emit(&state)
+        }
         Command::History => out.emit(&DeployState { revisions: t.history()?, ..doc("history") }),
         Command::Rollback { to, dry_run, .. } => {
             rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "rollback", out)

@@ -354,21 +354,12 @@ fn deployment(sb: &Sandbox) -> Result<Outcome> {
             deploy.target
         )));
     }
-    let program = deploy.compose[0].clone();
-    if exec::find(&program, &sb.store.root, "deploy.compose").is_err() {
-        return Ok(Outcome::NotConfigured(format!(
-            "`{program}` is not installed here: compose files cannot be checked"
-        )));
-    }
-    let mut version = deploy.compose.clone();
-    version.push("version".to_string());
-    if !exec::run(&version, &sb.store.root, "deploy.compose")?.ok() {
-        return Ok(Outcome::NotConfigured(format!(
-            "`{}` does not answer here (no compose plugin?)",
-            exec::display(&version)
-        )));
-    }
-    let mut argv = deploy.compose.clone();
+    let mut argv = match rb_deploy::docker::compose_command(&deploy.compose, &sb.store.root) {
+        Ok(compose) => compose,
+        Err(e) => {
+            return Ok(Outcome::NotConfigured(format!("{}: compose files cannot be checked", e.message())));
+        }
+    };
     argv.extend([
         "--project-directory".to_string(),
         sb.store.root.display().to_string(),

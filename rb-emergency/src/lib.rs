@@ -105,7 +105,8 @@ impl Default for EmergencyConfig {
                     name: "docker compose".to_string(),
                     stop: compose(&["down"]),
                     start: compose(&["up", "-d"]),
-                    status: compose(&["ps", "--status", "running", "--quiet"]),
+                    // Both CLIs: v1's `ps -q` lists stopped containers too.
+                    status: compose(&["ps", "--services", "--filter", "status=running"]),
                     running_if_output: true,
                 },
                 systemctl("nginx"),
@@ -169,7 +170,8 @@ impl Document for Report {
 /// Runs `rb-emergency` with parsed arguments, writing the `report` document to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
-    let emergency: EmergencyConfig = config.section("emergency")?;
+    let mut emergency: EmergencyConfig = config.section("emergency")?;
+    default_compose(&mut emergency, &config, &store.root);
     rb_common::config::check_seconds("[emergency] timeout_s", emergency.timeout_s, 3600.0)?;
     let health: HealthConfig = config.section("health")?;
     health.check()?;
@@ -180,6 +182,26 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         }
         Command::Status { since } => status(&store, &config, &emergency, &health, since.as_deref(), out),
         Command::Drill { test, report } => drill::drill(&store, &test, report, out),
+    }
+}
+
+/// The default services name `docker compose`; where only `docker-compose` (v1) answers, or
+/// `[deploy] compose` names one, they use that instead. Configured services are left alone.
+fn default_compose(emergency: &mut EmergencyConfig, config: &Config, root: &std::path::Path) {
+    if emergency.services != EmergencyConfig::default().services {
+        return;
+    }
+    let deploy: rb_deploy::DeployConfig = config.section("deploy").unwrap_or_default();
+    let Ok(compose) = rb_deploy::docker::compose_command(&deploy.compose, root) else { return };
+    let mut prefix = compose;
+    if let Some(p) = &deploy.project {
+        prefix.extend(["-p".to_string(), p.clone()]);
+    }
+    for svc in emergency.services.iter_mut().filter(|s| s.name == "docker compose") {
+        for argv in [&mut svc.stop, &mut svc.start, &mut svc.status] {
+            let rest: Vec<String> = argv.drain(2..).collect();
+            *argv = prefix.iter().cloned().chain(rest).collect();
+        }
     }
 }
 

@@ -9,8 +9,14 @@
 //! - `compose … up -d` — every service of the file "runs" its image; an image whose tag ends in
 //!   `-unhealthy` runs with health `unhealthy`, one ending in `-crashing` is `restarting`
 //! - `compose … ps --format json` — one JSON object a line: `Service`, `State`, `Health`, `Image`
+//! - `compose … ps -q` — the running containers' ids
+//! - `compose … ps --services --filter status=running` — the running services
+//! - `compose … config --hash=*` — `service hash` lines (a hash of the service's lines)
 //! - `compose … down` — nothing runs
 //! - `compose version` — a version line
+//! - `ps -a -q --no-trunc --filter label=…` — every container's id (one project here)
+//! - `inspect ID…` — what the engine says of them: `Id`, `Image`, `Config.Image`,
+//!   `Config.Labels` (project, service, config-hash), `State.Status`, `State.Health.Status`
 //!
 //! `STANDIN_DOCKER_STATE` is the state file, `STANDIN_DOCKER_LOG` where each argv is recorded.
 
@@ -32,14 +38,58 @@ fn main() {
     }
     let state_path = PathBuf::from(std::env::var("STANDIN_DOCKER_STATE").expect("STANDIN_DOCKER_STATE"));
     let mut rest = args.as_slice();
-    if rest.first().map(String::as_str) != Some("compose") {
-        eprintln!("standin-docker: only `docker compose` is implemented");
-        std::process::exit(125);
+    let state_now = || -> BTreeMap<String, Value> {
+        std::fs::read_to_string(&state_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    };
+    match rest.first().map(String::as_str) {
+        Some("compose") => rest = &rest[1..],
+        Some("ps") => {
+            for name in state_now().keys() {
+                println!("{}", id_of(name));
+            }
+            return;
+        }
+        Some("inspect") => {
+            let state = state_now();
+            let rows: Vec<Value> = rest[1..]
+                .iter()
+                .filter_map(|id| state.iter().find(|(name, _)| id_of(name).starts_with(id.as_str())))
+                .map(|(name, s)| {
+                    let health = s["Health"].as_str().filter(|h| !h.is_empty());
+                    let mut st = json!({ "Status": s["State"] });
+                    if let Some(h) = health {
+                        st["Health"] = json!({ "Status": h });
+                    }
+                    json!({
+                        "Id": id_of(name),
+                        "Image": format!("sha256:{}", hex(s["Image"].as_str().unwrap_or_default())),
+                        "Config": { "Image": s["Image"], "Labels": {
+                            "com.docker.compose.project": "helpdesk",
+                            "com.docker.compose.service": name,
+                            "com.docker.compose.oneoff": "False",
+                            "com.docker.compose.config-hash": s["Hash"],
+                        }},
+                        "State": st,
+                    })
+                })
+                .collect();
+            println!("{}", Value::Array(rows));
+            return;
+        }
+        _ => {
+            eprintln!(
+                "standin-docker: only `docker compose`, `docker ps` and `docker inspect` are implemented"
+            );
+            std::process::exit(125);
+        }
     }
-    rest = &rest[1..];
     let (mut dir, mut file) = (PathBuf::from("."), None);
     loop {
         match rest {
+            [flag, _, tail @ ..] if flag == "-p" => rest = tail,
             [flag, value, tail @ ..] if flag == "--project-directory" => {
                 dir = PathBuf::from(value);
                 rest = tail;
@@ -70,6 +120,25 @@ fn main() {
                 println!("{name}");
             }
         }
+        ["config", "--hash=*"] => {
+            for (name, image) in services(&file).unwrap_or_else(|e| fail(&e)) {
+                println!("{name} {}", hex(&format!("{name} {image}")));
+            }
+        }
+        ["ps", "-q"] => {
+            for (name, s) in &state {
+                if s["State"] == "running" {
+                    println!("{}", id_of(name));
+                }
+            }
+        }
+        ["ps", "--services", "--filter", "status=running"] => {
+            for (name, s) in &state {
+                if s["State"] == "running" {
+                    println!("{name}");
+                }
+            }
+        }
         ["up", "-d"] => {
             let services = services(&file).unwrap_or_else(|e| fail(&e));
             state.clear();
@@ -82,7 +151,8 @@ fn main() {
                     ("running", "")
                 };
                 eprintln!(" Container helpdesk-{name}-1  Started");
-                state.insert(name, json!({ "State": s, "Health": health, "Image": image }));
+                let hash = hex(&format!("{name} {image}"));
+                state.insert(name, json!({ "State": s, "Health": health, "Image": image, "Hash": hash }));
             }
         }
         ["down"] => state.clear(),
@@ -97,6 +167,18 @@ fn main() {
         other => fail(&format!("standin-docker: `compose {}` is not implemented", other.join(" "))),
     }
     std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
+}
+
+/// A container's id: 64 hex digits from its service's name.
+fn id_of(service: &str) -> String {
+    let h = hex(service);
+    format!("{h}{h}")
+}
+
+/// 32 hex digits that depend on `text` (FNV-1a, twice): enough for a stand-in's ids and hashes.
+fn hex(text: &str) -> String {
+    let fnv = |seed: u64| text.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
 }
 
 fn fail(message: &str) -> ! {

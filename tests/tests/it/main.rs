@@ -8,6 +8,7 @@ mod compat;
 mod crash;
 mod dedup;
 mod deploy;
+mod docker;
 mod emergency;
 mod envfile;
 mod exact;

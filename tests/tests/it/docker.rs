@@ -1,0 +1,138 @@
+//! rb-deploy's `docker` target against the real Docker Engine and Debian's `docker-compose`
+//! (v1, 1.29): images built here from busybox-static (no registry), a one-service stack with
+//! a 1 s health check on a private project name. Without an engine each test says on one line
+//! that it did not run (`RB_REQUIRE_DOCKER=1` makes that a failure).
+
+use rb_common::snapshot::Manifest;
+use rb_deploy::DeployState;
+use rb_tests::Scenario;
+use rb_tests::docker::{Images, Stack, available};
+
+/// A helpdesk project whose compose file runs `v1`, up and healthy, with rb pointed at it.
+fn serving_v1(test: &str) -> Option<(Scenario, Images, Stack)> {
+    if !available(test) {
+        return None;
+    }
+    let s = Scenario::helpdesk();
+    let images = Images::build(&s);
+    let stack = Stack::new(&s, &images);
+    s.write("docker-compose.yml", stack.file(&images, "v1"));
+    s.write("rollback.toml", stack.settings());
+    stack.compose(&["up", "-d"]);
+    stack.wait_for("v1");
+    Some((s, images, stack))
+}
+
+fn status(s: &Scenario) -> DeployState {
+    s.cmd("rb-deploy").args(["status", "--target", "docker"]).run().success().doc()
+}
+
+#[test]
+fn a_rollback_on_the_real_engine_serves_the_previous_version_and_is_undone() {
+    let Some((s, images, stack)) = serving_v1("docker::rollback") else { return };
+    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    // The deploy of v2.
+    s.write("docker-compose.yml", stack.file(&images, "v2"));
+    stack.compose(&["up", "-d"]);
+    stack.wait_for("v2");
+    let now = status(&s);
+    assert_eq!(now.containers.len(), 1, "{now:?}");
+    let web = &now.containers[0];
+    assert_eq!((web.service.as_str(), web.image.as_str()), ("web", images.tag("v2").as_str()));
+    assert_eq!(web.image_id, images.id("v2"));
+    assert_eq!(web.state, "running");
+    assert!(now.differs.is_empty(), "{now:?}");
+    let v2_file = s.read("docker-compose.yml");
+
+    // Back to the snapshot: config-checked, up -d, waited for (said on stderr), health-checked.
+    let run = s
+        .cmd("rb-deploy")
+        .args(["rollback", "--target", "docker"])
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run()
+        .success()
+        .stderr_has("rb-deploy: checking http://127.0.0.1:");
+    let doc: DeployState = run.doc();
+    assert_eq!(doc.after.as_deref(), Some(snap.id.as_str()));
+    stack.wait_for("v1");
+    assert_eq!(s.read("docker-compose.yml"), stack.file(&images, "v1"));
+    let after = status(&s);
+    assert_eq!(after.containers[0].image, images.tag("v1"));
+    assert_eq!(after.containers[0].health.as_deref(), Some("healthy"));
+    assert_eq!(stack.containers().len(), 1, "one container of the project, no leftovers");
+
+    // The document's `before` goes back to v2, byte for byte.
+    let before = doc.before.unwrap();
+    s.cmd("rb-deploy")
+        .args(["rollback", "--target", "docker", "--to", &before])
+        .env("RB_NOW", "2025-10-13T12:06:00Z")
+        .run()
+        .success();
+    stack.wait_for("v2");
+    assert_eq!(s.read("docker-compose.yml"), v2_file);
+}
+
+#[test]
+fn a_rollback_to_an_image_that_fails_at_start_is_put_back_and_v1_still_serves() {
+    let Some((s, images, stack)) = serving_v1("docker::broken") else { return };
+    let good = s.read("docker-compose.yml");
+    // A snapshot of a file whose image exits at start (a bad release kept as a backup).
+    s.write("docker-compose.yml", stack.file(&images, "broken"));
+    let bad: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    s.write("docker-compose.yml", &good);
+    s.append("rollback.toml", "");
+    let toml = s.read("rollback.toml").replace("timeout_s = 30", "timeout_s = 6");
+    s.write("rollback.toml", toml);
+    let run = s
+        .cmd("rb-deploy")
+        .args(["rollback", "--target", "docker", "--to", &bad.id])
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run()
+        .code_is(1)
+        .stderr_has("rb-deploy: waiting for web (exited)")
+        .stderr_has("not every service runs 6s after `up -d`: web (exited)")
+        .stderr_has("the previous compose files are back up");
+    let doc: DeployState = run.doc();
+    assert_eq!(doc.after, doc.before, "what runs after is what ran before");
+    // The file on disk and what serves are v1 again.
+    assert_eq!(s.read("docker-compose.yml"), good);
+    stack.wait_for("v1");
+    let now = status(&s);
+    assert_eq!(now.containers.len(), 1, "{now:?}");
+    assert!(now.containers[0].ready() && now.differs.is_empty(), "{now:?}");
+    assert!(!s.exists("backups/.rb/journal.json"));
+}
+
+#[test]
+fn status_says_what_runs_is_not_the_file_and_restore_brings_it_back_up() {
+    let Some((s, images, stack)) = serving_v1("docker::status") else { return };
+    let running = s.cmd("rb-deploy").args(["status", "--target", "docker"]).run().success();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    // The file edited but not deployed: status says they disagree.
+    s.write("docker-compose.yml", stack.file(&images, "v2"));
+    let edited = s
+        .cmd("rb-deploy")
+        .args(["status", "--target", "docker"])
+        .run()
+        .success()
+        .stderr_has("rb-deploy: warning: what runs is not what docker-compose.yml says: web runs another configuration than the file's");
+    let doc: DeployState = edited.doc();
+    assert_eq!(doc.containers[0].image, images.tag("v1"));
+    assert_ne!(doc.current.unwrap().id, running.doc::<DeployState>().current.unwrap().id);
+
+    // The v1 file back on disk, but the container stopped: not "nothing to change".
+    s.write("docker-compose.yml", stack.file(&images, "v1"));
+    stack.compose(&["stop"]);
+    assert!(stack.page().is_none());
+    s.cmd("rb-deploy")
+        .args(["restore"])
+        .stdin(running.stdout())
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run()
+        .success()
+        .stderr_has(&format!(
+            "{} is already on disk, but what runs differs: web (exited) is not ready",
+            snap.id
+        ));
+    stack.wait_for("v1");
+}

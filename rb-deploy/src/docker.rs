@@ -35,6 +35,18 @@ use crate::{DeployConfig, DeployState, Revision, Target, Wait};
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
 /// The snapshot set of the compose files.
 pub const SET: &str = "compose";
+/// In the store's `.rb/`: the image id each service ran, per compose file hash, as rb saw it
+/// running and in step with the file (`status`, before and after a deploy).
+pub const IMAGES: &str = "compose-images.json";
+
+/// A service's image as it ran: the tag the file names and the id it pointed to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Pinned {
+    image: String,
+    image_id: String,
+}
+
+type Records = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Pinned>>;
 
 /// docker compose in the project root.
 pub struct Docker {
@@ -259,6 +271,72 @@ impl Docker {
         Ok(out)
     }
 
+    fn records_path(&self) -> PathBuf {
+        self.store.dir.join(rb_common::snapshot::META_DIR).join(IMAGES)
+    }
+
+    fn records(&self) -> Records {
+        std::fs::read_to_string(self.records_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records which image ids the services of the file with `hash` run, when what runs is in
+    /// step with it. Best effort: a record that cannot be written is a warning.
+    fn record(&self, hash: &str, containers: &[Container]) {
+        let mut records = self.records();
+        let pinned: std::collections::BTreeMap<String, Pinned> = containers
+            .iter()
+            .filter(|c| !c.image_id.is_empty())
+            .map(|c| (c.service.clone(), Pinned { image: c.image.clone(), image_id: c.image_id.clone() }))
+            .collect();
+        // No store yet (nothing to roll back to): nothing to record it for.
+        let dir_exists = self.records_path().parent().is_some_and(Path::is_dir);
+        if pinned.is_empty() || records.get(hash) == Some(&pinned) || !dir_exists {
+            return;
+        }
+        records.insert(hash.to_string(), pinned);
+        let written = serde_json::to_vec(&records).map_err(|e| failed(e.to_string())).and_then(|b| {
+            rb_common::fsx::atomic_write(&self.records_path(), &b, rb_common::fsx::Mode(0o644))
+        });
+        if let Err(e) = written {
+            rb_common::cli::warn(&format!("the images that run could not be recorded: {}", e.message()));
+        }
+    }
+
+    /// The images the file `hash` ran with, as recorded: for each, whether its tag still
+    /// points to the id it ran. An image gone from the engine is an error, before anything
+    /// stops. Returns the tags to point back (`(tag, id)`).
+    fn pins(&self, hash: &str) -> Result<Vec<(String, String)>> {
+        let Some(pinned) = self.records().remove(hash) else { return Ok(Vec::new()) };
+        let mut moved = Vec::new();
+        for (service, p) in pinned {
+            let now = self.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.image]).ok();
+            if now.as_ref().is_some_and(|o| o.stdout.trim() == p.image_id) {
+                continue;
+            }
+            if self.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.image_id]).is_err() {
+                return Err(failed(format!(
+                    "{service} ran {} as {}, which is gone from the engine; nothing was stopped",
+                    p.image, p.image_id
+                ))
+                .hint("load or build that image again (`docker load`), or roll back to another revision"));
+            }
+            moved.push((p.image, p.image_id));
+        }
+        Ok(moved)
+    }
+
+    /// Points each moved tag back to the image it ran (`docker image tag ID TAG`).
+    fn repin(&self, moved: &[(String, String)]) -> Result<()> {
+        for (tag, id) in moved {
+            rb_common::cli::note(&format!("{tag} points elsewhere now: tagging {id} as {tag} again"));
+            self.docker_ok(&["image", "tag", id, tag])?;
+        }
+        Ok(())
+    }
+
     /// Waits until every service of the compose file runs (and is healthy, where it has a
     /// health check), saying on stderr what it waits for.
     fn wait_running(&self, wait: Wait) -> Result<()> {
@@ -334,10 +412,14 @@ impl Target for Docker {
     fn status(&self) -> Result<DeployState> {
         let containers = self.containers()?;
         let differs = self.differs(&containers)?;
+        let current = self.current()?;
+        if differs.is_empty() {
+            self.record(&current.id, &containers);
+        }
         Ok(DeployState {
             target: self.name().to_string(),
             action: "status".to_string(),
-            current: Some(self.current()?),
+            current: Some(current),
             containers,
             differs,
             ..DeployState::default()
@@ -428,6 +510,13 @@ impl Docker {
         }
         // Checked before anything stops: a bad backup must not cost an outage.
         let file = self.file_of(&found.id)?;
+        let moved = self.pins(&hash(&std::fs::read(&file).unwrap_or_default()))?;
+        for (tag, id) in &moved {
+            rb_common::cli::note(&format!(
+                "{tag} no longer points to {id}, which {} ran: it will be tagged again",
+                found.id
+            ));
+        }
         let checked = self.compose(Some(&file), &["config", "--quiet"])?;
         if !checked.ok() {
             return Err(failed(format!(
@@ -449,6 +538,15 @@ impl Docker {
         healthy: &mut dyn FnMut() -> Result<Health>,
     ) -> Result<Health> {
         let snap = self.store.load(&to.id)?;
+        // What runs now, recorded (a later rollback to it re-tags what moved); then the images
+        // the target ran with, tagged as they were.
+        let containers = self.containers()?;
+        if self.differs(&containers)?.is_empty() {
+            self.record(&self.current()?.id, &containers);
+        }
+        let file = self.file_of(&to.id)?;
+        let target_hash = hash(&std::fs::read(&file).unwrap_or_default());
+        self.repin(&self.pins(&target_hash)?)?;
         let opts = Options { keep_extra: false, quick: false, after: Some("`docker compose up -d`") };
         let mut health = None;
         let mut started = false;
@@ -459,7 +557,12 @@ impl Docker {
             Ok(())
         });
         match result {
-            Ok(_) => health.ok_or_else(|| failed("the health check did not run")),
+            Ok(_) => {
+                if let Ok(containers) = self.containers() {
+                    self.record(&target_hash, &containers);
+                }
+                health.ok_or_else(|| failed("the health check did not run"))
+            }
             Err(e)
                 if started
                     && e.kind() == rb_common::error::Kind::Failed

@@ -136,3 +136,53 @@ fn status_says_what_runs_is_not_the_file_and_restore_brings_it_back_up() {
         ));
     stack.wait_for("v1");
 }
+
+#[test]
+fn a_tag_that_moved_is_pointed_back_and_a_gone_image_stops_nothing() {
+    let Some((s, images, stack)) = serving_v1("docker::images") else { return };
+    let v1_id = images.id("v1");
+    // rb sees v1 run in step with its file: the image id is recorded with the file's hash.
+    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    status(&s);
+    assert!(s.read("backups/.rb/compose-images.json").contains(&v1_id));
+    s.write("docker-compose.yml", stack.file(&images, "v2"));
+    stack.compose(&["up", "-d"]);
+    stack.wait_for("v2");
+    // Someone rebuilt and re-pushed `v1`: the tag now names v2's image.
+    let tag = |from: &str, to: &str| {
+        let ok = std::process::Command::new("docker").args(["image", "tag", from, to]).status().unwrap();
+        assert!(ok.success());
+    };
+    tag(&images.tag("v2"), &images.tag("v1"));
+    assert_ne!(images.id("v1"), v1_id);
+    s.cmd("rb-deploy")
+        .args(["rollback", "--target", "docker", "--to", &snap.id])
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run()
+        .success()
+        .stderr_has(&format!(
+            "{} points elsewhere now: tagging {v1_id} as {} again",
+            images.tag("v1"),
+            images.tag("v1")
+        ));
+    assert_eq!(images.id("v1"), v1_id);
+    stack.wait_for("v1");
+
+    // Back on v2; then v1's image is removed from the engine: a rollback to it stops nothing.
+    s.write("docker-compose.yml", stack.file(&images, "v2"));
+    stack.compose(&["up", "-d"]);
+    stack.wait_for("v2");
+    let out = std::process::Command::new("docker").args(["image", "rm", "-f", &v1_id]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = s.tree().without(&["backups/.rb/lock"]);
+    s.cmd("rb-deploy")
+        .args(["rollback", "--target", "docker", "--to", &snap.id])
+        .run()
+        .code_is(1)
+        .one_line_error(&format!(
+            "web ran {} as {v1_id}, which is gone from the engine; nothing was stopped",
+            images.tag("v1")
+        ));
+    s.tree().without(&["backups/.rb/lock"]).assert_same(&tree);
+    assert_eq!(stack.page().as_deref(), Some("helpdesk v2\n"));
+}

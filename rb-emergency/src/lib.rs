@@ -229,18 +229,28 @@ fn command(store: &Store, argv: &[String], setting: &str) -> Result<String> {
     Err(failed(format!("`{}` failed ({}): {}", exec::display(argv), out.status(), out.summary())))
 }
 
-/// Waits until `svc`'s status command says it runs (`running`) or not.
-/// Whether `svc` runs now, by its status command.
-fn runs(store: &Store, svc: &Service) -> Result<bool> {
+/// Whether `svc` runs now, by its status command, or an error when that command cannot
+/// answer: it could not be run, it ran out of time, a signal ended it, or its shell could not
+/// run what it names (126, 127).
+fn probe(store: &Store, svc: &Service) -> Result<bool> {
     let setting = format!("emergency.services ({}) in {FILE}", svc.name);
     let out = exec::run(&svc.status, &store.root, &setting)?;
-    Ok(out.ok() && (!svc.running_if_output || !out.stdout.trim().is_empty()))
+    match out.code {
+        None | Some(126) | Some(127) => Err(failed(format!(
+            "`{}` failed ({}): {}",
+            exec::display(&svc.status),
+            out.status(),
+            out.summary()
+        ))),
+        Some(_) => Ok(out.ok() && (!svc.running_if_output || !out.stdout.trim().is_empty())),
+    }
 }
 
+/// Waits until `svc`'s status command says it runs (`running`) or not.
 fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
     let start = Instant::now();
     loop {
-        let now = runs(store, svc)?;
+        let now = probe(store, svc)?;
         if now == running {
             return Ok(if running { "running".to_string() } else { "stopped".to_string() });
         }
@@ -529,7 +539,7 @@ fn emergency_run(
         let started = started.borrow().clone();
         for svc in stopped.iter().rev() {
             let setting = format!("emergency.services ({}) in {FILE}", svc.name);
-            let running = runs(store, svc).unwrap_or(false);
+            let running = probe(store, svc).unwrap_or(false);
             let restart = running && started.iter().any(|s| s.name == svc.name);
             if running && !restart {
                 continue;
@@ -549,12 +559,30 @@ fn emergency_run(
     report.ok = failure.is_none();
     if failure.is_some() && (revert_failed || how.no_revert) {
         // What runs and what is on disk, for the human who takes over.
+        let started = started.borrow().clone();
         for svc in &emergency.services {
-            let now = runs(store, svc).unwrap_or(false);
+            // "stopped" only when the status command says so, or rb stopped it and never
+            // started it again; a status command that cannot answer is "unknown", named.
+            let left_stopped = stopped.iter().any(|s| s.name == svc.name)
+                && !started.iter().any(|s| s.name == svc.name)
+                && !log.steps.iter().any(|s| s.name == format!("revert: start {}", svc.name));
+            let (status, detail) = match probe(store, svc) {
+                Ok(true) => ("running", String::new()),
+                Ok(false) => ("stopped", String::new()),
+                Err(e) if left_stopped => (
+                    "stopped",
+                    format!(
+                        "rb stopped it and did not start it again; its status command failed: {}",
+                        e.message()
+                    ),
+                ),
+                Err(e) => ("unknown", format!("its status command failed: {}", e.message())),
+            };
             log.steps.push(Step {
                 name: format!("final state {}", svc.name),
                 action: exec::display(&svc.status),
-                status: if now { "running" } else { "stopped" }.to_string(),
+                status: status.to_string(),
+                detail,
                 ..Step::default()
             });
         }

@@ -133,3 +133,32 @@ fn a_service_whose_daemon_keeps_the_output_open_does_not_hold_the_emergency_run(
     s.program("kill").args(["-0", pid.trim()]).run().success();
     assert!(!s.read("core/config/settings/base.py").contains("CHANGED"));
 }
+
+#[test]
+fn a_check_that_never_ends_is_killed_and_a_status_that_cannot_answer_is_unknown() {
+    let broken = "touch ../status-broken; sleep 600 & exec sleep 600";
+    let w =
+        worker(&format!("\n[[emergency.checks]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", {broken:?}]\n"));
+    let s = &w.s;
+    s.cmd("rb-snapshot").run().success();
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let run = s.cmd("rb-emergency").args(["run", "--yes", "--no-revert"]).run().code_is(3);
+    let err = run.stderr();
+    assert!(
+        err.contains(&format!(
+            "stopped at `check slow`: `sh -c {broken:?}` did not finish within 2s ([exec] timeout_s in rollback.toml): it and its process group were killed; everything is left as it is (--no-revert)"
+        )),
+        "{err}"
+    );
+    assert_eq!(running(&["sleep", "600"], &s.root), Vec::<u32>::new());
+    let report: Report = run.doc();
+    let worker = report.steps.iter().find(|s| s.name == "final state worker").unwrap();
+    assert_eq!(worker.status, "unknown", "{report:?}");
+    assert!(
+        worker.detail.starts_with("its status command failed: `sh -c")
+            && worker.detail.contains("did not finish within 2s ([exec] timeout_s in rollback.toml)"),
+        "{report:?}"
+    );
+    // The status command's own sleep was killed too.
+    assert_eq!(running(&["sleep", "600"], &s.root), Vec::<u32>::new());
+}

@@ -308,6 +308,76 @@ fn plan(
     steps
 }
 
+/// The checks of what will be restored, on a staged copy, before anything stops: the
+/// snapshot's nginx files with `nginx -t` (when `nginx` is the configured nginx and the
+/// restore's check is its `-t`), its compose files with `compose config` (when it holds any).
+/// A refusal is exit 1 with nothing stopped; a check that cannot run here is a skipped step.
+fn preflight(
+    store: &Store,
+    snap: &Snapshot,
+    removed: &[String],
+    nginx: Option<&[String]>,
+    compose: &[String],
+) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let skipped = |name: &str, action: String, why: String| {
+        common::note(&format!("{name} skipped: {why}"));
+        Step { name: name.to_string(), action, status: "skipped".to_string(), detail: why, ..Step::default() }
+    };
+    if let Some(command) = nginx {
+        let name = "preflight nginx";
+        let action = format!("`{} -t` on a staged copy of the snapshot's nginx/", exec::display(command));
+        let start = Instant::now();
+        match rb_common::nginx::test_staged(command, &store.root, snap, removed)? {
+            rb_common::nginx::Staged::Skipped(why) => steps.push(skipped(name, action, why)),
+            rb_common::nginx::Staged::Tested { output, absolute, .. } => {
+                let as_is = if absolute.is_empty() {
+                    String::new()
+                } else {
+                    let note = format!(
+                        "the configuration names project files by absolute path, tested as they are now, not as the snapshot has them: {}",
+                        absolute.join(", ")
+                    );
+                    common::warn(&note);
+                    format!("; {note}")
+                };
+                if !output.ok() {
+                    return Err(failed(format!(
+                        "{}'s nginx configuration fails `nginx -t` ({}): {}{as_is}; nothing was stopped or changed",
+                        snap.manifest.id,
+                        output.status(),
+                        output.summary()
+                    ))
+                    .details(output.lines()));
+                }
+                steps.push(Step {
+                    name: name.to_string(),
+                    action,
+                    status: "ok".to_string(),
+                    duration_ms: start.elapsed().as_millis() as u64,
+                    detail: format!("{}{as_is}", output.summary()),
+                });
+            }
+        }
+    }
+    let name = "preflight compose";
+    let action =
+        format!("`{} config --quiet` of the snapshot's compose files, staged", exec::display(compose));
+    let start = Instant::now();
+    match rb_deploy::docker::check_staged(compose, &store.root, snap)? {
+        None => {}
+        Some(rb_deploy::docker::Staged::Skipped(why)) => steps.push(skipped(name, action, why)),
+        Some(rb_deploy::docker::Staged::Checked(files)) => steps.push(Step {
+            name: name.to_string(),
+            action,
+            status: "ok".to_string(),
+            duration_ms: start.elapsed().as_millis() as u64,
+            detail: format!("{} pass", files.join(", ")),
+        }),
+    }
+    Ok(steps)
+}
+
 fn confirm(steps: &[Step]) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(usage("not on a terminal, so nobody can confirm the plan: give --yes to run it")
@@ -373,8 +443,20 @@ fn emergency_run(
     if let Some(c) = &check {
         exec::find(&c.argv[0], &store.root, &c.setting)?;
     }
-    let steps =
+    // What will be restored, tested on a staged copy: a snapshot nginx or compose refuses
+    // must not cost an outage.
+    let nginx_test = match &check {
+        Some(c) if holds_nginx && c.argv == config.nginx()?.test_check().argv => {
+            Some(config.nginx()?.command)
+        }
+        _ => None,
+    };
+    let deploy: rb_deploy::DeployConfig = config.section("deploy")?;
+    let preflight = preflight(store, &snap, &preview.removed, nginx_test.as_deref(), &deploy.compose)?;
+    let mut steps =
         plan(&snap, emergency, health, &counts, check.as_ref().map(|c| exec::display(&c.argv)).as_deref());
+    let checked = 1 + preflight.len();
+    steps.splice(1..1, preflight);
     let mut report = Report {
         action: "run".to_string(),
         snapshot: Some(snap.manifest.id.clone()),
@@ -397,7 +479,7 @@ fn emergency_run(
     let id = store.next_id("report", &clock::now()?)?;
     report.id = Some(id.clone());
     let timeout = Duration::from_secs_f64(emergency.timeout_s);
-    let mut log = Steps { steps: vec![steps[0].clone()] };
+    let mut log = Steps { steps: steps[..checked].to_vec() };
     common::note(&format!("emergency rollback {id}: restoring {}", snap.manifest.id));
 
     // Stop, in order, each checked.
@@ -479,7 +561,7 @@ fn emergency_run(
             duration_ms: ms,
             detail,
         };
-        let at = 1 + emergency.services.len();
+        let at = checked + emergency.services.len();
         match result {
             Ok(doc) => {
                 report.undo = doc.undo.clone();

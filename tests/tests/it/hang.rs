@@ -86,7 +86,7 @@ fn worker(extra: &str) -> Worker {
     s.write(
         "rollback.toml",
         format!(
-            "[exec]\ntimeout_s = 2\n\n[health]\nurl = \"{}/health/\"\ntimeout_s = 4\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 5\n\n[[emergency.services]]\nname = \"worker\"\nstart = {}\nstop = {}\nstatus = {}\n{extra}",
+            "[exec]\ntimeout_s = 2\n\n[deploy]\ncompose = [\"rb-test-no-compose\"]\n\n[health]\nurl = \"{}/health/\"\ntimeout_s = 4\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 5\n\n[[emergency.services]]\nname = \"worker\"\nstart = {}\nstop = {}\nstatus = {}\n{extra}",
             health.url(),
             sh(format!("sleep 3600 & echo $! > {pid}; echo started; echo started >&2")),
             sh(format!("kill $(cat {pid}) && rm {pid}")),
@@ -119,6 +119,7 @@ fn a_service_whose_daemon_keeps_the_output_open_does_not_hold_the_emergency_run(
         got,
         [
             ("verify", "ok"),
+            ("preflight compose", "skipped"),
             ("stop worker", "ok"),
             ("restore", "ok"),
             ("start worker", "ok"),

@@ -21,12 +21,17 @@
 //!   the program and the setting. A group left behind by a program that exited in time (a
 //!   service's daemon) is never killed: it is what the program was asked to start.
 //!
+//! A program outlives rb only when it is meant to: if rb itself is interrupted (SIGINT,
+//! SIGTERM, SIGHUP: a Ctrl-C, now rb's alone) while one runs, rb kills that program's group
+//! and then ends as the signal says, as it would have without the handler.
+//!
 //! `rb-envfile exec` does not come here: its command is the user's program, run as env(1)
 //! runs one, with no limit.
 
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -181,6 +186,54 @@ pub fn run_to_file(
     execute(argv, dir, setting, env, None, Some(file), timeout)
 }
 
+/// The process groups of the programs running now: killed if rb is interrupted.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn kill_pgid(pgid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Once per process: a thread that, at SIGINT, SIGTERM or SIGHUP, kills the groups in
+/// [`RUNNING`] and then does what the signal would have done (ends rb).
+fn watch_signals() {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+                groups.into_iter().for_each(kill_pgid);
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+        });
+    });
+}
+
+/// Marks `pgid` as running until dropped.
+struct Running(u32);
+
+impl Running {
+    fn new(pgid: u32) -> Running {
+        if let Ok(mut g) = RUNNING.lock() {
+            g.push(pgid);
+        }
+        Running(pgid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut g) = RUNNING.lock() {
+            g.retain(|p| *p != self.0);
+        }
+    }
+}
+
 fn temp_file() -> Result<File> {
     tempfile::tempfile().map_err(|e| failed(format!("creating a temporary file for a program's output: {e}")))
 }
@@ -230,16 +283,15 @@ fn execute(
         Some(bytes) => cmd.stdin_bytes(bytes.to_vec()),
         None => cmd.stdin_null(),
     };
+    watch_signals();
     let handle = cmd.start().map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
+    // Its pid is its process group's id (process_group(0)).
+    let _running: Vec<Running> = handle.pids().into_iter().map(Running::new).collect();
     let waited = handle.wait_timeout(timeout.limit);
     let status = match waited {
         Ok(Some(out)) => out.status,
         Ok(None) => {
-            for pid in handle.pids() {
-                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                }
-            }
+            handle.pids().into_iter().for_each(kill_pgid);
             let _ = handle.kill();
             let _ = handle.wait();
             return Err(failed(format!(

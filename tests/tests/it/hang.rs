@@ -46,6 +46,37 @@ fn a_verify_command_that_never_ends_is_killed_with_its_group_and_the_restore_put
 }
 
 #[test]
+fn an_interrupted_rb_kills_the_program_it_runs_and_its_group() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Scenario::helpdesk();
+    s.write(
+        "rollback.toml",
+        "[sets.config]\npaths = [\"core/config/settings/\"]\nverify = [\"sh\", \"-c\", \"sleep 600 & exec sleep 600\"]\n",
+    );
+    s.cmd("rb-snapshot").arg("config").run().success();
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let before = s.tree().without(&["backups"]);
+    let child = s.cmd("rb-restore").arg("latest").spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running(&["sleep", "600"], &s.root).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the check never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A Ctrl-C reaches rb alone (its programs have groups of their own): rb kills them.
+    s.program("kill").args(["-INT", &child.id().to_string()]).run().success();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(2), "{out:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !running(&["sleep", "600"], &s.root).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the check or its child survived rb");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Interrupted with its journal standing, as a kill would leave it: --abort puts it back.
+    s.cmd("rb-restore").arg("--abort").run().success();
+    s.tree().without(&["backups"]).assert_same(&before);
+}
+
+#[test]
 fn exec_timeout_s_is_checked() {
     let s = Scenario::helpdesk();
     s.write("rollback.toml", "[exec]\ntimeout_s = 0\n");

@@ -87,7 +87,9 @@ impl Config {
             }
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
-        Self::parse(&text, FILE)
+        let config = Self::parse(&text, FILE)?;
+        crate::exec::set_default_timeout(config.exec()?.timeout()?);
+        Ok(config)
     }
 
     /// Parses the text of a `rollback.toml`; `origin` names it in errors.
@@ -125,6 +127,11 @@ impl Config {
                 .try_into()
                 .map_err(|e: toml::de::Error| usage(format!("{FILE}: [{name}]: {}", e.message().trim()))),
         }
+    }
+
+    /// `[exec]`, with its defaults.
+    pub fn exec(&self) -> Result<ExecConfig> {
+        self.section("exec")
     }
 
     /// `[django]`, with its defaults.
@@ -222,6 +229,26 @@ impl NginxConfig {
     }
 }
 
+/// `[exec]`: how every external program is run.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecConfig {
+    /// How long any external program (nginx, manage.py, aws, docker, pg_dump, a verify
+    /// command, a service's stop/start/status, a check) may run, in seconds, before it and its
+    /// process group are killed [default 120]. A section with a limit of its own (`[django]
+    /// timeout_s`) overrides it for its programs.
+    pub timeout_s: Option<f64>,
+}
+
+impl ExecConfig {
+    /// `timeout_s`, checked, with its default.
+    pub fn timeout(&self) -> Result<std::time::Duration> {
+        let s = self.timeout_s.unwrap_or(crate::exec::DEFAULT_TIMEOUT_S);
+        check_seconds("[exec] timeout_s", s, 7.0 * 86400.0)?;
+        Ok(std::time::Duration::from_secs_f64(s))
+    }
+}
+
 /// `[django]`: how Django's `manage.py` is run (rb-migrate, rb-flag).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -238,7 +265,8 @@ pub struct DjangoConfig {
     /// "--format=custom", "helpdesk"]`), run before a migration rollback [default for
     /// PostgreSQL: `pg_dump --format=custom` of Django's database].
     pub backup: Option<Vec<String>>,
-    /// How long one request to Django (a whole migration run) may take, in seconds [default 3600].
+    /// How long one request to Django (a whole migration run) may take, in seconds [default
+    /// 3600]; also the limit of a database dump or restore (`pg_dump`, `pg_restore`, `psql`).
     pub timeout_s: Option<f64>,
     /// PostgreSQL's `lock_timeout` for a migration run, in seconds: how long a step may wait
     /// behind the app's locks before the run fails and rolls back [default 5].
@@ -253,6 +281,11 @@ impl DjangoConfig {
         Ok(std::time::Duration::from_secs_f64(s))
     }
 
+    /// [`DjangoConfig::timeout`] as the limit of a program (a database dump or restore).
+    pub fn exec_timeout(&self) -> Result<crate::exec::Timeout> {
+        Ok(crate::exec::Timeout::new(self.timeout()?, format!("[django] timeout_s in {FILE}")))
+    }
+
     /// `lock_timeout_s`, checked, with its default.
     pub fn lock_timeout(&self) -> Result<std::time::Duration> {
         let s = self.lock_timeout_s.unwrap_or(5.0);
@@ -263,7 +296,7 @@ impl DjangoConfig {
 
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.
 pub const SECTIONS: &[&str] =
-    &["sets", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency", "drill"];
+    &["sets", "exec", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency", "drill"];
 
 /// Refuses a number of seconds that is not finite, more than 0 and at most `max`; `what`
 /// names the setting (`[nginx] reload_timeout_s`).

@@ -1,12 +1,40 @@
-//! Running external programs: an argument vector, never shell text.
+//! Running external programs: an argument vector, never shell text, and never without a
+//! time limit.
 //!
 //! The seed's scripts interpolate values into `sh` and Python source; rb starts programs with
 //! an argv through duct, finds them with `which` (a missing one is an error that names it and
 //! the setting that points to it), captures their output, and carries their trimmed stderr
 //! into the error when they fail.
+//!
+//! Three rules keep a program from holding rb (a measured hang: a service's start command
+//! whose daemon kept rb's stderr pipe open made `rb-emergency run` wait forever, its journal
+//! standing):
+//!
+//! - Output goes to anonymous temporary files, read after the program exits, never to pipes:
+//!   a daemon it leaves behind may keep them open, and rb does not wait for that.
+//! - Every program runs in a process group of its own, so a terminal's Ctrl-C reaches rb
+//!   alone and rb decides.
+//! - Every run has a [`Timeout`]: `[exec] timeout_s` in `rollback.toml` (default 120 s, set
+//!   once for the process by [`crate::config::Config::load`] through [`set_default_timeout`]),
+//!   or a section's own where it has one (`[django] timeout_s` for database dumps and
+//!   restores). On expiry the program and its process group are killed and the error names
+//!   the program and the setting. A group left behind by a program that exited in time (a
+//!   service's daemon) is never killed: it is what the program was asked to start.
+//!
+//! A program outlives rb only when it is meant to: if rb itself is interrupted (SIGINT,
+//! SIGTERM, SIGHUP: a Ctrl-C, now rb's alone) while one runs, rb kills that program's group,
+//! then ends or stops at its next safe point ([`crate::signals`]).
+//!
+//! `rb-envfile exec` does not come here: its command is the user's program, run as env(1)
+//! runs one, with no limit.
 
+use std::fs::File;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use crate::config::FILE;
 use crate::error::{Result, failed, usage};
 
 /// What a finished program said.
@@ -46,12 +74,56 @@ impl Output {
             .collect()
     }
 
+    /// The same output with every `from` replaced by `to` (a staging folder's path by the
+    /// project-relative name it stands for).
+    pub fn replaced(mut self, from: &str, to: &str) -> Output {
+        self.stdout = self.stdout.replace(from, to);
+        self.stderr = self.stderr.replace(from, to);
+        self
+    }
+
     /// `exit 1` or `killed by a signal`.
     pub fn status(&self) -> String {
         match self.code {
             Some(c) => format!("exit {c}"),
             None => "killed by a signal".to_string(),
         }
+    }
+}
+
+/// `[exec] timeout_s`'s default, in seconds.
+pub const DEFAULT_TIMEOUT_S: f64 = 120.0;
+
+/// The process-wide limit of [`Timeout::exec`], in milliseconds.
+static DEFAULT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT_S as u64 * 1000);
+
+/// Sets the limit every run without a timeout of its own gets (`[exec] timeout_s`); called
+/// once, when `rollback.toml` is read.
+pub fn set_default_timeout(limit: Duration) {
+    DEFAULT_MS.store(limit.as_millis().max(1) as u64, Ordering::Relaxed);
+}
+
+/// How long a program may run, and the setting that says so (named when it runs out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeout {
+    /// The limit.
+    pub limit: Duration,
+    /// Where it is configured: `[exec] timeout_s in rollback.toml`.
+    pub setting: String,
+}
+
+impl Timeout {
+    /// `[exec] timeout_s`: the limit of every program without one of its own.
+    pub fn exec() -> Timeout {
+        Timeout {
+            limit: Duration::from_millis(DEFAULT_MS.load(Ordering::Relaxed)),
+            setting: format!("[exec] timeout_s in {FILE}"),
+        }
+    }
+
+    /// A section's own limit: `limit`, configured by `setting`.
+    pub fn new(limit: Duration, setting: impl Into<String>) -> Timeout {
+        Timeout { limit, setting: setting.into() }
     }
 }
 
@@ -69,8 +141,9 @@ pub fn find(program: &str, dir: &Path, setting: &str) -> Result<PathBuf> {
         .map_err(|_| failed(format!("program `{program}` not found on PATH (set by {setting})")))
 }
 
-/// Runs `argv` in `dir` with stdin closed and output captured. A non-zero exit is not an error
-/// here: callers decide what it means. `setting` names the configuration that gave `argv`.
+/// Runs `argv` in `dir` with stdin closed and output captured, within `[exec] timeout_s`. A
+/// non-zero exit is not an error here: callers decide what it means. `setting` names the
+/// configuration that gave `argv`.
 pub fn run(argv: &[String], dir: &Path, setting: &str) -> Result<Output> {
     run_with(argv, dir, setting, &[], None)
 }
@@ -84,8 +157,76 @@ pub fn run_with(
     env: &[(String, String)],
     input: Option<&[u8]>,
 ) -> Result<Output> {
+    run_within(argv, dir, setting, env, input, &Timeout::exec())
+}
+
+/// [`run_with`] within `timeout` instead of `[exec] timeout_s`.
+pub fn run_within(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+    timeout: &Timeout,
+) -> Result<Output> {
+    execute(argv, dir, setting, env, input, None, timeout)
+}
+
+/// Runs `argv` in `dir` (with `env` added) within `timeout`, with its stdout written to
+/// `file` (a dump, which may be binary) and its stderr captured; `Output.stdout` is empty.
+pub fn run_to_file(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    file: File,
+    timeout: &Timeout,
+) -> Result<Output> {
+    execute(argv, dir, setting, env, None, Some(file), timeout)
+}
+
+fn temp_file() -> Result<File> {
+    tempfile::tempfile().map_err(|e| failed(format!("creating a temporary file for a program's output: {e}")))
+}
+
+fn clone(file: &File) -> Result<File> {
+    file.try_clone().map_err(|e| failed(format!("duplicating a file handle: {e}")))
+}
+
+fn read_back(mut file: File) -> Result<String> {
+    let mut bytes = Vec::new();
+    file.rewind()
+        .and_then(|()| file.read_to_end(&mut bytes))
+        .map_err(|e| failed(format!("reading a program's output back: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn execute(
+    argv: &[String],
+    dir: &Path,
+    setting: &str,
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+    stdout: Option<File>,
+    timeout: &Timeout,
+) -> Result<Output> {
+    use std::os::unix::process::CommandExt;
     let (path, args) = resolve(argv, dir, setting)?;
-    let mut cmd = duct::cmd(&path, args).dir(dir).stdout_capture().stderr_capture().unchecked();
+    let captured = stdout.is_none();
+    let out_file = match stdout {
+        Some(f) => f,
+        None => temp_file()?,
+    };
+    let err_file = temp_file()?;
+    let mut cmd = duct::cmd(&path, args)
+        .dir(dir)
+        .stdout_file(clone(&out_file)?)
+        .stderr_file(clone(&err_file)?)
+        .unchecked()
+        .before_spawn(|c| {
+            c.process_group(0);
+            Ok(())
+        });
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
@@ -93,46 +234,45 @@ pub fn run_with(
         Some(bytes) => cmd.stdin_bytes(bytes.to_vec()),
         None => cmd.stdin_null(),
     };
-    let out = cmd.run().map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
+    crate::signals::install();
+    let handle = cmd.start().map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
+    // Its pid is its process group's id (process_group(0)).
+    let _running: Vec<crate::signals::Running> =
+        handle.pids().into_iter().map(crate::signals::Running::new).collect();
+    let waited = handle.wait_timeout(timeout.limit);
+    let status = match waited {
+        Ok(Some(out)) => out.status,
+        Ok(None) => {
+            handle.pids().into_iter().for_each(crate::signals::kill_group);
+            let _ = handle.kill();
+            let _ = handle.wait();
+            return Err(failed(format!(
+                "`{}` did not finish within {} ({}): it and its process group were killed",
+                display(argv),
+                seconds(timeout.limit),
+                timeout.setting
+            ))
+            .hint(format!("if it needs longer, raise {}", timeout.setting)));
+        }
+        Err(e) => return Err(failed(format!("waiting for {}: {e}", path.display()))),
+    };
     Ok(Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code(),
+        stdout: if captured { read_back(out_file)? } else { String::new() },
+        stderr: read_back(err_file)?,
     })
 }
 
-/// Runs `argv` in `dir` (with `env` added) with its stdout written to `file` (a dump, which
-/// may be binary) and its stderr captured; `Output.stdout` is empty.
-pub fn run_to_file(
-    argv: &[String],
-    dir: &Path,
-    setting: &str,
-    env: &[(String, String)],
-    file: std::fs::File,
-) -> Result<Output> {
-    let (path, args) = resolve(argv, dir, setting)?;
-    let mut cmd = duct::cmd(&path, args);
-    for (k, v) in env {
-        cmd = cmd.env(k, v);
-    }
-    let out = cmd
-        .dir(dir)
-        .stdin_null()
-        .stdout_file(file)
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| failed(format!("starting {}: {e}", path.display())))?;
-    Ok(Output {
-        code: out.status.code(),
-        stdout: String::new(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+/// `1s`, `2.5s`: a limit as the error shows it.
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// Starts `argv` in `dir` (with `env` added) with stdin and stdout piped and stderr written
 /// to `stderr` (a file, not a pipe: a grandchild that keeps it open cannot hold rb), in a
 /// process group of its own, so that a terminal's Ctrl-C reaches rb alone and rb decides.
+/// The caller keeps the time: a long-lived session answers each request within its own
+/// limit (`[django] timeout_s`) and is killed with [`kill_group`].
 pub fn spawn_piped(
     argv: &[String],
     dir: &Path,
@@ -177,4 +317,53 @@ pub fn display(argv: &[String]) -> String {
         .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("{a:?}") } else { a.clone() })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn a_daemon_holding_the_output_does_not_hold_the_run() {
+        let start = std::time::Instant::now();
+        let out =
+            run(&argv(&["sh", "-c", "sleep 30 & echo $!; echo started >&2"]), Path::new("/"), "t").unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+        assert_eq!((out.code, out.stderr.as_str()), (Some(0), "started\n"));
+        // The daemon is the program's business: still running, left alone.
+        let pid = out.stdout.trim().to_string();
+        assert!(run(&argv(&["kill", "-0", &pid]), Path::new("/"), "t").unwrap().ok());
+        run(&argv(&["kill", &pid]), Path::new("/"), "t").unwrap();
+    }
+
+    #[test]
+    fn a_run_out_of_time_is_killed_with_its_group_and_named() {
+        let limit = Timeout::new(Duration::from_millis(300), "[x] timeout_s in rollback.toml");
+        let script = "sleep 30 & echo $! > \"$0\"; exec sleep 30";
+        let pid_file = tempfile::NamedTempFile::new().unwrap();
+        let words = argv(&["sh", "-c", script, pid_file.path().to_str().unwrap()]);
+        let e = run_within(&words, Path::new("/"), "t", &[], None, &limit).unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!(
+                "`{}` did not finish within 0.3s ([x] timeout_s in rollback.toml): it and its process group were killed",
+                display(&words)
+            )
+        );
+        let pid = std::fs::read_to_string(pid_file.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')));
+        assert!(!alive, "the background sleep {pid} survived");
+    }
+
+    #[test]
+    fn input_goes_to_stdin() {
+        let out = run_with(&argv(&["cat"]), Path::new("/"), "t", &[], Some(b"request")).unwrap();
+        assert_eq!(out.stdout, "request");
+    }
 }

@@ -430,6 +430,170 @@ pub fn set_specs(config: &Config, name: &str, root: &Path) -> Result<Vec<String>
     Ok(specs)
 }
 
+/// What [`test_staged`] did.
+#[derive(Debug, Clone)]
+pub enum Staged {
+    /// `nginx -t` ran on the staged copy.
+    Tested {
+        /// The command as run (`nginx -t -p STAGING/prefix/ -c STAGING/nginx/nginx.conf`).
+        argv: Vec<String>,
+        /// Project paths the configuration names absolutely: nginx read those as they are
+        /// now, not as the snapshot has them.
+        absolute: Vec<String>,
+        /// What nginx said.
+        output: exec::Output,
+    },
+    /// It could not run there, and why (the configured command is not an nginx this machine
+    /// runs, or there is no nginx.conf to test).
+    Skipped(String),
+}
+
+/// Tests the nginx configuration a restore of `snap` would leave, before the restore: a
+/// staging folder gets the project's `nginx/` as it is (each file a link to the live one),
+/// with the snapshot's files of `nginx/` copied over them and `removed` (what the restore
+/// removes) left out, and the configured nginx runs `-t` with `-p` and `-c` pointed there
+/// (the folders of relative runtime paths, `logs/`, made under the staged prefix). The
+/// project's other top-level entries are linked beside it, so `../x` resolves as it will. A
+/// configuration that names project files by absolute path reads them as they are: those
+/// paths are returned, for the caller to name.
+pub fn test_staged(
+    command: &[String],
+    root: &Path,
+    snap: &crate::store::Snapshot,
+    removed: &[String],
+) -> Result<Staged> {
+    use crate::error::{Context, failed};
+    use crate::snapshot::Node;
+    let Some(program) = command.first() else {
+        return Err(crate::error::usage(format!("{FILE}: [nginx] command is empty")));
+    };
+    let file_name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if !file_name.ends_with("nginx") {
+        return Ok(Staged::Skipped(format!(
+            "`{}` is not an nginx that can be pointed at a staging folder",
+            exec::display(command)
+        )));
+    }
+    let in_snapshot = snap.manifest.entries.iter().any(|e| e.path == NGINX_CONF);
+    if !in_snapshot && !root.join(NGINX_CONF).is_file() {
+        return Ok(Staged::Skipped(format!("there is no {NGINX_CONF} to test")));
+    }
+    let staging = tempfile::Builder::new()
+        .prefix("rb-nginx-staged.")
+        .tempdir()
+        .ctx(|| "creating a staging folder for nginx -t".to_string())?;
+    let stage = staging.path();
+    let link = |from: &Path, to: &Path| -> Result<()> {
+        std::os::unix::fs::symlink(from, to)
+            .ctx(|| format!("linking {} into the staging folder", from.display()))
+    };
+    // The project around nginx/, as it is.
+    for entry in fs::read_dir(root).ctx(|| format!("reading {}", root.display()))? {
+        let entry = entry.ctx(|| format!("reading {}", root.display()))?;
+        if entry.file_name() != DIR {
+            link(&entry.path(), &stage.join(entry.file_name()))?;
+        }
+    }
+    let live = root.join(DIR);
+    let staged = stage.join(DIR);
+    fs::create_dir_all(&staged).ctx(|| format!("creating {}", staged.display()))?;
+    if live.is_dir() {
+        for entry in walkdir::WalkDir::new(&live).min_depth(1).follow_links(false) {
+            let entry = entry.map_err(|e| failed(format!("reading {}: {e}", live.display())))?;
+            let Ok(rel) = entry.path().strip_prefix(&live) else { continue };
+            let to = staged.join(rel);
+            if entry.file_type().is_dir() {
+                fs::create_dir_all(&to).ctx(|| format!("creating {}", to.display()))?;
+            } else {
+                link(entry.path(), &to)?;
+            }
+        }
+    }
+    // The snapshot's files over them; what the restore removes, gone.
+    let prefix = format!("{DIR}/");
+    for e in snap.manifest.entries.iter().filter(|e| e.path.starts_with(&prefix)) {
+        let to = stage.join(&e.path);
+        if fs::symlink_metadata(&to).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&to).ctx(|| format!("replacing {}", to.display()))?;
+        }
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).ctx(|| format!("creating {}", parent.display()))?;
+        }
+        match &e.node {
+            Node::Dir { .. } => fs::create_dir_all(&to).ctx(|| format!("creating {}", to.display()))?,
+            Node::File { .. } => {
+                fs::copy(snap.source(&e.path), &to).ctx(|| format!("staging {}", e.path))?;
+            }
+            Node::Symlink { target } => link(Path::new(target), &to)?,
+        }
+    }
+    for rel in removed.iter().filter(|r| r.starts_with(&prefix)) {
+        let to = stage.join(rel);
+        match fs::symlink_metadata(&to) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&to).ctx(|| format!("removing {}", to.display()))?,
+            Ok(_) => fs::remove_file(&to).ctx(|| format!("removing {}", to.display()))?,
+            Err(_) => {}
+        }
+    }
+    // What the staged configuration names: runtime folders to make, project paths named
+    // absolutely.
+    let run_prefix = stage.join(".rb-prefix");
+    fs::create_dir_all(run_prefix.join("logs")).ctx(|| "creating the staged prefix".to_string())?;
+    let roots: Vec<String> =
+        [root.to_path_buf(), canonical(root)].iter().map(|r| format!("{}/", r.display())).collect();
+    let mut absolute = BTreeSet::new();
+    for file in walkdir::WalkDir::new(&staged).follow_links(true).into_iter().flatten() {
+        if !file.file_type().is_file() || file.metadata().map_or(true, |m| m.len() > 1 << 20) {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(file.path()) else { continue };
+        for st in statements(&text) {
+            let Some(value) = st.words.get(1) else { continue };
+            for word in &st.words[1..] {
+                if roots.iter().any(|r| word.starts_with(r.as_str())) {
+                    absolute.insert(word.clone());
+                }
+            }
+            let runtime = RUNTIME_DIRECTIVES.contains(&st.words[0].as_str());
+            if runtime
+                && !value.starts_with('/')
+                && !value.contains(':')
+                && value != "off"
+                && value != "stderr"
+            {
+                // nginx makes a temp or cache folder itself, and a log or pid file, but not
+                // the folder either is in.
+                if let Some(dir) = run_prefix.join(value).parent() {
+                    let _ = fs::create_dir_all(dir);
+                }
+            }
+        }
+    }
+    let mut argv = vec![program.clone()];
+    let mut rest = command[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-p" | "-c" => {
+                rest.next();
+            }
+            "-t" | "-T" | "-q" => {}
+            _ => argv.push(arg.clone()),
+        }
+    }
+    argv.extend([
+        "-t".to_string(),
+        "-p".to_string(),
+        format!("{}/", run_prefix.display()),
+        "-c".to_string(),
+        stage.join(NGINX_CONF).display().to_string(),
+    ]);
+    // nginx's messages name the staged files by the project paths they stand for.
+    let output = exec::run(&argv, root, &format!("nginx.command in {FILE}"))?
+        .replaced(&format!("{}/", run_prefix.display()), "")
+        .replaced(&format!("{}/", stage.display()), "");
+    Ok(Staged::Tested { argv, absolute: absolute.into_iter().collect(), output })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

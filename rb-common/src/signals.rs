@@ -1,7 +1,10 @@
-//! SIGINT, SIGTERM and SIGHUP while files are being changed: stop at the next safe point.
+//! SIGINT, SIGTERM and SIGHUP: kill the program rb is running, and while files are being
+//! changed, stop at the next safe point.
 //!
-//! Outside a [`Critical`] section a signal does what it always does (the process ends), since
-//! nothing is half-done there. Inside one — a snapshot being copied into the store, a restore
+//! First, whatever rb is doing, the process groups of the programs it runs ([`Running`],
+//! registered by [`crate::exec`]) are killed: they run in groups of their own, so a terminal's
+//! Ctrl-C reaches rb alone, and without this they would outlive it. Then, outside a
+//! [`Critical`] section, rb ends as the signal says (nothing is half-done there). Inside one — a snapshot being copied into the store, a restore
 //! staging, renaming and checking its files — the signal is counted and said on stderr, and
 //! the engine asks [`check`] at its safe points: before the first rename the staged files are
 //! removed and nothing changed (exit 1); after it the undo goes back, as `--abort` does (exit
@@ -9,12 +12,12 @@
 //! the `--resume`/`--abort` hint). Children run in their own process groups, so a terminal's
 //! Ctrl-C reaches rb only, and rb decides.
 //!
-//! The handlers are installed the first time a section opens: a thread reads the signals
-//! (signal-hook's iterator, no code runs in the handler itself), and a conditional default
-//! makes a signal outside every section end the process as before.
+//! The handlers are installed the first time a section opens or a program starts ([`install`]):
+//! a thread reads the signals (signal-hook's iterator; no code of rb's runs in the handler
+//! itself). Before that, a signal does what it always did.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -24,9 +27,7 @@ use crate::error::{Error, failed};
 const STOPPING: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
 struct State {
-    /// True while no section is open: a signal then ends the process.
-    outside: Arc<AtomicBool>,
-    /// How many sections are open.
+    /// How many sections are open (none: a signal ends the process).
     depth: AtomicUsize,
     /// How many signals arrived inside a section, and the last one's name.
     count: AtomicUsize,
@@ -35,20 +36,37 @@ struct State {
 
 static STATE: OnceLock<Option<State>> = OnceLock::new();
 
+/// The process groups of the programs running now.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Installs the handlers (once per process; later calls do nothing).
+pub fn install() {
+    let _ = state();
+}
+
+/// Kills the process group `pgid` (SIGKILL); one already gone is no error.
+pub fn kill_group(pgid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
 fn state() -> Option<&'static State> {
     STATE
         .get_or_init(|| {
-            let outside = Arc::new(AtomicBool::new(true));
-            for sig in STOPPING {
-                // Registered before the counting thread's own handler: it runs first.
-                signal_hook::flag::register_conditional_default(sig, Arc::clone(&outside)).ok()?;
-            }
             let mut signals = signal_hook::iterator::Signals::new(STOPPING).ok()?;
             std::thread::Builder::new()
                 .name("rb-signals".to_string())
                 .spawn(move || {
                     for sig in signals.forever() {
+                        let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+                        groups.into_iter().for_each(kill_group);
                         if let Some(s) = STATE.get().and_then(Option::as_ref) {
+                            if s.depth.load(Ordering::SeqCst) == 0 {
+                                // Nothing half-done: end as the signal says.
+                                let _ = signal_hook::low_level::emulate_default_handler(sig);
+                                return;
+                            }
                             let n = s.count.fetch_add(1, Ordering::SeqCst) + 1;
                             s.last.store(sig as usize, Ordering::SeqCst);
                             crate::cli::warn(&if n == 1 {
@@ -63,7 +81,7 @@ fn state() -> Option<&'static State> {
                     }
                 })
                 .ok()?;
-            Some(State { outside, depth: AtomicUsize::new(0), count: AtomicUsize::new(0), last: AtomicUsize::new(0) })
+            Some(State { depth: AtomicUsize::new(0), count: AtomicUsize::new(0), last: AtomicUsize::new(0) })
         })
         .as_ref()
 }
@@ -88,17 +106,14 @@ impl Critical {
     pub fn open() -> Critical {
         let Some(s) = state() else { return Critical { open: false } };
         s.depth.fetch_add(1, Ordering::SeqCst);
-        s.outside.store(false, Ordering::SeqCst);
         Critical { open: true }
     }
 }
 
 impl Drop for Critical {
     fn drop(&mut self) {
-        if let Some(s) = state().filter(|_| self.open)
-            && s.depth.fetch_sub(1, Ordering::SeqCst) == 1
-        {
-            s.outside.store(true, Ordering::SeqCst);
+        if let Some(s) = state().filter(|_| self.open) {
+            s.depth.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -117,5 +132,26 @@ pub fn check(seen: usize) -> Result<(), Error> {
             Err(failed(format!("interrupted by {}", name(sig))))
         }
         _ => Ok(()),
+    }
+}
+
+/// Marks a program's process group as running until dropped: a stopping signal kills it.
+pub struct Running(u32);
+
+impl Running {
+    /// Registers `pgid` (a child started with `process_group(0)`: its pid).
+    pub fn new(pgid: u32) -> Running {
+        if let Ok(mut g) = RUNNING.lock() {
+            g.push(pgid);
+        }
+        Running(pgid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut g) = RUNNING.lock() {
+            g.retain(|p| *p != self.0);
+        }
     }
 }

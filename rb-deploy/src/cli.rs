@@ -24,7 +24,8 @@ Targets ([deploy] in rollback.toml):
           update-service, then describe-services polled until stable.
   render  Render's API (render_service, render_api, the key in the variable render_token_env names):
           POST …/rollback, then the new deploy polled until live.
-Every rollback ends with the health check ([health] url, timeout_s, interval_s).
+Every rollback ends with the health check ([health] url, timeout_s, interval_s). Each compose
+and aws command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
 Exit codes: 0 done, stable and healthy; 1 failed (nothing changed, or put back); 2 bad usage; 3 changed but
 not healthy or stable (the error says how to undo); 4 another rollback holds the lock.";
 

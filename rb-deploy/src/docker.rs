@@ -585,3 +585,91 @@ impl Docker {
         }
     }
 }
+
+/// What [`check_staged`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staged {
+    /// Every compose file of the snapshot passed `compose config`: the commands run.
+    Checked(Vec<String>),
+    /// They could not be checked here, and why (no compose, or one that does not answer).
+    Skipped(String),
+}
+
+/// Checks the compose files a restore of `snap` would put back, before anything stops: each
+/// is copied to a staging folder and read by `compose --project-directory ROOT -f STAGED
+/// config --quiet` (an override file `docker-compose.*.yml` on top of the main
+/// `docker-compose.yml`, the snapshot's or else the live one, as compose merges them), so a
+/// file compose refuses is found while the old one still runs. `None` when the snapshot holds
+/// no compose file. A compose file compose refuses is an error naming it (exit 1: the caller
+/// has stopped and changed nothing yet).
+pub fn check_staged(
+    compose: &[String],
+    root: &Path,
+    snap: &rb_common::store::Snapshot,
+) -> Result<Option<Staged>> {
+    let setting = format!("deploy.compose in {FILE}");
+    let is_compose = |p: &str| {
+        !p.contains('/') && p.starts_with("docker-compose") && (p.ends_with(".yml") || p.ends_with(".yaml"))
+    };
+    let files: Vec<&str> = snap
+        .manifest
+        .entries
+        .iter()
+        .filter(|e| matches!(e.node, rb_common::snapshot::Node::File { .. }) && is_compose(&e.path))
+        .map(|e| e.path.as_str())
+        .collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    // Configured, or whichever compose answers; none here is a skipped check, said.
+    let compose = match compose_command(compose, root) {
+        Ok(c) => c,
+        Err(e) => return Ok(Some(Staged::Skipped(format!("{} ({setting})", e.message())))),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix("rb-compose-staged.")
+        .tempdir()
+        .map_err(|e| failed(format!("creating a staging folder for compose config: {e}")))?;
+    for f in &files {
+        let to = staging.path().join(f);
+        std::fs::copy(snap.source(f), &to).map_err(|e| failed(format!("staging {f}: {e}")))?;
+    }
+    let main = if files.contains(&COMPOSE_FILE) {
+        Some(staging.path().join(COMPOSE_FILE))
+    } else {
+        Some(root.join(COMPOSE_FILE)).filter(|p| p.is_file())
+    };
+    // The main file first: a fault there is its own, not each override's.
+    let mut files = files;
+    files.sort_by_key(|f| *f != COMPOSE_FILE);
+    let mut runs: Vec<(&str, Vec<PathBuf>)> = Vec::new();
+    for f in &files {
+        let staged = staging.path().join(f);
+        match &main {
+            Some(m) if *f != COMPOSE_FILE => runs.push((f, vec![m.clone(), staged])),
+            _ => runs.push((f, vec![staged])),
+        }
+    }
+    let mut checked = Vec::new();
+    for (name, chain) in runs {
+        let mut argv = compose.to_vec();
+        argv.extend(["--project-directory".to_string(), root.display().to_string()]);
+        for f in &chain {
+            argv.extend(["-f".to_string(), f.display().to_string()]);
+        }
+        argv.extend(["config".to_string(), "--quiet".to_string()]);
+        let out = exec::run(&argv, root, &setting)?.replaced(&format!("{}/", staging.path().display()), "");
+        if !out.ok() {
+            return Err(failed(format!(
+                "{}'s {name} fails `{} config` ({}): {}; nothing was stopped or changed",
+                snap.manifest.id,
+                exec::display(&compose),
+                out.status(),
+                out.summary()
+            ))
+            .details(out.lines()));
+        }
+        checked.push(name.to_string());
+    }
+    Ok(Some(Staged::Checked(checked)))
+}

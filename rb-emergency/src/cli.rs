@@ -12,14 +12,19 @@ Examples:
   rb-emergency drill --report             rehearse every rollback procedure on a throw-away copy
   compat/emergency_rollback.sh            the old script's way (no prompt), with the real outcome's exit code
 
-The plan, in order: verify the snapshot's hashes (before anything stops); stop the services
+The plan, in order: verify the snapshot's hashes and test what will be restored on a staged
+copy (its nginx files with `nginx -t -p STAGING -c STAGING/nginx/nginx.conf`, its compose files
+with `compose --project-directory ROOT -f STAGED config --quiet`; --dry-run runs these too; a
+refusal is exit 1 with nothing stopped); stop the services
 ([[emergency.services]] in rollback.toml, each with stop/start/status argv; default: the seed's
 docker compose, nginx, redis, postgresql through systemctl), each checked with its status
 command; restore through the engine (undo snapshot, journal, exact; nginx -t when [nginx] is
 configured); start the services in reverse order, each checked; the health check ([health]);
 the extra checks ([[emergency.checks]]); the notification (a webhook whose URL is in the
 environment variable [emergency] webhook_env names). At the first failed step it puts the undo
-back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3).
+back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3)
+with each service's final state: running, stopped, or unknown when its status command fails.
+Every command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
 Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done, 4 locked.";
 
 /// The whole-stack emergency rollback: a plan that is shown, verified step by step, and honest.
@@ -45,7 +50,8 @@ pub enum Command {
         /// Run without asking (required when not on a terminal)
         #[arg(long)]
         yes: bool,
-        /// Print the plan; change nothing, stop nothing
+        /// Verify the snapshot and test its nginx and compose files on a staged copy, print the
+        /// plan; change nothing, stop nothing
         #[arg(long)]
         dry_run: bool,
         /// At a failed step, leave everything as it is for a human (exit 3) instead of putting

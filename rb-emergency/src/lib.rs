@@ -251,18 +251,28 @@ fn command(store: &Store, argv: &[String], setting: &str) -> Result<String> {
     Err(failed(format!("`{}` failed ({}): {}", exec::display(argv), out.status(), out.summary())))
 }
 
-/// Waits until `svc`'s status command says it runs (`running`) or not.
-/// Whether `svc` runs now, by its status command.
-fn runs(store: &Store, svc: &Service) -> Result<bool> {
+/// Whether `svc` runs now, by its status command, or an error when that command cannot
+/// answer: it could not be run, it ran out of time, a signal ended it, or its shell could not
+/// run what it names (126, 127).
+fn probe(store: &Store, svc: &Service) -> Result<bool> {
     let setting = format!("emergency.services ({}) in {FILE}", svc.name);
     let out = exec::run(&svc.status, &store.root, &setting)?;
-    Ok(out.ok() && (!svc.running_if_output || !out.stdout.trim().is_empty()))
+    match out.code {
+        None | Some(126) | Some(127) => Err(failed(format!(
+            "`{}` failed ({}): {}",
+            exec::display(&svc.status),
+            out.status(),
+            out.summary()
+        ))),
+        Some(_) => Ok(out.ok() && (!svc.running_if_output || !out.stdout.trim().is_empty())),
+    }
 }
 
+/// Waits until `svc`'s status command says it runs (`running`) or not.
 fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
     let start = Instant::now();
     loop {
-        let now = runs(store, svc)?;
+        let now = probe(store, svc)?;
         if now == running {
             return Ok(if running { "running".to_string() } else { "stopped".to_string() });
         }
@@ -318,6 +328,76 @@ fn plan(
     }
     steps.push(planned("notify".to_string(), format!("POST to the webhook in ${}", emergency.webhook_env)));
     steps
+}
+
+/// The checks of what will be restored, on a staged copy, before anything stops: the
+/// snapshot's nginx files with `nginx -t` (when `nginx` is the configured nginx and the
+/// restore's check is its `-t`), its compose files with `compose config` (when it holds any).
+/// A refusal is exit 1 with nothing stopped; a check that cannot run here is a skipped step.
+fn preflight(
+    store: &Store,
+    snap: &Snapshot,
+    removed: &[String],
+    nginx: Option<&[String]>,
+    compose: &[String],
+) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let skipped = |name: &str, action: String, why: String| {
+        common::note(&format!("{name} skipped: {why}"));
+        Step { name: name.to_string(), action, status: "skipped".to_string(), detail: why, ..Step::default() }
+    };
+    if let Some(command) = nginx {
+        let name = "preflight nginx";
+        let action = format!("`{} -t` on a staged copy of the snapshot's nginx/", exec::display(command));
+        let start = Instant::now();
+        match rb_common::nginx::test_staged(command, &store.root, snap, removed)? {
+            rb_common::nginx::Staged::Skipped(why) => steps.push(skipped(name, action, why)),
+            rb_common::nginx::Staged::Tested { output, absolute, .. } => {
+                let as_is = if absolute.is_empty() {
+                    String::new()
+                } else {
+                    let note = format!(
+                        "the configuration names project files by absolute path, tested as they are now, not as the snapshot has them: {}",
+                        absolute.join(", ")
+                    );
+                    common::warn(&note);
+                    format!("; {note}")
+                };
+                if !output.ok() {
+                    return Err(failed(format!(
+                        "{}'s nginx configuration fails `nginx -t` ({}): {}{as_is}; nothing was stopped or changed",
+                        snap.manifest.id,
+                        output.status(),
+                        output.summary()
+                    ))
+                    .details(output.lines()));
+                }
+                steps.push(Step {
+                    name: name.to_string(),
+                    action,
+                    status: "ok".to_string(),
+                    duration_ms: start.elapsed().as_millis() as u64,
+                    detail: format!("{}{as_is}", output.summary()),
+                });
+            }
+        }
+    }
+    let name = "preflight compose";
+    let action =
+        format!("`{} config --quiet` of the snapshot's compose files, staged", exec::display(compose));
+    let start = Instant::now();
+    match rb_deploy::docker::check_staged(compose, &store.root, snap)? {
+        None => {}
+        Some(rb_deploy::docker::Staged::Skipped(why)) => steps.push(skipped(name, action, why)),
+        Some(rb_deploy::docker::Staged::Checked(files)) => steps.push(Step {
+            name: name.to_string(),
+            action,
+            status: "ok".to_string(),
+            duration_ms: start.elapsed().as_millis() as u64,
+            detail: format!("{} pass", files.join(", ")),
+        }),
+    }
+    Ok(steps)
 }
 
 fn confirm(steps: &[Step]) -> Result<()> {
@@ -385,8 +465,20 @@ fn emergency_run(
     if let Some(c) = &check {
         exec::find(&c.argv[0], &store.root, &c.setting)?;
     }
-    let steps =
+    // What will be restored, tested on a staged copy: a snapshot nginx or compose refuses
+    // must not cost an outage.
+    let nginx_test = match &check {
+        Some(c) if holds_nginx && c.argv == config.nginx()?.test_check().argv => {
+            Some(config.nginx()?.command)
+        }
+        _ => None,
+    };
+    let deploy: rb_deploy::DeployConfig = config.section("deploy")?;
+    let preflight = preflight(store, &snap, &preview.removed, nginx_test.as_deref(), &deploy.compose)?;
+    let mut steps =
         plan(&snap, emergency, health, &counts, check.as_ref().map(|c| exec::display(&c.argv)).as_deref());
+    let checked = 1 + preflight.len();
+    steps.splice(1..1, preflight);
     let mut report = Report {
         action: "run".to_string(),
         snapshot: Some(snap.manifest.id.clone()),
@@ -409,7 +501,7 @@ fn emergency_run(
     let id = store.next_id("report", &clock::now()?)?;
     report.id = Some(id.clone());
     let timeout = Duration::from_secs_f64(emergency.timeout_s);
-    let mut log = Steps { steps: vec![steps[0].clone()] };
+    let mut log = Steps { steps: steps[..checked].to_vec() };
     common::note(&format!("emergency rollback {id}: restoring {}", snap.manifest.id));
 
     // Stop, in order, each checked.
@@ -491,7 +583,7 @@ fn emergency_run(
             duration_ms: ms,
             detail,
         };
-        let at = 1 + emergency.services.len();
+        let at = checked + emergency.services.len();
         match result {
             Ok(doc) => {
                 report.undo = doc.undo.clone();
@@ -551,7 +643,7 @@ fn emergency_run(
         let started = started.borrow().clone();
         for svc in stopped.iter().rev() {
             let setting = format!("emergency.services ({}) in {FILE}", svc.name);
-            let running = runs(store, svc).unwrap_or(false);
+            let running = probe(store, svc).unwrap_or(false);
             let restart = running && started.iter().any(|s| s.name == svc.name);
             if running && !restart {
                 continue;
@@ -571,12 +663,30 @@ fn emergency_run(
     report.ok = failure.is_none();
     if failure.is_some() && (revert_failed || how.no_revert) {
         // What runs and what is on disk, for the human who takes over.
+        let started = started.borrow().clone();
         for svc in &emergency.services {
-            let now = runs(store, svc).unwrap_or(false);
+            // "stopped" only when the status command says so, or rb stopped it and never
+            // started it again; a status command that cannot answer is "unknown", named.
+            let left_stopped = stopped.iter().any(|s| s.name == svc.name)
+                && !started.iter().any(|s| s.name == svc.name)
+                && !log.steps.iter().any(|s| s.name == format!("revert: start {}", svc.name));
+            let (status, detail) = match probe(store, svc) {
+                Ok(true) => ("running", String::new()),
+                Ok(false) => ("stopped", String::new()),
+                Err(e) if left_stopped => (
+                    "stopped",
+                    format!(
+                        "rb stopped it and did not start it again; its status command failed: {}",
+                        e.message()
+                    ),
+                ),
+                Err(e) => ("unknown", format!("its status command failed: {}", e.message())),
+            };
             log.steps.push(Step {
                 name: format!("final state {}", svc.name),
                 action: exec::display(&svc.status),
-                status: if now { "running" } else { "stopped" }.to_string(),
+                status: status.to_string(),
+                detail,
                 ..Step::default()
             });
         }

@@ -74,7 +74,8 @@ pub enum Command {
         #[arg(value_name = "ID|latest|PATH")]
         backup: String,
     },
-    /// Run a command with a backup's environment restored; its exit code passes through
+    /// Run a command with a backup's environment restored; its exit code passes through (it
+    /// is the user's program: no [exec] timeout_s)
     Exec {
         /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]

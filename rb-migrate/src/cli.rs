@@ -36,7 +36,8 @@ A rollback is journaled (backups/.rb/migration.json) from its first step: if rb 
 next command says where it stopped; rollback --resume finishes it, --abort goes back.
 Django is reached as [django] in rollback.toml says (python, manage, settings, env, timeout_s,
 lock_timeout_s); by default python (or python3) on PATH and ./manage.py. One Python process
-serves the whole command, and it dies with rb.
+serves the whole command, and it dies with rb. Each request to it, and a pg_dump, pg_restore or
+psql of a backup, runs within [django] timeout_s (default 3600 s).
 Exit codes: 0 done and verified, 1 failed (nothing changed), 2 bad usage, 3 partly migrated (the
 error says how far, and how to go back), 4 another rollback holds the lock.";
 

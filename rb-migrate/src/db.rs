@@ -269,7 +269,8 @@ fn dump(
     if conn.vendor == "postgresql" {
         env.extend(conn.pg_env());
     }
-    let ran = exec::run_to_file(command, &store.root, &setting, &env, file)?;
+    let limit = db.django.config.exec_timeout()?;
+    let ran = exec::run_to_file(command, &store.root, &setting, &env, file, &limit)?;
     if !ran.ok() {
         return Err(failed(format!(
             "`{}` failed ({}): {}",
@@ -398,7 +399,9 @@ fn restore_pg(store: &Store, db: &Db, conn: &Connection, path: &Path) -> Result<
         .map(|s| s.to_string())
         .chain([path.display().to_string()])
         .collect();
-    let ran = exec::run_to_file(&argv, &store.root, "pg_restore (from postgresql-client)", &env, out)?;
+    let limit = db.django.config.exec_timeout()?;
+    let ran =
+        exec::run_to_file(&argv, &store.root, "pg_restore (from postgresql-client)", &env, out, &limit)?;
     if !ran.ok() {
         return Err(failed(format!(
             "`pg_restore` could not read the dump ({}): {}",
@@ -412,7 +415,7 @@ fn restore_pg(store: &Store, db: &Db, conn: &Connection, path: &Path) -> Result<
             .map(|s| s.to_string())
             .chain([format!("--file={}", pre.display()), format!("--file={}", sql.display())])
             .collect();
-    let ran = exec::run_with(&psql, &store.root, "psql (from postgresql-client)", &env, None)?;
+    let ran = exec::run_within(&psql, &store.root, "psql (from postgresql-client)", &env, None, &limit)?;
     if !ran.ok() {
         return Err(failed(format!(
             "restoring {} failed ({}): {}; psql ran it in one transaction, so the database is as it was",

@@ -25,7 +25,8 @@ What differs is decided by content (each live file's SHA-256 against the manifes
 trusts size and mtime instead). Every file to write is checked against its SHA-256 before
 anything changes; what it replaces is
 kept in backups/undo_<time>/ first; a set's verify command from rollback.toml runs after, and
-if it fails everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
+if it fails, or outlives [exec] timeout_s (default 120 s; then it and its process group are
+killed), everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
 any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
 Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
 input, 3 partly changed (the error says how to finish), 4 another rollback holds the lock.";

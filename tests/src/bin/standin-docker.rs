@@ -15,6 +15,8 @@
 //! - `compose … down` — nothing runs
 //! - `compose version` — a version line
 //! - `ps -a -q --no-trunc --filter label=…` — every container's id (one project here)
+//! - `image inspect --format {{.Id}} NAME` — every image is there (a tag's id from its name);
+//!   `image tag` — accepted
 //! - `inspect ID…` — what the engine says of them: `Id`, `Image`, `Config.Image`,
 //!   `Config.Labels` (project, service, config-hash), `State.Status`, `State.Health.Status`
 //!
@@ -52,6 +54,16 @@ fn main() {
             }
             return;
         }
+        // Every image is there: a tag's id is derived from its name, an id is itself.
+        Some("image") if rest.get(1).map(String::as_str) == Some("inspect") => {
+            let name = rest.last().cloned().unwrap_or_default();
+            match name.strip_prefix("sha256:") {
+                Some(_) => println!("{name}"),
+                None => println!("sha256:{}", hex(&name)),
+            }
+            return;
+        }
+        Some("image") if rest.get(1).map(String::as_str) == Some("tag") => return,
         Some("inspect") => {
             let state = state_now();
             let rows: Vec<Value> = rest[1..]

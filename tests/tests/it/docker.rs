@@ -27,6 +27,18 @@ fn status(s: &Scenario) -> DeployState {
     s.cmd("rb-deploy").args(["status", "--target", "docker"]).run().success().doc()
 }
 
+/// `status` once every container is ready (a page served may still be `health: starting`).
+fn settled(s: &Scenario) -> DeployState {
+    let t = std::time::Instant::now();
+    loop {
+        let now = status(s);
+        if now.differs.is_empty() || t.elapsed().as_secs() > 30 {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_rollback_on_the_real_engine_serves_the_previous_version_and_is_undone() {
     let Some((s, images, stack)) = serving_v1("docker::rollback") else { return };
@@ -35,7 +47,7 @@ fn a_rollback_on_the_real_engine_serves_the_previous_version_and_is_undone() {
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     stack.compose(&["up", "-d"]);
     stack.wait_for("v2");
-    let now = status(&s);
+    let now = settled(&s);
     assert_eq!(now.containers.len(), 1, "{now:?}");
     let web = &now.containers[0];
     assert_eq!((web.service.as_str(), web.image.as_str()), ("web", images.tag("v2").as_str()));
@@ -97,7 +109,7 @@ fn a_rollback_to_an_image_that_fails_at_start_is_put_back_and_v1_still_serves() 
     // The file on disk and what serves are v1 again.
     assert_eq!(s.read("docker-compose.yml"), good);
     stack.wait_for("v1");
-    let now = status(&s);
+    let now = settled(&s);
     assert_eq!(now.containers.len(), 1, "{now:?}");
     assert!(now.containers[0].ready() && now.differs.is_empty(), "{now:?}");
     assert!(!s.exists("backups/.rb/journal.json"));
@@ -143,7 +155,7 @@ fn a_tag_that_moved_is_pointed_back_and_a_gone_image_stops_nothing() {
     let v1_id = images.id("v1");
     // rb sees v1 run in step with its file: the image id is recorded with the file's hash.
     let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
-    status(&s);
+    settled(&s);
     assert!(s.read("backups/.rb/compose-images.json").contains(&v1_id));
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     stack.compose(&["up", "-d"]);
@@ -172,8 +184,16 @@ fn a_tag_that_moved_is_pointed_back_and_a_gone_image_stops_nothing() {
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     stack.compose(&["up", "-d"]);
     stack.wait_for("v2");
-    let out = std::process::Command::new("docker").args(["image", "rm", "-f", &v1_id]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // (The old container may still be going away for a moment after v2 serves.)
+    let t = std::time::Instant::now();
+    loop {
+        let out = std::process::Command::new("docker").args(["image", "rm", "-f", &v1_id]).output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 20, "docker image rm: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let tree = s.tree().without(&["backups/.rb/lock"]);
     s.cmd("rb-deploy")
         .args(["rollback", "--target", "docker", "--to", &snap.id])

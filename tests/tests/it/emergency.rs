@@ -146,6 +146,8 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
         names,
         [
             "verify",
+            "preflight nginx",
+            "preflight compose",
             "stop web",
             "stop nginx",
             "stop redis",
@@ -160,7 +162,13 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
             "notify"
         ]
     );
-    assert!(report.steps[..12].iter().all(|s| s.status == "ok"), "{report:?}");
+    // compose is checked where a compose that answers is installed (the stack leaves
+    // `[deploy] compose` at `docker compose`), and says why not elsewhere.
+    let ok = |s: &rb_emergency::Step| {
+        s.status == "ok" || (s.name == "preflight compose" && s.status == "skipped" && !s.detail.is_empty())
+    };
+    assert!(report.steps[..14].iter().all(ok), "{report:?}");
+    assert!(report.steps[1].action.contains("-t` on a staged copy"), "{report:?}");
     live(s).assert_same(&good);
     let event = s.events().pop().unwrap();
     assert_eq!(
@@ -190,6 +198,95 @@ fn a_damaged_snapshot_is_refused_before_anything_stops() {
     s.program(s.base.join("bin/web-status")).run().success();
     s.program(s.base.join("bin/nginx-status")).run().success();
     assert!(st.hook.posts().is_empty());
+}
+
+/// Every service of the stack still runs.
+fn all_running(s: &Scenario) {
+    for status in ["web-status", "nginx-status", "redis-status"] {
+        s.program(s.base.join("bin").join(status)).run().success();
+    }
+}
+
+#[test]
+fn a_snapshot_whose_nginx_conf_fails_nginx_t_is_refused_before_anything_stops() {
+    let st = stack("health/");
+    let s = &st.s;
+    let good = s.read("nginx/nginx.conf");
+    s.append("nginx/nginx.conf", "bogus_directive on;\n");
+    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.write("nginx/nginx.conf", &good);
+    s.append("core/config/settings/base.py", "CHANGED = 1\n");
+    let before = s.tree().without(&["db.sqlite3"]);
+    // The dry run runs the same checks (it used to say ok, exit 0).
+    for args in [["run", "--dry-run", "--from", &bad.id], ["run", "--yes", "--from", &bad.id]] {
+        let run = rb(&st, &args)
+            .run()
+            .code_is(1)
+            .one_line_error(&format!("{}'s nginx configuration fails `nginx -t` (exit 1): ", bad.id));
+        // The snapshot's nginx.conf on the staged copy (named as the project path it stands
+        // for), not the live one.
+        assert!(
+            run.stderr().contains(
+                "unknown directive \"bogus_directive\" in nginx/nginx.conf:17 / nginx: configuration file nginx/nginx.conf test failed; nothing was stopped or changed"
+            ),
+            "{}",
+            run.stderr()
+        );
+        s.tree().without(&["db.sqlite3"]).assert_same(&before);
+        all_running(s);
+    }
+    assert!(st.hook.posts().is_empty());
+    // The live configuration passes: the same snapshot's files are what is tested.
+    let good_snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let dry: Report = rb(&st, &["run", "--dry-run", "--from", &good_snap.id]).run().success().doc();
+    let pre = dry.steps.iter().find(|s| s.name == "preflight nginx").unwrap();
+    assert_eq!(pre.status, "ok", "{dry:?}");
+    assert!(pre.detail.contains("test is successful"), "{dry:?}");
+    // A project file named by absolute path cannot be staged: it is tested as it is, and named.
+    let extra = format!("{}/nginx/extra.conf", s.root.display());
+    s.write("nginx/extra.conf", "# nothing yet\n");
+    s.write("nginx/nginx.conf", good.replacen("http {", &format!("http {{\n    include {extra};"), 1));
+    let with_abs: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let run = rb(&st, &["run", "--dry-run", "--from", &with_abs.id]).run().success().stderr_has(&format!(
+        "rb-emergency: warning: the configuration names project files by absolute path, tested as they are now, not as the snapshot has them: {extra}"
+    ));
+    let dry: Report = run.doc();
+    let pre = dry.steps.iter().find(|s| s.name == "preflight nginx").unwrap();
+    assert!(pre.status == "ok" && pre.detail.ends_with(&extra), "{dry:?}");
+}
+
+#[test]
+fn a_snapshot_whose_compose_file_compose_refuses_is_refused_before_anything_stops() {
+    let st = stack("health/");
+    let s = &st.s;
+    let found = s.program("sh").args(["-c", "command -v docker-compose"]).run();
+    assert!(
+        found.output.status.success(),
+        "docker-compose (v1) is needed here: apt-get install docker-compose"
+    );
+    s.append("rollback.toml", "\n[deploy]\ncompose = [\"docker-compose\"]\n");
+    let good = s.read("docker-compose.yml");
+    s.append("docker-compose.yml", "    bogus_option: 1\n");
+    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.write("docker-compose.yml", &good);
+    let before = s.tree().without(&["db.sqlite3"]);
+    for args in [["run", "--dry-run", "--from", &bad.id], ["run", "--yes", "--from", &bad.id]] {
+        rb(&st, &args).run().code_is(1).one_line_error(&format!(
+            "{}'s docker-compose.yml fails `docker-compose config` (exit 1): The Compose file 'docker-compose.yml' is invalid because: / Unsupported config option for services.nginx: 'bogus_option'; nothing was stopped or changed",
+            bad.id
+        ));
+        s.tree().without(&["db.sqlite3"]).assert_same(&before);
+        all_running(s);
+    }
+    // An override file is read on top of the main one, as compose merges them.
+    let good_snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let dry: Report = rb(&st, &["run", "--dry-run", "--from", &good_snap.id]).run().success().doc();
+    let pre = dry.steps.iter().find(|s| s.name == "preflight compose").unwrap();
+    assert_eq!(
+        (pre.status.as_str(), pre.detail.as_str()),
+        ("ok", "docker-compose.yml, docker-compose.production.yml, docker-compose.staging.yml pass"),
+        "{dry:?}"
+    );
 }
 
 #[test]
@@ -243,7 +340,12 @@ fn dry_run_and_a_missing_yes_change_nothing() {
     s.append("core/config/settings/base.py", "CHANGED = 1\n");
     let before = s.tree();
     let dry: Report = rb(&st, &["run", "--dry-run"]).run().success().doc();
-    assert!(dry.dry_run && dry.steps.iter().skip(1).all(|s| s.status == "planned"));
+    // The checks before anything stops ran (verify, the staged nginx -t and compose config);
+    // the rest is the plan.
+    let (done, planned): (Vec<_>, Vec<_>) = dry.steps.iter().partition(|s| s.status != "planned");
+    let done: Vec<&str> = done.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(done, ["verify", "preflight nginx", "preflight compose"], "{dry:?}");
+    assert!(dry.dry_run && planned.len() == 12, "{dry:?}");
     s.tree().assert_same(&before);
     rb(&st, &["run"]).run().code_is(2).one_line_error("not on a terminal");
     s.tree().assert_same(&before);

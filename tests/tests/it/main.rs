@@ -13,6 +13,7 @@ mod emergency;
 mod envfile;
 mod exact;
 mod flags;
+mod hang;
 mod legacy;
 mod migrate;
 mod migrate_pg;

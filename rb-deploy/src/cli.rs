@@ -24,7 +24,8 @@ Targets ([deploy] in rollback.toml):
           POST …/rollback, then the new deploy polled until live.
 Every rollback ends with the health check ([health] url, timeout_s, interval_s).
 Exit codes: 0 done, stable and healthy; 1 failed (nothing changed, or put back); 2 bad usage; 3 changed but
-not healthy or stable (the error says how to undo); 4 another rollback holds the lock.";
+not healthy or stable, or done but stdout failed (the error says how to undo); 4 another
+rollback holds the lock.";
 
 /// Deployment rollbacks: validated first, waited for, health-checked, undoable.
 #[derive(Debug, Parser)]

@@ -20,7 +20,8 @@ configured); start the services in reverse order, each checked; the health check
 the extra checks ([[emergency.checks]]); the notification (a webhook whose URL is in the
 environment variable [emergency] webhook_env names). At the first failed step it puts the undo
 back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3).
-Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done, 4 locked.";
+Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done (or done
+but stdout failed: the report is in backups/report_<time>.json), 4 locked.";
 
 /// The whole-stack emergency rollback: a plan that is shown, verified step by step, and honest.
 #[derive(Debug, Parser)]

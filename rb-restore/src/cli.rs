@@ -28,7 +28,7 @@ kept in backups/undo_<time>/ first; a set's verify command from rollback.toml ru
 if it fails everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
 any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
 Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
-input, 3 partly changed (the error says how to finish), 4 another rollback holds the lock.";
+input, 3 partly changed, or restored but stdout failed (the error says how to finish or undo), 4 another rollback holds the lock.";
 
 /// Put a snapshot back, exactly: verified first, what it replaces kept, atomic per file.
 ///

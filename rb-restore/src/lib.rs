@@ -5,8 +5,8 @@
 pub mod cli;
 
 use rb_common::cli as common;
-use rb_common::doc::Out;
-use rb_common::error::{Result, partial, usage};
+use rb_common::doc::{Changed, Out};
+use rb_common::error::{Result, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
 
 pub use cli::Cli;
@@ -61,16 +61,19 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     emit_after_change(out, &doc)
 }
 
-/// Prints the document of a change that was made: if stdout has gone away the change is
-/// still done, so the exit is 3 with the undo named, never 0 and never "nothing changed".
+/// Prints the document of a restore: one that changed files goes through
+/// [`Out::emit_after_change`], so a stdout gone away is exit 3 naming the undo.
 fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
-    out.emit(doc).map_err(|e| match &doc.undo {
-        Some(undo) => partial(
-            format!("{} was restored, but {}", doc.snapshot, e.message()),
-            format!("`rb-restore {undo}` puts back what was replaced"),
+    match &doc.undo {
+        Some(undo) => out.emit_after_change(
+            doc,
+            &Changed::new(
+                format!("{} was restored", doc.snapshot),
+                format!("`rb-restore {undo}` puts back what was replaced"),
+            ),
         ),
-        None => e,
-    })
+        None => out.emit(doc),
+    }
 }
 
 fn summary(doc: &RestoreDoc) {

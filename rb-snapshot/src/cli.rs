@@ -16,7 +16,8 @@ Examples:
 Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
-pending (rb-restore --resume or --abort), 4 another rollback holds the lock.";
+pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback
+holds the lock.";
 
 /// Back up a set of project files into the store (backups/), hashed and complete.
 ///

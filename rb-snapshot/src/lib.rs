@@ -6,7 +6,7 @@ pub mod cli;
 use std::path::Path;
 
 use rb_common::config::{self, Config};
-use rb_common::doc::Out;
+use rb_common::doc::{Changed, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::restore::{check_file, damaged};
 use rb_common::snapshot::{self, Manifest, Node};
@@ -96,16 +96,13 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
         manifest.bytes,
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
-    out.emit(&manifest).map_err(|e| {
-        if req.dry_run {
-            e
-        } else {
-            rb_common::error::partial(
-                format!("snapshot {} was taken, but {}", manifest.id, e.message()),
-                "rb-snapshot list shows it",
-            )
-        }
-    })
+    if req.dry_run {
+        return out.emit(&manifest);
+    }
+    out.emit_after_change(
+        &manifest,
+        &Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it"),
+    )
 }
 
 fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Result<()> {
@@ -181,7 +178,18 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
     drop(lock);
     let verb = if dry_run { "would remove" } else { "removed" };
     common::note(&format!("{verb} {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
-    out.emit(&PruneDoc { keep, set: set.map(str::to_string), removed: plan.remove, kept: plan.keep, dry_run })
+    let removed = plan.remove.len();
+    let doc = PruneDoc { keep, set: set.map(str::to_string), removed: plan.remove, kept: plan.keep, dry_run };
+    if dry_run || removed == 0 {
+        return out.emit(&doc);
+    }
+    out.emit_after_change(
+        &doc,
+        &Changed::new(
+            format!("{removed} snapshots were removed"),
+            "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
+        ),
+    )
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {

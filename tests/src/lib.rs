@@ -486,10 +486,23 @@ impl Cmd {
 
     /// Runs it to the end.
     pub fn run(self) -> Run {
+        self.run_with_stdout(Stdio::piped())
+    }
+
+    /// Runs it to the end with stdout a pipe whose reader has already gone (`rb-x | true`
+    /// once `true` has exited): every write to stdout fails with a broken pipe. The `Run`'s
+    /// stdout is empty.
+    pub fn run_stdout_closed(self) -> Run {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        self.run_with_stdout(Stdio::from(writer))
+    }
+
+    fn run_with_stdout(self, stdout: Stdio) -> Run {
         let mut child = self
             .command()
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.program.display()));

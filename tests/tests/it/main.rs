@@ -21,3 +21,4 @@ mod restore;
 mod review;
 mod secret;
 mod snapshot;
+mod truth;

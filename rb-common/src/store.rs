@@ -277,6 +277,9 @@ impl Store {
     /// what to do: `rb-restore --resume` or `--abort`).
     pub fn lock(&self) -> Result<Lock> {
         let lock = self.lock_even_if_pending()?;
+        if let Some(why) = self.journal_damage() {
+            return Err(self.damaged_journal(&why, crate::error::Kind::Partial));
+        }
         if let Some(pending) = self.pending()? {
             return Err(partial(
                 format!(
@@ -366,6 +369,48 @@ impl Store {
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
         let after = value.get("after").and_then(|v| v.as_str()).map(str::to_string);
         Ok(Some((field("snapshot"), field("undo"), after)))
+    }
+
+    /// Why the journal of a restore cannot be read, when it is there and cannot (emptied,
+    /// cut short, not a journal).
+    pub fn journal_damage(&self) -> Option<String> {
+        let text = fs::read_to_string(self.journal_path()).ok()?;
+        let shown = format!("{}/{META_DIR}/{JOURNAL}", self.shown());
+        doc::from_line::<crate::restore::Journal>(text.trim_end(), &shown)
+            .err()
+            .map(|e| e.message().to_string())
+    }
+
+    /// The error for a restore journal that cannot be read (`why`): it cannot say what to
+    /// finish or undo, so the way out is the newest undo snapshot, named.
+    pub fn damaged_journal(&self, why: &str, kind: crate::error::Kind) -> Error {
+        Error::new(
+            kind,
+            format!("the journal of an interrupted restore is damaged ({why}): it cannot say what to finish or undo"),
+        )
+        .hint(self.abort_hint())
+    }
+
+    /// What puts back the newest undo snapshot: the way out of a journal that cannot be read.
+    /// The undo is taken just before its journal is written, and nothing else changes the
+    /// store while a journal stands, so the newest undo is the interrupted restore's.
+    pub fn abort_hint(&self) -> String {
+        let newest = self.list().ok().and_then(|l| l.into_iter().rev().find(|l| l.set == UNDO_SET));
+        match newest {
+            Some(undo) => {
+                let of = self.load(&undo.id).ok().and_then(|s| s.manifest.undo_for);
+                format!(
+                    "`rb-restore --abort {}` puts back the newest undo{} exactly, then removes the files the restore staged and the journal",
+                    undo.id,
+                    of.map(|o| format!(" (taken before restoring {o})")).unwrap_or_default()
+                )
+            }
+            None => format!(
+                "there is no undo snapshot in {}, so no restore changed anything: remove {}/{META_DIR}/{JOURNAL}",
+                self.shown(),
+                self.shown()
+            ),
+        }
     }
 
     /// Appends `event` to the audit log; a log that cannot be written is a warning, never a

@@ -246,7 +246,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 checksum: false,
                 quick: false,
                 resume: false,
-                abort: false,
+                abort: None,
                 store: cli.store,
             },
             out,

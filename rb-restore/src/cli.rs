@@ -14,6 +14,7 @@ Examples:
   rb-restore < restore.json               the same, from the restore document
   rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
   rb-restore --abort                      or put back what was there before it
+  rb-restore --abort undo_20251013_120501 the same when the journal is damaged (the error names it)
 
 A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
@@ -61,9 +62,15 @@ pub struct Cli {
     /// Finish an interrupted restore from its journal (exactly as planned)
     #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort"])]
     pub resume: bool,
-    /// Undo an interrupted restore: put back what was there before it, exactly
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"])]
-    pub abort: bool,
+    /// Undo an interrupted restore: put back what was there before it, exactly. With a journal
+    /// that cannot be read, name the undo to put back (the error names the newest)
+    #[arg(
+        long,
+        value_name = "UNDO_ID",
+        num_args = 0..=1,
+        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"]
+    )]
+    pub abort: Option<Option<String>>,
     /// Where the project and its backups are.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -2,11 +2,12 @@
 //! naming the undo (already in the store), for every tool; before a change it is exit 1 with
 //! nothing changed.
 
+use rb_common::restore::RestoreDoc;
 use rb_common::snapshot::Manifest;
 use rb_deploy::DeployState;
 use rb_flag::FlagsDoc;
 use rb_migrate::MigrationState;
-use rb_tests::{Cmd, Scenario, bin};
+use rb_tests::{Cmd, Scenario, Tree, bin};
 use serde_json::json;
 
 const SNAP: &str = "config_20251013_120000";
@@ -160,4 +161,146 @@ fn a_stdout_gone_after_a_deploy_rollback_is_exit_3_naming_the_way_back() {
             "rb-deploy: hint: `rb-deploy rollback --target docker --to {before}` goes back"
         ));
     assert!(s.read("docker-compose.yml").contains("helpdesk/web:1.4.2"));
+}
+
+/// A restore of SNAP killed (a failpoint, as `kill -9`) after it removed a file and staged
+/// its new files, before it renamed them: files partly changed, `.rb-tmp.*` beside them, the
+/// journal standing. Returns the project and its live tree before the restore.
+fn interrupted() -> (Scenario, Tree) {
+    for n in 1..60 {
+        let s = Scenario::helpdesk();
+        s.cmd("rb-snapshot").run().success();
+        s.append("core/config/settings/base.py", "DEBUG = True\n");
+        s.write("core/config/settings/local.py", "EXTRA = 1\n");
+        s.remove("docker-compose.staging.yml");
+        s.append("nginx/nginx.conf", "# broken\n");
+        let broken = s.live();
+        let run =
+            s.cmd("rb-restore").arg(SNAP).env("FAILPOINTS", format!("restore-step={n}*off->return")).run();
+        assert_eq!(run.code(), None, "crash point {n}: expected an abort; {}", run.stderr());
+        if !staged(&s).is_empty() && !s.exists("core/config/settings/local.py") {
+            assert!(s.exists("backups/.rb/journal.json"));
+            return (s, broken);
+        }
+    }
+    panic!("no crash point left staged files: are the binaries built with --features rb-common/failpoints?");
+}
+
+fn staged(s: &Scenario) -> Vec<String> {
+    s.live()
+        .0
+        .into_keys()
+        .filter(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".rb-tmp.")))
+        .collect()
+}
+
+const UNDO: &str = "undo_20251013_120000";
+
+#[test]
+fn abort_says_what_it_put_back() {
+    let (s, broken) = interrupted();
+    let tree = || s.tree().without(&["backups/.rb/lock"]);
+    let before = tree();
+    let dry: RestoreDoc = s
+        .cmd("rb-restore")
+        .args(["--abort", "--dry-run"])
+        .run()
+        .success()
+        .stderr_has(&format!(
+            "rb-restore: dry run of --abort: putting back {UNDO} would undo the interrupted restore of {SNAP}: 1 created, "
+        ))
+        .doc();
+    assert_eq!((dry.snapshot.as_str(), dry.aborted.as_deref(), dry.dry_run), (UNDO, Some(SNAP), true));
+    tree().assert_same(&before);
+    s.cmd("rb-restore")
+        .args(["--abort", SNAP])
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("the interrupted restore of {SNAP} has the undo {UNDO}, not {SNAP}"));
+    tree().assert_same(&before);
+
+    let run = s.cmd("rb-restore").arg("--abort").run().success();
+    let err = run.stderr();
+    assert!(!err.contains("nothing to change"), "{err}");
+    let done: RestoreDoc = run
+        .stderr_has(&format!(
+            "rb-restore: undid the interrupted restore of {SNAP}: put back {UNDO}: 1 created, "
+        ))
+        .stderr_has("the journal is removed")
+        .doc();
+    assert_eq!((done.snapshot.as_str(), done.aborted.as_deref(), done.dry_run), (UNDO, Some(SNAP), false));
+    assert_eq!(done.created, ["core/config/settings/local.py"]);
+    assert!(!done.cleaned.is_empty(), "{done:?}");
+    s.live().assert_same(&broken);
+    assert!(staged(&s).is_empty() && !s.exists("backups/.rb/journal.json"));
+    assert_eq!(s.events().last().unwrap()["action"], "abort");
+}
+
+#[test]
+fn a_damaged_journal_names_the_newest_undo_and_abort_undo_id_puts_it_back() {
+    let (s, broken) = interrupted();
+    let staged_before = staged(&s);
+    let hint = format!(
+        "rb-restore: hint: `rb-restore --abort {UNDO}` puts back the newest undo (taken before restoring {SNAP}) exactly"
+    );
+    for damaged in ["", "{\"rb\":1,\"kind\":\"journal\",\"snapshot\":\"config_2025"] {
+        s.write("backups/.rb/journal.json", damaged);
+        let tree = || s.tree().without(&["backups/.rb/lock"]);
+        let before = tree();
+        s.cmd("rb-snapshot")
+            .run()
+            .code_is(3)
+            .one_line_error("the journal of an interrupted restore is damaged")
+            .stderr_has(&hint.replace("rb-restore: hint", "rb-snapshot: hint"));
+        s.cmd("rb-restore")
+            .arg("--resume")
+            .run()
+            .code_is(3)
+            .one_line_error("the journal of an interrupted restore is damaged")
+            .stderr_has(&hint);
+        s.cmd("rb-restore")
+            .arg("--abort")
+            .run()
+            .code_is(2)
+            .one_line_error("it cannot say what to finish or undo")
+            .stderr_has(&hint);
+        s.cmd("rb-restore")
+            .args(["--abort", SNAP])
+            .run()
+            .code_is(2)
+            .one_line_error(&format!("{SNAP} is a snapshot of set config, not an undo"));
+        s.cmd("rb-restore")
+            .args(["--abort", "undo_20990101_000000"])
+            .run()
+            .code_is(1)
+            .one_line_error("no snapshot undo_20990101_000000");
+        tree().assert_same(&before);
+    }
+    let run = s.cmd("rb-restore").args(["--abort", UNDO]).run().success();
+    let done: RestoreDoc = run
+        .stderr_has(&format!(
+            "rb-restore: undid the interrupted restore of {SNAP}: put back {UNDO}: 1 created, "
+        ))
+        .stderr_has(&format!("removed {} staged file", staged_before.len()))
+        .doc();
+    assert_eq!((done.snapshot.as_str(), done.aborted.as_deref()), (UNDO, Some(SNAP)));
+    assert_eq!(done.cleaned, staged_before);
+    s.live().assert_same(&broken);
+    assert!(!s.exists("backups/.rb/journal.json"));
+    // The store works again.
+    s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success();
+}
+
+#[test]
+fn a_stdout_gone_after_an_abort_is_exit_3_saying_it_was_undone() {
+    let (s, broken) = interrupted();
+    s.cmd("rb-restore")
+        .arg("--abort")
+        .run_stdout_closed()
+        .code_is(3)
+        .one_line_error(&format!(
+            "the interrupted restore of {SNAP} was undone ({UNDO} is back), but writing the restore document"
+        ))
+        .stderr_has(&format!("`rb-restore {SNAP}` restores {SNAP} again"));
+    s.live().assert_same(&broken);
 }

@@ -782,6 +782,9 @@ pub fn verify_sources(snap: &Snapshot, plan: &Plan) -> Result<()> {
             problems.push(format!("{path}: {problem}"));
         }
     }
+    if !problems.is_empty() {
+        snap.check_present()?;
+    }
     damaged(&snap.manifest.id, problems, "; nothing was changed")
 }
 
@@ -1112,6 +1115,8 @@ fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> Restor
 pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
     let plan = plan(store, snap, opts)?;
     verify_sources(snap, &plan)?;
+    // Read without the lock: a prune may have removed it meanwhile.
+    snap.check_present()?;
     Ok(doc_for(snap, &plan, opts, true))
 }
 
@@ -1338,6 +1343,8 @@ pub fn restore_then(
     let m = &snap.manifest;
     let mut undo_id = None;
     let result = (|| {
+        // Loaded before the lock was taken: a prune may have removed it since.
+        snap.check_present()?;
         let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
         let mut doc = doc_for(snap, &plan, opts, false);

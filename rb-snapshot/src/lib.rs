@@ -167,22 +167,66 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
     for (id, why) in &plan.protected {
         common::note(&format!("keeping {id}: {why}"));
     }
-    if !dry_run {
-        for id in &plan.remove {
-            store.remove_snapshot(id)?;
-        }
-        store.log_or_warn(
-            rb_common::store::Event::new("prune", true).message("PRUNE SUCCESS").set(set.unwrap_or("*")),
-        );
+    if dry_run {
+        common::note(&format!("would remove {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
+        return out.emit(&PruneDoc {
+            keep,
+            set: set.map(str::to_string),
+            removed: plan.remove,
+            kept: plan.keep,
+            dry_run,
+        });
     }
+    // What earlier prunes could not delete first: a prune run again finishes the last one.
+    let mut left = store.clear_pruned();
+    let mut removed = Vec::new();
+    let mut stuck = None;
+    for id in &plan.remove {
+        match store.remove_snapshot(id) {
+            Ok(why) => {
+                removed.push(id.clone());
+                left.extend(why);
+            }
+            Err(e) => {
+                stuck = Some(e);
+                break;
+            }
+        }
+    }
+    let problems: Vec<String> =
+        left.iter().cloned().chain(stuck.as_ref().map(|e| e.message().to_string())).collect();
+    let event = rb_common::store::Event::new("prune", problems.is_empty()).set(set.unwrap_or("*"));
+    store.log_or_warn(match problems.first() {
+        None => event.message("PRUNE SUCCESS"),
+        Some(p) => event.message("PRUNE FAILED").error(&failed(p.clone())),
+    });
     drop(lock);
-    let verb = if dry_run { "would remove" } else { "removed" };
-    common::note(&format!("{verb} {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
-    let removed = plan.remove.len();
-    let doc = PruneDoc { keep, set: set.map(str::to_string), removed: plan.remove, kept: plan.keep, dry_run };
-    if dry_run || removed == 0 {
+    common::note(&format!("removed {} snapshots, kept {}", removed.len(), plan.keep.len()));
+    let n = removed.len();
+    let doc = PruneDoc { keep, set: set.map(str::to_string), removed, kept: plan.keep, dry_run };
+    if let Some(e) = stuck
+        && n == 0
+        && left.is_empty()
+    {
+        return Err(e.context("nothing was removed"));
+    }
+    if !problems.is_empty() {
+        // The document says what was removed; the error what is left.
+        let _ = out.emit(&doc);
+        let done = if n == 0 {
+            "no snapshot was removed".to_string()
+        } else {
+            format!("{n} snapshots were removed from the store")
+        };
+        return Err(rb_common::error::partial(
+            format!("{done}, but {}", problems.join("; ")),
+            "fix the cause and run `rb-snapshot prune` again: it deletes what is left (in backups/.rb/tmp/, where it blocks nothing)",
+        ));
+    }
+    if n == 0 {
         return out.emit(&doc);
     }
+    let removed = n;
     out.emit_after_change(
         &doc,
         &Changed::new(
@@ -219,6 +263,9 @@ fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<(
         if let Some(p) = problem {
             problems.push(format!("{}: {p}", e.path));
         }
+    }
+    if !problems.is_empty() {
+        snap.check_present()?;
     }
     damaged(&m.id, problems, "")?;
     common::note(&format!("{}: {} entries verified", m.id, m.entries.len()));

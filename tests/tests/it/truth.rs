@@ -304,3 +304,97 @@ fn a_stdout_gone_after_an_abort_is_exit_3_saying_it_was_undone() {
         .stderr_has(&format!("`rb-restore {SNAP}` restores {SNAP} again"));
     s.live().assert_same(&broken);
 }
+
+#[test]
+fn a_snapshot_pruned_while_a_restore_or_verify_reads_it_is_no_snapshot_never_damaged() {
+    let s = Scenario::helpdesk();
+    s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:01:00Z").run().success();
+    let good = s.read("nginx/nginx.conf");
+    let go = s.base.join("tmp/go");
+    for args in [&["verify", SNAP][..], &["--dry-run", SNAP], &[SNAP]] {
+        // An older snapshot than `latest` (pointed back at the newer one), with a file to
+        // restore: the prune below removes it.
+        s.write("nginx/nginx.conf", &good);
+        s.cmd("rb-snapshot").run().success();
+        s.append("nginx/nginx.conf", "# broken\n");
+        std::fs::remove_file(s.path("backups/latest")).unwrap();
+        s.symlink("backups/latest", "config_20251013_120100");
+        let tool = if args[0] == "verify" { "rb-snapshot" } else { "rb-restore" };
+        let live = s.live();
+        // The reader stops right after it loaded the manifest, until `go` exists.
+        let reader = s
+            .cmd(tool)
+            .args(args.iter().copied())
+            .env("FAILPOINTS", format!("snapshot-loaded=return({})", go.display()))
+            .spawn();
+        let started = std::time::Instant::now();
+        while !go.with_extension("waiting").exists() {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the reader never reached the pause point: built with failpoints?"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pruned: rb_snapshot::PruneDoc =
+            s.cmd("rb-snapshot").args(["prune", "--keep", "1"]).run().success().doc();
+        assert_eq!(pruned.removed, [SNAP]);
+        std::fs::write(&go, "").unwrap();
+        let out = reader.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool} {args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            err.contains(&format!("{tool}: error: no snapshot {SNAP} in backups: it was removed (by rb-snapshot prune?) while this ran; nothing was changed")),
+            "{tool} {args:?}: {err}"
+        );
+        assert!(!err.contains("damaged"), "{tool} {args:?}: {err}");
+        s.live().assert_same(&live);
+        assert!(!s.exists("backups/undo_20251013_120000"));
+        std::fs::remove_file(&go).unwrap();
+        std::fs::remove_file(go.with_extension("waiting")).unwrap();
+    }
+}
+
+#[test]
+fn a_prune_that_cannot_delete_a_file_says_so_blocks_nothing_and_finishes_when_run_again() {
+    let s = Scenario::helpdesk();
+    for (n, now) in ["12:00", "12:01", "12:02"].iter().enumerate() {
+        s.append("nginx/nginx.conf", &format!("# version {n}\n"));
+        s.cmd("rb-snapshot").arg("--no-link").env("RB_NOW", format!("2025-10-13T{now}:00Z")).run().success();
+    }
+    let mut stuck = rb_tests::Unremovable::new(s.path(&format!("backups/{SNAP}/nginx/nginx.conf")));
+    let left = format!("backups/.rb/tmp/{SNAP}.pruned");
+    let run = s
+        .cmd("rb-snapshot")
+        .args(["prune", "--keep", "1"])
+        .run()
+        .code_is(3)
+        .stderr_has(&format!(
+            "rb-snapshot: error: 2 snapshots were removed from the store, but the files of {SNAP} (moved to {left}) could not be deleted: "
+        ))
+        .stderr_has("rb-snapshot: hint: fix the cause and run `rb-snapshot prune` again");
+    let doc: rb_snapshot::PruneDoc = run.doc();
+    assert_eq!(doc.removed, [SNAP, "config_20251013_120100"]);
+    let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
+    assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["config_20251013_120200"]);
+    stuck.moved_to(s.path(&format!("{left}/nginx/nginx.conf")));
+    // The leftover blocks nothing.
+    s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:03:00Z").run().success();
+    s.cmd("rb-restore").arg("config_20251013_120200").env("RB_NOW", "2025-10-13T12:04:00Z").run().success();
+    s.cmd("rb-snapshot").arg("verify").arg("config_20251013_120300").run().success();
+    // Run again while the cause stands: the same truth; once it is fixed, done.
+    s.cmd("rb-snapshot")
+        .args(["prune", "--keep", "5"])
+        .run()
+        .code_is(3)
+        .stderr_has(&format!(
+            "rb-snapshot: error: no snapshot was removed, but the files of {SNAP} (moved to {left} by an earlier prune) could not be deleted: "
+        ));
+    assert!(s.exists(&left));
+    drop(stuck);
+    let done: rb_snapshot::PruneDoc =
+        s.cmd("rb-snapshot").args(["prune", "--keep", "5"]).run().success().doc();
+    assert!(done.removed.is_empty());
+    assert!(!s.exists(&left));
+    assert_eq!(s.events().last().unwrap()["message"], "PRUNE SUCCESS");
+}

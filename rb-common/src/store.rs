@@ -397,7 +397,8 @@ impl Store {
     }
 
     /// The snapshot and undo ids of a pending (interrupted) restore, and what must follow it
-    /// (the journal's `after`), if there is one.
+    /// (the journal's `after`), if there is one. A journal that cannot say them (damaged) is
+    /// pending too, with the newest undo and its snapshot: what `--abort UNDO_ID` puts back.
     pub fn pending(&self) -> Result<Option<(String, String, Option<String>)>> {
         let path = self.journal_path();
         let text = match fs::read_to_string(&path) {
@@ -406,9 +407,14 @@ impl Store {
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let after = value.get("after").and_then(|v| v.as_str()).map(str::to_string);
-        Ok(Some((field("snapshot"), field("undo"), after)))
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let after = field("after");
+        if let (Some(snapshot), Some(undo)) = (field("snapshot"), field("undo")) {
+            return Ok(Some((snapshot, undo, after)));
+        }
+        let (undo, of) = self.newest_undo().unwrap_or_default();
+        let unknown = || "?".to_string();
+        Ok(Some((of.unwrap_or_else(unknown), if undo.is_empty() { unknown() } else { undo }, after)))
     }
 
     /// Why the journal of a restore cannot be read, when it is there and cannot (emptied,
@@ -435,13 +441,10 @@ impl Store {
     /// The undo is taken just before its journal is written, and nothing else changes the
     /// store while a journal stands, so the newest undo is the interrupted restore's.
     pub fn abort_hint(&self) -> String {
-        let newest = self.list().ok().and_then(|l| l.into_iter().rev().find(|l| l.set == UNDO_SET));
-        match newest {
-            Some(undo) => {
-                let of = self.load(&undo.id).ok().and_then(|s| s.manifest.undo_for);
+        match self.newest_undo() {
+            Some((undo, of)) => {
                 format!(
-                    "`rb-restore --abort {}` puts back the newest undo{} exactly, then removes the files the restore staged and the journal",
-                    undo.id,
+                    "`rb-restore --abort {undo}` puts back the newest undo{} exactly, then removes the files the restore staged and the journal",
                     of.map(|o| format!(" (taken before restoring {o})")).unwrap_or_default()
                 )
             }
@@ -451,6 +454,13 @@ impl Store {
                 self.shown()
             ),
         }
+    }
+
+    /// The newest undo snapshot's id and the snapshot it was taken before restoring.
+    fn newest_undo(&self) -> Option<(String, Option<String>)> {
+        let undo = self.list().ok()?.into_iter().rev().find(|l| l.set == UNDO_SET)?;
+        let of = self.load(&undo.id).ok().and_then(|s| s.manifest.undo_for);
+        Some((undo.id, of))
     }
 
     /// Appends `event` to the audit log; a log that cannot be written is a warning, never a

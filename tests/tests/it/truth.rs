@@ -276,6 +276,11 @@ fn a_damaged_journal_names_the_newest_undo_and_abort_undo_id_puts_it_back() {
             .one_line_error("no snapshot undo_20990101_000000");
         tree().assert_same(&before);
     }
+    // What is pending is said with the newest undo, not "?".
+    s.write("rollback.toml", "[health]\nurl = \"http://127.0.0.1:9/health/\"\ntimeout_s = 0.5\n");
+    let status = s.cmd("rb-emergency").arg("status").run().code_is(1);
+    assert_eq!(status.stdout_values()[0]["metrics"]["pending"], json!({ "snapshot": SNAP, "undo": UNDO }));
+    s.remove("rollback.toml");
     let run = s.cmd("rb-restore").args(["--abort", UNDO]).run().success();
     let done: RestoreDoc = run
         .stderr_has(&format!(
@@ -397,4 +402,40 @@ fn a_prune_that_cannot_delete_a_file_says_so_blocks_nothing_and_finishes_when_ru
     assert!(done.removed.is_empty());
     assert!(!s.exists(&left));
     assert_eq!(s.events().last().unwrap()["message"], "PRUNE SUCCESS");
+}
+
+#[test]
+fn a_stdout_gone_after_an_emergency_run_is_exit_3_and_the_report_is_in_the_store() {
+    let s = Scenario::helpdesk();
+    let record = s.base.join("render.jsonl");
+    let http = rb_tests::standin::Standin::start(
+        "standin-render",
+        &["rnd_key", "srv-helpdesk", &json!([]).to_string(), record.to_str().unwrap()],
+        record.clone(),
+    );
+    let up = s.base.join("web.up");
+    std::fs::write(&up, "").unwrap();
+    let up = up.display();
+    s.write(
+        "rollback.toml",
+        format!(
+            "[health]\nurl = \"http://127.0.0.1:{}/health/\"\ntimeout_s = 1.5\ninterval_s = 0.2\n\n[emergency]\ntimeout_s = 5\n\n[[emergency.services]]\nname = \"web\"\nstop = [\"rm\", \"-f\", \"{up}\"]\nstart = [\"touch\", \"{up}\"]\nstatus = [\"test\", \"-f\", \"{up}\"]\n",
+            http.port
+        ),
+    );
+    s.cmd("rb-snapshot").run().success();
+    s.append("core/config/settings/base.py", "# broken\n");
+    s.cmd("rb-emergency")
+        .args(["run", "--yes"])
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run_stdout_closed()
+        .code_is(3)
+        .one_line_error(&format!(
+            "emergency rollback report_20251013_120500 to {SNAP} is done, but writing the report document to stdout"
+        ))
+        .stderr_has(
+            "rb-emergency: hint: the report is in backups/report_20251013_120500.json; `rb-restore undo_20251013_120500` puts the files back",
+        );
+    assert!(s.exists("backups/report_20251013_120500.json"));
+    assert!(!s.read("core/config/settings/base.py").contains("# broken"));
 }

@@ -220,17 +220,19 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
         };
         return Err(rb_common::error::partial(
             format!("{done}, but {}", problems.join("; ")),
-            "fix the cause and run `rb-snapshot prune` again: it deletes what is left (in backups/.rb/tmp/, where it blocks nothing)",
+            format!(
+                "fix the cause and run `rb-snapshot prune` again: it deletes what is left (in {}/.rb/tmp/, where it blocks nothing)",
+                store.shown()
+            ),
         ));
     }
     if n == 0 {
         return out.emit(&doc);
     }
-    let removed = n;
     out.emit_after_change(
         &doc,
         &Changed::new(
-            format!("{removed} snapshots were removed"),
+            format!("{n} snapshots were removed"),
             "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
         ),
     )

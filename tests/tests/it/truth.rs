@@ -439,3 +439,26 @@ fn a_stdout_gone_after_an_emergency_run_is_exit_3_and_the_report_is_in_the_store
     assert!(s.exists("backups/report_20251013_120500.json"));
     assert!(!s.read("core/config/settings/base.py").contains("# broken"));
 }
+
+#[test]
+fn a_stdout_gone_after_an_nginx_reload_or_restore_is_exit_3() {
+    let s = Scenario::helpdesk();
+    let n = rb_tests::nginx::TestNginx::start(&s, "v1");
+    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    s.write("nginx/nginx.conf", n.conf_text("v2", None));
+    s.cmd("rb-nginx")
+        .arg("reload")
+        .run_stdout_closed()
+        .code_is(3)
+        .one_line_error("nginx was reloaded, but writing the nginx document to stdout")
+        .stderr_has("rb-nginx: hint: its workers run the configuration on disk");
+    n.wait_for("v2");
+    s.cmd("rb-nginx")
+        .args(["restore", &snap.id])
+        .env("RB_NOW", "2025-10-13T12:05:00Z")
+        .run_stdout_closed()
+        .code_is(3)
+        .one_line_error(&format!("{} was restored, but writing the nginx document to stdout", snap.id))
+        .stderr_has("rb-nginx: hint: `rb-nginx restore undo_20251013_120500` puts back what was replaced");
+    assert_eq!(n.get().as_deref(), Some("v1\n"));
+}

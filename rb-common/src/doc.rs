@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Context, Error, Result, failed, usage};
+use crate::error::{Context, Error, Result, failed, partial, usage};
 
 /// The document format version this rb writes and reads.
 pub const FORMAT: u64 = 1;
@@ -164,7 +164,8 @@ pub fn read_stdin_values() -> Result<Vec<(Value, String)>> {
 /// Where documents go: stdout, one line each, flushed at once so a pipe reader sees it.
 ///
 /// A write error (the reader went away) is reported, never swallowed: see STYLE.md's note on
-/// broken pipes. Callers write the undo to the store before they emit.
+/// broken pipes. A tool that changed something writes its undo to the store first, then
+/// prints with [`Out::emit_after_change`], so a failed stdout is exit 3, not "nothing changed".
 pub struct Out {
     sink: Box<dyn Write>,
 }
@@ -199,7 +200,33 @@ impl Out {
     }
 }
 
+/// A change that was made, for [`Out::emit_after_change`]: what it was, in words
+/// (`config_X was restored`), and how to undo it or where it is now (the hint).
+#[derive(Debug, Clone)]
+pub struct Changed {
+    what: String,
+    undo: String,
+}
+
+impl Changed {
+    /// `what` was done (a sentence without its end: `config_X was restored`); `undo` says
+    /// how to put it back, or where to see it when there is nothing to put back.
+    pub fn new(what: impl Into<String>, undo: impl Into<String>) -> Self {
+        Changed { what: what.into(), undo: undo.into() }
+    }
+}
+
 impl Out {
+    /// Writes the document of a change that was already made, its undo already in the store:
+    /// the one rule of every tool for a stdout that fails after a change. The change is real,
+    /// so a failed write (a reader that went away, a full disk) is exit 3 saying what was
+    /// changed and how to undo it — never 0, and never 1 ("nothing was changed"). Before a
+    /// change, [`Out::emit`]'s exit 1 is the truth.
+    pub fn emit_after_change<T: Document>(&mut self, doc: &T, changed: &Changed) -> Result<()> {
+        self.emit(doc)
+            .map_err(|e| partial(format!("{}, but {}", changed.what, e.message()), changed.undo.clone()))
+    }
+
     /// Writes bytes as they are and flushes: for the one output that is not a document,
     /// `rb-envfile export`'s shell text.
     pub fn raw(&mut self, bytes: &[u8]) -> Result<()> {

@@ -202,6 +202,14 @@ pub struct RestoreDoc {
     pub check: Option<String>,
     /// True when nothing was changed because `--dry-run` was given.
     pub dry_run: bool,
+    /// For `rb-restore --abort`: the snapshot whose interrupted restore was undone; `snapshot`
+    /// is then its undo, put back, and the lists say what putting it back changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// For `rb-restore --abort`: the temporary files (`.rb-tmp.*`) the interrupted restore had
+    /// staged, removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleaned: Vec<String>,
 }
 
 impl Document for RestoreDoc {
@@ -775,6 +783,9 @@ pub fn verify_sources(snap: &Snapshot, plan: &Plan) -> Result<()> {
             problems.push(format!("{path}: {problem}"));
         }
     }
+    if !problems.is_empty() {
+        snap.check_present()?;
+    }
     damaged(&snap.manifest.id, problems, "; nothing was changed")
 }
 
@@ -902,24 +913,56 @@ fn apply_counting(root: &Path, steps: &[Step], seen: usize, changed: &mut bool) 
 /// The prefix of the temporary files a restore stages next to their targets.
 pub const STAGING_PREFIX: &str = ".rb-tmp.";
 
-/// Removes what a killed restore left staged (`.rb-tmp.*` next to the targets of `steps`).
-fn clean_staging(root: &Path, steps: &[Step]) -> Result<()> {
+/// Removes what a killed restore left staged (`.rb-tmp.*` next to the targets of `steps`),
+/// returning the paths removed.
+fn clean_staging(root: &Path, steps: &[Step]) -> Result<Vec<String>> {
     let mut dirs = BTreeSet::new();
     for step in steps {
         if let Step::Write { path, .. } | Step::Link { path, .. } | Step::HardLink { path, .. } = step {
             dirs.insert(staging_dir(root, path));
         }
     }
+    clean_staging_in(root, dirs)
+}
+
+/// Removes every `.rb-tmp.*` directly in `dirs` (folders, not followed through a symlink),
+/// returning the paths removed, relative to `root`.
+fn clean_staging_in(root: &Path, dirs: BTreeSet<PathBuf>) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
     for dir in dirs {
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
         let Ok(entries) = fs::read_dir(&dir) else { continue };
         for entry in entries {
             let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
             if entry.file_name().to_str().is_some_and(|n| n.starts_with(STAGING_PREFIX)) {
                 fsx::remove_any(&entry.path())?;
+                let path = entry.path();
+                removed.push(paths::shown(path.strip_prefix(root).unwrap_or(&path)));
             }
         }
     }
-    Ok(())
+    removed.sort();
+    Ok(removed)
+}
+
+/// Every folder a restore of `snaps` could have staged a file in: each folder they record
+/// and the folder of every path they record or name as missing.
+fn staging_dirs(root: &Path, snaps: &[&Manifest]) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for m in snaps {
+        for e in &m.entries {
+            dirs.insert(staging_dir(root, &e.path));
+            if matches!(e.node, Node::Dir { .. }) {
+                dirs.insert(root.join(&e.path));
+            }
+        }
+        for rel in &m.missing {
+            dirs.insert(staging_dir(root, rel));
+        }
+    }
+    dirs
 }
 
 fn staging_dir(root: &Path, rel: &str) -> PathBuf {
@@ -1076,6 +1119,8 @@ fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> Restor
         verified: m.verified && !opts.quick,
         check: None,
         dry_run,
+        aborted: None,
+        cleaned: Vec::new(),
     }
 }
 
@@ -1084,6 +1129,8 @@ fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> Restor
 pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreDoc> {
     let plan = plan(store, snap, opts)?;
     verify_sources(snap, &plan)?;
+    // Read without the lock: a prune may have removed it meanwhile.
+    snap.check_present()?;
     Ok(doc_for(snap, &plan, opts, true))
 }
 
@@ -1134,11 +1181,12 @@ fn read_journal(store: &Store) -> Result<Journal> {
     };
     let shown = format!("{}/.rb/journal.json", store.shown());
     fsx::check_trusted(&path, &shown)?;
-    let journal: Journal = crate::doc::from_line(text.trim_end(), &shown).map_err(|e| {
-        e.with_kind(Kind::Partial).hint("the journal is damaged; restore the undo snapshot it names by hand")
-    })?;
+    let journal: Journal = crate::doc::from_line(text.trim_end(), &shown)
+        .map_err(|e| store.damaged_journal(e.message(), Kind::Partial))?;
     check_journal(store, &journal).map_err(|e| {
-        e.context(&shown).hint("the journal was changed by hand or by someone else; nothing was done")
+        e.context(&shown)
+            .hint("the journal was changed by hand or by someone else; nothing was done")
+            .hint(store.abort_hint())
     })?;
     Ok(journal)
 }
@@ -1312,6 +1360,8 @@ pub fn restore_then(
     let _critical = signals::Critical::open();
     let seen = signals::count();
     let result = (|| {
+        // Loaded before the lock was taken: a prune may have removed it since.
+        snap.check_present()?;
         let plan = plan(store, snap, opts)?;
         verify_sources(snap, &plan)?;
         let mut doc = doc_for(snap, &plan, opts, false);
@@ -1384,29 +1434,86 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     let _critical = signals::Critical::open();
     let seen = signals::count();
     let result = clean_staging(&store.root, &journal.steps)
-        .and_then(|()| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
+        .and_then(|_| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
     say_after(&journal, &result);
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result
 }
 
-/// Undoes an interrupted restore (`rb-restore --abort`): restores its undo snapshot exactly,
-/// which also removes what the restore created, then removes the journal. Killed itself, it
-/// can run again. Returns the `restore` document of the undo snapshot.
-pub fn abort(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> {
-    let journal = read_journal(store)?;
+/// Undoes an interrupted restore (`rb-restore --abort [UNDO]`): restores its undo snapshot
+/// exactly, which also removes what the restore created, removes what it left staged, then
+/// removes the journal. Killed itself, it can run again. Returns the `restore` document of the
+/// undo snapshot, with `aborted` naming the restore undone.
+///
+/// A journal that cannot be read cannot say which undo to put back: without `undo` that is
+/// exit 2 naming the newest undo in the store; with it, that undo goes back exactly and every
+/// `.rb-tmp.*` in the folders of it and of the snapshot it was taken for is removed.
+pub fn abort(store: &Store, _lock: &Lock, undo: Option<&str>, dry_run: bool) -> Result<RestoreDoc> {
+    if fs::symlink_metadata(store.journal_path()).is_err() {
+        let e = failed("no interrupted restore to finish or undo: there is no journal");
+        return Err(match undo {
+            Some(u) => {
+                e.hint(format!("`rb-restore {u}` restores that undo snapshot as a restore of its own"))
+            }
+            None => e,
+        });
+    }
+    let journal = match (read_journal(store), undo) {
+        (Ok(j), Some(u)) if j.undo != u => {
+            return Err(usage(format!(
+                "the interrupted restore of {} has the undo {}, not {u}",
+                j.snapshot, j.undo
+            ))
+            .hint("`rb-restore --abort` puts back the undo its journal names"));
+        }
+        (Ok(j), _) => Some(j),
+        (Err(e), None) => {
+            return Err(e.with_kind(Kind::Usage));
+        }
+        (Err(_), Some(_)) => None,
+    };
+    let undo_id = journal.as_ref().map_or_else(|| undo.unwrap_or_default().to_string(), |j| j.undo.clone());
+    let undo_snap = store.load(&undo_id)?;
+    if undo_snap.manifest.set != UNDO_SET {
+        return Err(usage(format!(
+            "{undo_id} is a snapshot of set {}, not an undo: --abort puts back what a restore replaced",
+            undo_snap.manifest.set
+        ))
+        .hint("rb-snapshot list undo shows the undo snapshots"));
+    }
+    let of = journal
+        .as_ref()
+        .map(|j| j.snapshot.clone())
+        .or_else(|| undo_snap.manifest.undo_for.clone())
+        .unwrap_or_else(|| "?".to_string());
     if dry_run {
-        return preview(store, &store.load(&journal.undo)?, Options::default());
+        let doc = preview(store, &undo_snap, Options::default())?;
+        return Ok(RestoreDoc { aborted: Some(of), ..doc });
     }
     let _critical = signals::Critical::open();
-    let result = revert(store, &journal).map_err(|e: Error| {
+    let result = match &journal {
+        Some(j) => revert(store, j),
+        None => {
+            let original = undo_snap.manifest.undo_for.as_deref().and_then(|id| store.load(id).ok());
+            let mut manifests = vec![&undo_snap.manifest];
+            manifests.extend(original.as_ref().map(|o| &o.manifest));
+            let dirs = staging_dirs(&store.root, &manifests);
+            clean_staging_in(&store.root, dirs).and_then(|cleaned| put_undo_back(store, &undo_snap, cleaned))
+        }
+    }
+    .map(|doc| RestoreDoc { aborted: Some(of.clone()), ..doc })
+    .map_err(|e: Error| {
+        let again = if journal.is_some() { String::new() } else { format!(" {undo_id}") };
         partial(
-            format!("undoing the interrupted restore of {} failed: {}", journal.snapshot, e.message()),
-            "fix the cause and run `rb-restore --abort` again; the journal is kept",
+            format!("undoing the interrupted restore of {of} failed: {}", e.message()),
+            format!("fix the cause and run `rb-restore --abort{again}` again; the journal is kept"),
         )
     });
-    say_after(&journal, &result);
-    log(store, "abort", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
+    if let Some(j) = &journal {
+        say_after(j, &result);
+    }
+    let set = journal.as_ref().map_or(UNDO_SET, |j| j.doc.set.as_str());
+    log(store, "abort", &result, set, &of, Some(&undo_id));
     result
 }
 
@@ -1456,15 +1563,21 @@ fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str, changed:
 /// cleaning anything left staged first, then removes the journal: what `--abort` and a failed
 /// restore both do. Idempotent, so it can run again after being killed.
 fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
+    let undo = store.load(&journal.undo)?;
+    let cleaned = clean_staging(&store.root, &journal.steps)?;
+    put_undo_back(store, &undo, cleaned)
+}
+
+/// Restores `undo` exactly and removes the journal; the document lists what changed and the
+/// staged files `cleaned` before it.
+fn put_undo_back(store: &Store, undo: &Snapshot, cleaned: Vec<String>) -> Result<RestoreDoc> {
+    let plan = plan(store, undo, Options::default())?;
     // Started after a first signal, it stops only at the next one.
     let seen = signals::count();
-    let undo = store.load(&journal.undo)?;
-    clean_staging(&store.root, &journal.steps)?;
-    let plan = plan(store, &undo, Options::default())?;
-    verify_sources(&undo, &plan)?;
+    verify_sources(undo, &plan)?;
     apply(&store.root, &plan.steps, seen)?;
     clear_journal(store)?;
-    Ok(doc_for(&undo, &plan, Options::default(), false))
+    Ok(RestoreDoc { cleaned, ..doc_for(undo, &plan, Options::default(), false) })
 }
 
 /// The snapshot a document on stdin names: a `snapshot` (restore it) or a `restore`

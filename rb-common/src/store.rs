@@ -33,6 +33,9 @@ use crate::lock::Lock;
 use crate::paths;
 use crate::snapshot::{self, MANIFEST, META_DIR, Manifest, UNDO_SET};
 
+/// How a snapshot removed by a prune is named in `.rb/tmp/` until it is deleted.
+const PRUNED: &str = ".pruned";
+
 /// The store folder's name under the project root.
 pub const DEFAULT_DIR: &str = "backups";
 /// The audit log's name in the store.
@@ -65,6 +68,43 @@ impl Snapshot {
     pub fn source(&self, rel: &str) -> PathBuf {
         self.sources.get(rel).cloned().unwrap_or_else(|| self.dir.join(rel))
     }
+
+    /// Refuses (exit 1, "no snapshot X") a snapshot that is no longer in the store: a prune
+    /// (which renames a snapshot out of the store whole, under the lock) removed it after it
+    /// was loaded. A reader whose files went missing asks this first, so that a pruned
+    /// snapshot is never reported damaged.
+    pub fn check_present(&self) -> Result<()> {
+        let there = if self.manifest.legacy {
+            fs::symlink_metadata(&self.dir).is_ok()
+        } else {
+            self.dir.join(META_DIR).join(MANIFEST).is_file()
+        };
+        if there {
+            return Ok(());
+        }
+        let store = self.dir.parent().map(paths::shown).unwrap_or_default();
+        Err(failed(format!(
+            "no snapshot {} in {store}: it was removed (by rb-snapshot prune?) while this ran; nothing was changed",
+            self.manifest.id
+        ))
+        .hint("rb-snapshot list shows what there is"))
+    }
+}
+
+/// A test-only pause: with the `failpoints` feature, `FAILPOINTS=NAME=return(PATH)` makes
+/// the process create `PATH.waiting` and wait (up to a minute) until PATH exists, so a test
+/// can run something else at exactly this point. Without the feature it does nothing.
+pub fn pause_point(name: &str) {
+    #[cfg(feature = "failpoints")]
+    fail::eval(name, |arg| {
+        let Some(path) = arg.map(PathBuf::from) else { return };
+        let _ = fs::write(path.with_extension("waiting"), b"");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !path.exists() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    let _ = name;
 }
 
 /// How a store listing found a snapshot.
@@ -277,6 +317,9 @@ impl Store {
     /// what to do: `rb-restore --resume` or `--abort`).
     pub fn lock(&self) -> Result<Lock> {
         let lock = self.lock_even_if_pending()?;
+        if let Some(why) = self.journal_damage() {
+            return Err(self.damaged_journal(&why, crate::error::Kind::Partial));
+        }
         if let Some(pending) = self.pending()? {
             return Err(partial(
                 format!(
@@ -354,7 +397,8 @@ impl Store {
     }
 
     /// The snapshot and undo ids of a pending (interrupted) restore, and what must follow it
-    /// (the journal's `after`), if there is one.
+    /// (the journal's `after`), if there is one. A journal that cannot say them (damaged) is
+    /// pending too, with the newest undo and its snapshot: what `--abort UNDO_ID` puts back.
     pub fn pending(&self) -> Result<Option<(String, String, Option<String>)>> {
         let path = self.journal_path();
         let text = match fs::read_to_string(&path) {
@@ -363,9 +407,60 @@ impl Store {
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let after = value.get("after").and_then(|v| v.as_str()).map(str::to_string);
-        Ok(Some((field("snapshot"), field("undo"), after)))
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let after = field("after");
+        if let (Some(snapshot), Some(undo)) = (field("snapshot"), field("undo")) {
+            return Ok(Some((snapshot, undo, after)));
+        }
+        let (undo, of) = self.newest_undo().unwrap_or_default();
+        let unknown = || "?".to_string();
+        Ok(Some((of.unwrap_or_else(unknown), if undo.is_empty() { unknown() } else { undo }, after)))
+    }
+
+    /// Why the journal of a restore cannot be read, when it is there and cannot (emptied,
+    /// cut short, not a journal).
+    pub fn journal_damage(&self) -> Option<String> {
+        let text = fs::read_to_string(self.journal_path()).ok()?;
+        let shown = format!("{}/{META_DIR}/{JOURNAL}", self.shown());
+        doc::from_line::<crate::restore::Journal>(text.trim_end(), &shown)
+            .err()
+            .map(|e| e.message().to_string())
+    }
+
+    /// The error for a restore journal that cannot be read (`why`): it cannot say what to
+    /// finish or undo, so the way out is the newest undo snapshot, named.
+    pub fn damaged_journal(&self, why: &str, kind: crate::error::Kind) -> Error {
+        Error::new(
+            kind,
+            format!("the journal of an interrupted restore is damaged ({why}): it cannot say what to finish or undo"),
+        )
+        .hint(self.abort_hint())
+    }
+
+    /// What puts back the newest undo snapshot: the way out of a journal that cannot be read.
+    /// The undo is taken just before its journal is written, and nothing else changes the
+    /// store while a journal stands, so the newest undo is the interrupted restore's.
+    pub fn abort_hint(&self) -> String {
+        match self.newest_undo() {
+            Some((undo, of)) => {
+                format!(
+                    "`rb-restore --abort {undo}` puts back the newest undo{} exactly, then removes the files the restore staged and the journal",
+                    of.map(|o| format!(" (taken before restoring {o})")).unwrap_or_default()
+                )
+            }
+            None => format!(
+                "there is no undo snapshot in {}, so no restore changed anything: remove {}/{META_DIR}/{JOURNAL}",
+                self.shown(),
+                self.shown()
+            ),
+        }
+    }
+
+    /// The newest undo snapshot's id and the snapshot it was taken before restoring.
+    fn newest_undo(&self) -> Option<(String, Option<String>)> {
+        let undo = self.list().ok()?.into_iter().rev().find(|l| l.set == UNDO_SET)?;
+        let of = self.load(&undo.id).ok().and_then(|s| s.manifest.undo_for);
+        Some((undo.id, of))
     }
 
     /// Appends `event` to the audit log; a log that cannot be written is a warning, never a
@@ -404,13 +499,25 @@ impl Store {
     }
 
     /// A fresh build folder for snapshot `id`, after clearing what killed runs left behind
-    /// (safe: only the lock holder builds, and the caller holds it).
+    /// (safe: only the lock holder builds, and the caller holds it). A leftover that cannot be
+    /// removed never blocks a build: what a prune could not delete is the next prune's, and
+    /// any other is skipped with a warning (the build's own name is fresh).
     pub fn tmp_path(&self, id: &str) -> Result<PathBuf> {
         let tmp = self.meta_dir().join("tmp");
         if tmp.exists() {
             for stale in fs::read_dir(&tmp).ctx(|| format!("listing {}", tmp.display()))? {
                 let stale = stale.ctx(|| format!("listing {}", tmp.display()))?;
-                fsx::remove_any(&stale.path())?;
+                let name = stale.file_name();
+                if name.to_str().is_some_and(|n| n.contains(PRUNED)) {
+                    continue;
+                }
+                let path = stale.path();
+                if let Err(e) = fsx::remove_any(&path) {
+                    if name.to_str() == Some(id) {
+                        return Err(e);
+                    }
+                    crate::cli::warn(&format!("left behind by a killed run, not removable: {}", e.message()));
+                }
             }
         }
         fsx::create_dirs(&tmp)?;
@@ -491,15 +598,58 @@ impl Store {
         Ok(plan)
     }
 
-    /// Removes snapshot `id` from the store: renamed out of sight first (atomic), then
-    /// deleted, so it is never seen half-removed. The caller holds the lock.
-    pub fn remove_snapshot(&self, id: &str) -> Result<()> {
+    /// Removes snapshot `id` from the store: renamed out of sight into `.rb/tmp/` first
+    /// (atomic: from then on it is not in the store), then deleted, so it is never seen
+    /// half-removed. The caller holds the lock. A failed rename is an error (the snapshot is
+    /// still there); a deletion that fails after it is returned as `Ok(Some(why))`: the
+    /// folder left in `.rb/tmp/` blocks nothing, and the next prune deletes it
+    /// ([`Store::clear_pruned`]).
+    pub fn remove_snapshot(&self, id: &str) -> Result<Option<String>> {
         check_id(id)?;
-        let gone = self.tmp_path(&format!("{id}.pruned"))?;
+        let tmp = self.meta_dir().join("tmp");
+        fsx::create_dirs(&tmp)?;
+        let mut gone = tmp.join(format!("{id}{PRUNED}"));
+        let mut n = 2;
+        while fs::symlink_metadata(&gone).is_ok() {
+            gone = tmp.join(format!("{id}{PRUNED}-{n}"));
+            n += 1;
+        }
         fs::rename(self.dir.join(id), &gone)
             .ctx(|| format!("moving {}/{id} out of the store", self.shown()))?;
         fsx::sync_dir(&self.dir)?;
-        fsx::remove_any(&gone)
+        let shown = format!(
+            "{}/{META_DIR}/tmp/{}",
+            self.shown(),
+            gone.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        Ok(fs::remove_dir_all(&gone)
+            .ctx(|| format!("the files of {id} (moved to {shown}) could not be deleted"))
+            .err()
+            .map(|e| e.message().to_string()))
+    }
+
+    /// Deletes what earlier prunes moved out of the store and could not delete
+    /// (`.rb/tmp/*.pruned`); returns why, for each that still cannot be deleted. The caller
+    /// holds the lock.
+    pub fn clear_pruned(&self) -> Vec<String> {
+        let tmp = self.meta_dir().join("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else { return Vec::new() };
+        let mut left = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((id, _)) = name.split_once(PRUNED) else { continue };
+            let shown = format!("{}/{META_DIR}/tmp/{name}", self.shown());
+            let path = entry.path();
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            if let Err(e) = removed.ctx(|| {
+                format!("the files of {id} (moved to {shown} by an earlier prune) could not be deleted")
+            }) {
+                left.push(e.message().to_string());
+            }
+        }
+        left.sort();
+        left
     }
 
     /// Every complete snapshot in the store, oldest first (by the time in the id, then the
@@ -614,6 +764,7 @@ impl Store {
             return Err(failed(format!("{shown} names snapshot {:?}, not {id}", manifest.id)));
         }
         check_manifest(&manifest).map_err(|e| e.context(&shown))?;
+        pause_point("snapshot-loaded");
         Ok(Snapshot { manifest, dir: dir.to_path_buf(), sources: Default::default(), ignored: Vec::new() })
     }
 

@@ -27,7 +27,8 @@ Targets ([deploy] in rollback.toml):
 Every rollback ends with the health check ([health] url, timeout_s, interval_s). Each compose
 and aws command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
 Exit codes: 0 done, stable and healthy; 1 failed (nothing changed, or put back); 2 bad usage; 3 changed but
-not healthy or stable (the error says how to undo); 4 another rollback holds the lock.";
+not healthy or stable, or done but stdout failed (the error says how to undo); 4 another
+rollback holds the lock.";
 
 /// Deployment rollbacks: validated first, waited for, health-checked, undoable.
 #[derive(Debug, Parser)]

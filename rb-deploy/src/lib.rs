@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rb_common::cli as common;
 use rb_common::config::{Config, FILE, check_seconds};
-use rb_common::doc::{self, Document, Out};
+use rb_common::doc::{self, Changed, Document, Out};
 use rb_common::error::{Error, Kind, Result, failed, partial, usage};
 use rb_common::health::{self, Health, HealthConfig};
 use rb_common::lock::Lock;
@@ -377,7 +377,13 @@ fn rollback(
                 t.name(),
                 current.id
             ));
-            out.emit(&doc)
+            out.emit_after_change(
+                &doc,
+                &Changed::new(
+                    format!("{} runs {} (was {})", t.name(), target.id, current.id),
+                    format!("`rb-deploy rollback --target {} --to {}` goes back", t.name(), current.id),
+                ),
+            )
         }
         Err(e) => {
             if e.kind() == Kind::Failed {

@@ -25,7 +25,8 @@ environment variable [emergency] webhook_env names). At the first failed step it
 back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3)
 with each service's final state: running, stopped, or unknown when its status command fails.
 Every command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
-Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done, 4 locked.";
+Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done (or done
+but stdout failed: the report is in backups/report_<time>.json), 4 locked.";
 
 /// The whole-stack emergency rollback: a plan that is shown, verified step by step, and honest.
 #[derive(Debug, Parser)]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rb_common::cli as common;
 use rb_common::clock;
 use rb_common::config::{Config, FILE};
-use rb_common::doc::{Document, Out};
+use rb_common::doc::{Changed, Document, Out};
 use rb_common::error::{Error, Kind, Result, failed, partial, usage};
 use rb_common::exec;
 use rb_common::health::{self, HealthConfig};
@@ -725,14 +725,24 @@ fn emergency_run(
         common::warn(&format!("the report could not be written to the store: {}", e.message()));
     }
     drop(lock);
-    let emitted = out.emit(&report);
     let Some(e) = failure else {
         common::note(&format!(
             "emergency rollback {id} to {} done: services running, healthy",
             snap.manifest.id
         ));
-        return emitted;
+        return out.emit_after_change(
+            &report,
+            &Changed::new(
+                format!("emergency rollback {id} to {} is done", snap.manifest.id),
+                format!(
+                    "the report is in backups/{id}.json; `rb-restore {}` puts the files back",
+                    report.undo.as_deref().unwrap_or("<undo>")
+                ),
+            ),
+        );
     };
+    // The error below says what the state is; a stdout gone away does not change that.
+    let _ = out.emit(&report);
     let step =
         report.steps.iter().find(|s| s.status == "failed").map_or("a step".to_string(), |s| s.name.clone());
     if how.no_revert {

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use rb_common::cli as common;
 use rb_common::clock;
 use rb_common::config::{Config, FILE};
-use rb_common::doc::{Document, Out};
-use rb_common::error::{Context, Error, Kind, Result, failed, partial, usage};
+use rb_common::doc::{Changed, Document, Out};
+use rb_common::error::{Context, Error, Kind, Result, failed, usage};
 use rb_common::fsx::{self, Mode};
 use rb_common::paths::shown;
 use rb_common::store::{self, Event, Store};
@@ -286,13 +286,10 @@ fn capture(
         doc.path,
         if doc.unset.is_empty() { String::new() } else { format!("; not set: {}", doc.unset.join(", ")) }
     ));
-    out.emit(&doc).map_err(|e| {
-        if dry_run {
-            e
-        } else {
-            partial(format!("{id} was written, but {}", e.message()), "rb-envfile show latest shows it")
-        }
-    })
+    if dry_run {
+        return out.emit(&doc);
+    }
+    out.emit_after_change(&doc, &Changed::new(format!("{id} was written"), "rb-envfile show latest shows it"))
 }
 
 /// Writes `env` as backup `id` (0600, atomically) and logs it: `what` says how it was made

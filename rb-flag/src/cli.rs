@@ -33,7 +33,8 @@ Values (django) are typed by the value field's type:
   older flags_*.json backups (\"True\", \"25\") still restore into a BooleanField or IntegerField.
 
 Exit codes: 0 done, 1 failed (an unknown flag: nothing changed), 2 bad usage or input, 3 partly
-changed (the error says which), 4 another rollback holds the lock.";
+changed, or changed but stdout failed (the error says which, and the undo in the store), 4
+another rollback holds the lock.";
 
 /// Feature flags set all-or-nothing, as data never code, with the values they replace printed.
 #[derive(Debug, Parser)]

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use rb_common::cli as common;
 use rb_common::config::{Config, FILE};
-use rb_common::doc::{self, Document, Out};
+use rb_common::doc::{self, Changed, Document, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::legacy::FLAGS_SET;
 use rb_common::store::{Event, Store};
@@ -246,7 +246,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 checksum: false,
                 quick: false,
                 resume: false,
-                abort: false,
+                abort: None,
                 store: cli.store,
             },
             out,
@@ -380,12 +380,13 @@ fn change(
         "changed {}; the values before are in {undo_shown} and in this document (rb-flag restore < it undoes)",
         changed.join(", ")
     ));
-    out.emit(&doc(replaced, false)).map_err(|e| {
-        rb_common::error::partial(
-            format!("the flags were changed, but {}", e.message()),
+    out.emit_after_change(
+        &doc(replaced, false),
+        &Changed::new(
+            "the flags were changed",
             format!("`rb-flag restore < {undo_shown}` puts back the values before"),
-        )
-    })
+        ),
+    )
 }
 
 /// The error for unknown flags.

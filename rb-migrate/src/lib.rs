@@ -19,7 +19,7 @@ pub mod db;
 
 use rb_common::cli as common;
 use rb_common::django::Django;
-use rb_common::doc::{self, Document, Out};
+use rb_common::doc::{self, Changed, Document, Out};
 use rb_common::error::{Kind, Result, failed, partial, usage};
 use rb_common::fsx;
 use rb_common::lock::Lock;
@@ -734,11 +734,16 @@ fn conclude(
         Err(e) => Event::new(&action, false).error(&failed(e.clone())),
     };
     store.log_or_warn(event.set("django").snapshot(doc.backup.as_ref().map_or("", |b| b.id.as_str())));
+    // What was done, kept in the store before it is printed: the undo survives a stdout that
+    // has gone away.
+    let kept = match &outcome {
+        Ok(()) => keep_document(store, &doc)?,
+        Err(_) => String::new(),
+    };
     drop(lock);
-    let emitted = out.emit(&doc);
     let Err(e) = outcome else {
-        common::note(&format!(
-            "{} {what}: {} {} ({}){}; `rb-migrate apply` of this document goes back",
+        let done = format!(
+            "{} {what}: {} {} ({}){}",
             if doc.action == "rollback" { "rolled back" } else { "migrated" },
             doc.steps.len(),
             plural(doc.steps.len(), "step", "steps"),
@@ -747,9 +752,18 @@ fn conclude(
                 .as_ref()
                 .map(|b| format!(", the database backed up in {}", b.path))
                 .unwrap_or_default()
-        ));
-        return emitted;
+        );
+        common::note(&format!("{done}; `rb-migrate apply` of this document goes back"));
+        return out.emit_after_change(
+            &doc,
+            &Changed::new(
+                done,
+                format!("`rb-migrate apply < {kept}` goes back (the document is kept there)"),
+            ),
+        );
     };
+    // The error below says what the state is; a stdout gone away does not change that.
+    let _ = out.emit(&doc);
     if unchanged {
         return Err(failed(format!(
             "migrating {what} failed at {e}; nothing was changed (the transaction was rolled back)"
@@ -781,6 +795,16 @@ fn conclude(
         ),
         how_back,
     ))
+}
+
+/// Writes a finished change's document to the store as `migration_<time>.json` (the caller
+/// holds the lock) and returns its path as shown: `rb-migrate apply < it` goes back.
+fn keep_document(store: &Store, doc: &MigrationRollback) -> Result<String> {
+    let id = store.next_id("migration", &rb_common::clock::now()?)?;
+    let path = store.dir.join(format!("{id}.json"));
+    let line = rb_common::doc::to_line(doc)?;
+    fsx::atomic_write(&path, format!("{line}\n").as_bytes(), fsx::Mode(0o644))?;
+    Ok(format!("{}/{id}.json", store.shown()))
 }
 
 fn write_journal(store: &Store, doc: &MigrationRollback) -> Result<()> {
@@ -902,11 +926,12 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
     doc.failed = None;
     if plan.steps.is_empty() {
         remove_journal(store)?;
-        common::note(&format!(
+        let done = format!(
             "{app} is already at {target}: the interrupted rollback is finished, its journal removed"
-        ));
+        );
+        common::note(&done);
         doc.after = Some(before);
-        return out.emit(&doc);
+        return out.emit_after_change(&doc, &Changed::new(done, "rb-migrate status shows the state"));
     }
     doc.mode = Some(mode(&before, &doc.steps).to_string());
     let calls = rollback_calls(&before, &app, &target, &doc.steps)?;
@@ -1134,13 +1159,13 @@ fn restore_db(store: &Store, db: &mut Db, id: &str, dry_run: bool, out: &mut Out
         );
     }
     drop(lock);
-    let emitted = out.emit(&doc);
-    common::note(&format!(
-        "the database is back to {id}; what it was is in {} (`rb-migrate restore-db {}` undoes this)",
+    let undo = format!(
+        "what it was is in {} (`rb-migrate restore-db {}` undoes this)",
         doc.backup.as_ref().map_or("", |b| b.path.as_str()),
         doc.backup.as_ref().map_or("", |b| b.id.as_str())
-    ));
-    emitted
+    );
+    common::note(&format!("the database is back to {id}; {undo}"));
+    out.emit_after_change(&doc, &Changed::new(format!("the database is back to {id}"), undo))
 }
 
 /// A document for `apply` must be of this project: its apps exist, their migrations are

@@ -32,7 +32,8 @@ shutting down: `nginx -s reload` exits 0 even when the master then rejects the c
 (a `listen` on a port another process holds passes nginx -t and fails at reload) and keeps its
 old workers. rb watches the master through /proc: for nginx in a container, use --no-reload.
 Exit codes: 0 done and confirmed, 1 failed (nothing changed, or all put back), 2 bad usage or
-input, 3 partly changed (the error says what runs and what is on disk), 4 another rollback
+input, 3 partly changed, or changed but stdout failed (the error says what runs and what
+is on disk), 4 another rollback
 holds the lock.";
 
 /// Restore nginx configuration that is tested, reloaded and confirmed — or put back.

@@ -15,7 +15,7 @@ pub mod control;
 
 use rb_common::cli as common;
 use rb_common::config::Config;
-use rb_common::doc::{Document, Out};
+use rb_common::doc::{Changed, Document, Out};
 use rb_common::error::{Error, Result, failed, partial, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
 use rb_common::snapshot::UNDO_SET;
@@ -172,6 +172,13 @@ fn reload(store: &Store, config: &Config, out: &mut Out) -> Result<()> {
     store.log_or_warn(event.set(SET));
     if error.is_none() {
         common::note("nginx reloaded: its workers run the configuration on disk");
+        return out.emit_after_change(
+            &NginxDoc::new("reload", steps),
+            &Changed::new(
+                "nginx was reloaded",
+                "its workers run the configuration on disk; rb-nginx test checks it",
+            ),
+        );
     }
     conclude(out, NginxDoc::new("reload", steps), error)
 }
@@ -247,13 +254,16 @@ fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, o
             doc.restore = Some(done.clone());
             doc.steps = steps;
             doc.ok = true;
-            out.emit(&doc).map_err(|e| match &done.undo {
-                Some(undo) => partial(
-                    format!("{id} was restored, but {}", e.message()),
-                    format!("`rb-nginx restore {undo}` puts back what was replaced"),
+            match &done.undo {
+                Some(undo) => out.emit_after_change(
+                    &doc,
+                    &Changed::new(
+                        format!("{id} was restored"),
+                        format!("`rb-nginx restore {undo}` puts back what was replaced"),
+                    ),
                 ),
-                None => e,
-            })
+                None => out.emit(&doc),
+            }
         }
         Err(e) => {
             let reverted = changed && !steps.is_empty() && store.pending()?.is_none();

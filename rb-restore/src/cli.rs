@@ -14,6 +14,7 @@ Examples:
   rb-restore < restore.json               the same, from the restore document
   rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
   rb-restore --abort                      or put back what was there before it
+  rb-restore --abort undo_20251013_120501 the same when the journal is damaged (the error names it)
 
 A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
@@ -29,7 +30,7 @@ if it fails, or outlives [exec] timeout_s (default 120 s; then it and its proces
 killed), everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
 any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
 Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
-input, 3 partly changed (the error says how to finish), 4 another rollback holds the lock.";
+input, 3 partly changed, or restored but stdout failed (the error says how to finish or undo), 4 another rollback holds the lock.";
 
 /// Put a snapshot back, exactly: verified first, what it replaces kept, atomic per file.
 ///
@@ -62,9 +63,15 @@ pub struct Cli {
     /// Finish an interrupted restore from its journal (exactly as planned)
     #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort"])]
     pub resume: bool,
-    /// Undo an interrupted restore: put back what was there before it, exactly
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"])]
-    pub abort: bool,
+    /// Undo an interrupted restore: put back what was there before it, exactly. With a journal
+    /// that cannot be read, name the undo to put back (the error names the newest)
+    #[arg(
+        long,
+        value_name = "UNDO_ID",
+        num_args = 0..=1,
+        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"]
+    )]
+    pub abort: Option<Option<String>>,
     /// Where the project and its backups are.
     #[command(flatten)]
     pub store: StoreArgs,

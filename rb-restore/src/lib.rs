@@ -5,8 +5,8 @@
 pub mod cli;
 
 use rb_common::cli as common;
-use rb_common::doc::Out;
-use rb_common::error::{Result, partial, usage};
+use rb_common::doc::{Changed, Out};
+use rb_common::error::{Result, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
 
 pub use cli::Cli;
@@ -14,12 +14,11 @@ pub use cli::Cli;
 /// Runs `rb-restore` with parsed arguments, writing the `restore` document to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
-    if cli.resume || cli.abort {
+    if cli.resume || cli.abort.is_some() {
         let lock = store.lock_even_if_pending()?;
-        let doc = if cli.resume {
-            restore::resume(&store, &lock, cli.dry_run)?
-        } else {
-            restore::abort(&store, &lock, cli.dry_run)?
+        let doc = match &cli.abort {
+            None => restore::resume(&store, &lock, cli.dry_run)?,
+            Some(undo) => restore::abort(&store, &lock, undo.as_deref(), cli.dry_run)?,
         };
         summary(&doc);
         return emit_after_change(out, &doc);
@@ -61,16 +60,28 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     emit_after_change(out, &doc)
 }
 
-/// Prints the document of a change that was made: if stdout has gone away the change is
-/// still done, so the exit is 3 with the undo named, never 0 and never "nothing changed".
+/// Prints the document of a restore: one that changed files goes through
+/// [`Out::emit_after_change`], so a stdout gone away is exit 3 naming the undo.
 fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
-    out.emit(doc).map_err(|e| match &doc.undo {
-        Some(undo) => partial(
-            format!("{} was restored, but {}", doc.snapshot, e.message()),
-            format!("`rb-restore {undo}` puts back what was replaced"),
+    if let (Some(of), false) = (&doc.aborted, doc.dry_run) {
+        return out.emit_after_change(
+            doc,
+            &Changed::new(
+                format!("the interrupted restore of {of} was undone ({} is back)", doc.snapshot),
+                format!("the files are as they were before it; `rb-restore {of}` restores {of} again"),
+            ),
+        );
+    }
+    match &doc.undo {
+        Some(undo) => out.emit_after_change(
+            doc,
+            &Changed::new(
+                format!("{} was restored", doc.snapshot),
+                format!("`rb-restore {undo}` puts back what was replaced"),
+            ),
         ),
-        None => e,
-    })
+        None => out.emit(doc),
+    }
 }
 
 fn summary(doc: &RestoreDoc) {
@@ -80,7 +91,26 @@ fn summary(doc: &RestoreDoc) {
         doc.modified.len(),
         doc.removed.len()
     );
-    if doc.dry_run {
+    let cleaned = match doc.cleaned.len() {
+        0 => String::new(),
+        1 => format!("; removed 1 staged file ({})", doc.cleaned[0]),
+        n => format!("; removed {n} staged files (.rb-tmp.*)"),
+    };
+    if let Some(of) = &doc.aborted {
+        let undo = &doc.snapshot;
+        let changed = !(doc.created.is_empty() && doc.modified.is_empty() && doc.removed.is_empty());
+        common::note(&match (doc.dry_run, changed) {
+            (true, _) => format!(
+                "dry run of --abort: putting back {undo} would undo the interrupted restore of {of}: {counts}; nothing was changed"
+            ),
+            (false, true) => format!(
+                "undid the interrupted restore of {of}: put back {undo}: {counts}{cleaned}; the journal is removed"
+            ),
+            (false, false) => format!(
+                "undid the interrupted restore of {of}: the files already matched {undo} (it had changed none of them){cleaned}; the journal is removed"
+            ),
+        });
+    } else if doc.dry_run {
         common::note(&format!("dry run of {}: {counts} if restored; nothing was changed", doc.snapshot));
     } else if let Some(undo) = &doc.undo {
         common::note(&format!(

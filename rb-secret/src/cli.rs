@@ -22,7 +22,8 @@ Backends (--backend, or [secrets] backend in rollback.toml; names get [secrets] 
 A value is never an argument of rb or of a program it starts: set reads stdin (one trailing newline
 dropped) and hands it to the AWS CLI on the CLI's stdin (file:///dev/stdin): no file, no argument.
 Exit codes: 0 done and verified, 1 failed (unknown secret or version: nothing changed), 2 bad usage,
-3 partly changed, 4 another rollback holds the lock.";
+3 partly changed, or changed but stdout failed (the error names the version to go back to),
+4 another rollback holds the lock.";
 
 /// Roll secrets back by version; values never on a command line, never printed unless --reveal.
 #[derive(Debug, Parser)]

@@ -16,7 +16,7 @@ pub mod vault;
 
 use rb_common::cli as common;
 use rb_common::config::{Config, FILE};
-use rb_common::doc::{Document, Out};
+use rb_common::doc::{Changed, Document, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::store::{Event, Store};
 use serde::{Deserialize, Serialize};
@@ -246,8 +246,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 current.id
             ));
             d.load = b.load_hint(&after);
-            d.after = Some(after);
-            out.emit(&d)
+            d.after = Some(after.clone());
+            out.emit_after_change(
+                &d,
+                &Changed::new(
+                    format!("{} is now at {after} (was {})", b.full(&name), current.id),
+                    format!("`rb-secret rollback {name} --to {}` undoes it", current.id),
+                ),
+            )
         }
         Command::Set { name, from_file } => {
             let value = read_value(from_file.as_deref())?;
@@ -262,13 +268,24 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             drop(lock);
             let after = result?;
             common::note(&format!("{} has a new version {after}", b.full(&name)));
-            out.emit(&SecretDoc {
-                name: Some(b.full(&name)),
-                before,
-                load: b.load_hint(&after),
-                after: Some(after),
-                ..doc("set")
-            })
+            let undo = match &before {
+                Some(v) => format!("`rb-secret rollback {name} --to {v}` puts the version before back"),
+                None => format!(
+                    "{} did not exist before; rb-secret versions {name} lists its versions",
+                    b.full(&name)
+                ),
+            };
+            let changed = Changed::new(format!("{} has a new version {after}", b.full(&name)), undo);
+            out.emit_after_change(
+                &SecretDoc {
+                    name: Some(b.full(&name)),
+                    before,
+                    load: b.load_hint(&after),
+                    after: Some(after),
+                    ..doc("set")
+                },
+                &changed,
+            )
         }
     }
 }

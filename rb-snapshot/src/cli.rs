@@ -16,7 +16,8 @@ Examples:
 Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
-pending (rb-restore --resume or --abort), 4 another rollback holds the lock.";
+pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback
+holds the lock.";
 
 /// Back up a set of project files into the store (backups/), hashed and complete.
 ///
@@ -58,7 +59,9 @@ pub enum Command {
         set: Option<String>,
     },
     /// Remove old snapshots: keep the newest N of each set (never the one `latest` points to,
-    /// never one an interrupted restore needs; the old scripts' backups are left alone)
+    /// never one an interrupted restore needs; the old scripts' backups are left alone). Files
+    /// an earlier prune could not delete (in backups/.rb/tmp/, blocking nothing) are deleted
+    /// first; any that still cannot be is exit 3
     Prune {
         /// How many of each set to keep
         #[arg(long, value_name = "N")]
@@ -70,7 +73,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file
+    /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file (or
+    /// `no snapshot ID` when a prune removed it meanwhile)
     Verify {
         /// A snapshot id, or `latest`
         #[arg(value_name = "ID|latest")]

@@ -6,7 +6,7 @@ pub mod cli;
 use std::path::Path;
 
 use rb_common::config::{self, Config};
-use rb_common::doc::Out;
+use rb_common::doc::{Changed, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::restore::{check_file, damaged};
 use rb_common::snapshot::{self, Manifest, Node};
@@ -96,16 +96,13 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
         manifest.bytes,
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
-    out.emit(&manifest).map_err(|e| {
-        if req.dry_run {
-            e
-        } else {
-            rb_common::error::partial(
-                format!("snapshot {} was taken, but {}", manifest.id, e.message()),
-                "rb-snapshot list shows it",
-            )
-        }
-    })
+    if req.dry_run {
+        return out.emit(&manifest);
+    }
+    out.emit_after_change(
+        &manifest,
+        &Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it"),
+    )
 }
 
 fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Result<()> {
@@ -170,18 +167,75 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
     for (id, why) in &plan.protected {
         common::note(&format!("keeping {id}: {why}"));
     }
-    if !dry_run {
-        for id in &plan.remove {
-            store.remove_snapshot(id)?;
-        }
-        store.log_or_warn(
-            rb_common::store::Event::new("prune", true).message("PRUNE SUCCESS").set(set.unwrap_or("*")),
-        );
+    if dry_run {
+        common::note(&format!("would remove {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
+        return out.emit(&PruneDoc {
+            keep,
+            set: set.map(str::to_string),
+            removed: plan.remove,
+            kept: plan.keep,
+            dry_run,
+        });
     }
+    // What earlier prunes could not delete first: a prune run again finishes the last one.
+    let mut left = store.clear_pruned();
+    let mut removed = Vec::new();
+    let mut stuck = None;
+    for id in &plan.remove {
+        match store.remove_snapshot(id) {
+            Ok(why) => {
+                removed.push(id.clone());
+                left.extend(why);
+            }
+            Err(e) => {
+                stuck = Some(e);
+                break;
+            }
+        }
+    }
+    let problems: Vec<String> =
+        left.iter().cloned().chain(stuck.as_ref().map(|e| e.message().to_string())).collect();
+    let event = rb_common::store::Event::new("prune", problems.is_empty()).set(set.unwrap_or("*"));
+    store.log_or_warn(match problems.first() {
+        None => event.message("PRUNE SUCCESS"),
+        Some(p) => event.message("PRUNE FAILED").error(&failed(p.clone())),
+    });
     drop(lock);
-    let verb = if dry_run { "would remove" } else { "removed" };
-    common::note(&format!("{verb} {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
-    out.emit(&PruneDoc { keep, set: set.map(str::to_string), removed: plan.remove, kept: plan.keep, dry_run })
+    common::note(&format!("removed {} snapshots, kept {}", removed.len(), plan.keep.len()));
+    let n = removed.len();
+    let doc = PruneDoc { keep, set: set.map(str::to_string), removed, kept: plan.keep, dry_run };
+    if let Some(e) = stuck
+        && n == 0
+        && left.is_empty()
+    {
+        return Err(e.context("nothing was removed"));
+    }
+    if !problems.is_empty() {
+        // The document says what was removed; the error what is left.
+        let _ = out.emit(&doc);
+        let done = if n == 0 {
+            "no snapshot was removed".to_string()
+        } else {
+            format!("{n} snapshots were removed from the store")
+        };
+        return Err(rb_common::error::partial(
+            format!("{done}, but {}", problems.join("; ")),
+            format!(
+                "fix the cause and run `rb-snapshot prune` again: it deletes what is left (in {}/.rb/tmp/, where it blocks nothing)",
+                store.shown()
+            ),
+        ));
+    }
+    if n == 0 {
+        return out.emit(&doc);
+    }
+    out.emit_after_change(
+        &doc,
+        &Changed::new(
+            format!("{n} snapshots were removed"),
+            "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
+        ),
+    )
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {
@@ -211,6 +265,9 @@ fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<(
         if let Some(p) = problem {
             problems.push(format!("{}: {p}", e.path));
         }
+    }
+    if !problems.is_empty() {
+        snap.check_present()?;
     }
     damaged(&m.id, problems, "")?;
     common::note(&format!("{}: {} entries verified", m.id, m.entries.len()));

@@ -239,6 +239,46 @@ impl Scenario {
     }
 }
 
+/// A file that cannot be removed while this lives: immutable (`chattr +i`) when the tests run
+/// as root, whom permissions do not stop; else its folder made read-only. Dropped, it is
+/// removable again (so the scenario's folder can go).
+pub struct Unremovable {
+    path: PathBuf,
+    root: bool,
+}
+
+impl Unremovable {
+    pub fn new(path: PathBuf) -> Self {
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            let ok = Command::new("chattr").arg("+i").arg(&path).status().is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "chattr +i {} failed: the tests need chattr (e2fsprogs) when run as root",
+                path.display()
+            );
+        } else {
+            fs::set_permissions(path.parent().unwrap(), fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        Unremovable { path, root }
+    }
+
+    /// The file is now at `path` (its folder was moved).
+    pub fn moved_to(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+}
+
+impl Drop for Unremovable {
+    fn drop(&mut self) {
+        if self.root {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        } else if let Some(parent) = self.path.parent() {
+            let _ = fs::set_permissions(parent, fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
 /// Copies a tree (files, folders, symlinks), for fixtures.
 pub fn copy_tree(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).unwrap() {
@@ -487,10 +527,23 @@ impl Cmd {
 
     /// Runs it to the end.
     pub fn run(self) -> Run {
+        self.run_with_stdout(Stdio::piped())
+    }
+
+    /// Runs it to the end with stdout a pipe whose reader has already gone (`rb-x | true`
+    /// once `true` has exited): every write to stdout fails with a broken pipe. The `Run`'s
+    /// stdout is empty.
+    pub fn run_stdout_closed(self) -> Run {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        self.run_with_stdout(Stdio::from(writer))
+    }
+
+    fn run_with_stdout(self, stdout: Stdio) -> Run {
         let mut child = self
             .command()
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.program.display()));

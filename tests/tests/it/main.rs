@@ -24,3 +24,4 @@ mod review;
 mod secret;
 mod signals;
 mod snapshot;
+mod truth;

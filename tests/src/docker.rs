@@ -96,7 +96,12 @@ impl Images {
             std::fs::write(ctx.join("www/index.html"), format!("helpdesk {name}\n")).unwrap();
             std::fs::write(
                 ctx.join("Dockerfile"),
-                format!("FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nCMD {cmd}\n"),
+                // The run's label makes its image ids its own: the build cache would otherwise
+                // give two tests the same id, and removing one by id would remove both.
+                format!(
+                    "FROM scratch\nLABEL rb.test.run={}\nCOPY busybox /bin/busybox\nCOPY www /www\nCMD {cmd}\n",
+                    images.run
+                ),
             )
             .unwrap();
             let out = Command::new("docker")

@@ -269,7 +269,7 @@ fn an_emergency_run_stops_and_starts_the_real_containers() {
     assert!(steps.contains(&("stop compose", "ok")) && steps.contains(&("start compose", "ok")), "{steps:?}");
     s.live().without(&["rollback.toml"]).assert_same(&good.without(&["rollback.toml"]));
     // The same container, stopped and started again by the run, serving v1.
-    assert_eq!(stack.containers(), [id.clone()]);
+    assert_eq!(stack.containers(), std::slice::from_ref(&id));
     assert_ne!(started(&id), first_start, "the container was not restarted");
     stack.wait_for("v1");
 }

@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BINS    := rb-snapshot rb-restore rb-nginx rb-envfile rb-migrate rb-flag rb-secret rb-deploy rb-emergency
 COMPAT  := $(wildcard compat/*.sh compat/*.py)
 
-.PHONY: all build demo test deps bench check fmt clippy doc install uninstall clean
+.PHONY: all build demo test deps bench check fmt clippy doc install install-files uninstall clean
 
 all: build
 
@@ -46,15 +46,32 @@ clippy:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
-## install: the release binaries and the compat/ shims into $(PREFIX)/bin.
+## install: the release binaries, the compat/ shims, man pages and bash/zsh/fish completions
+## (generated from the tools' clap definitions by rb-gen) under $(PREFIX). `install-files`
+## installs from an existing build in $(BIN_DIR) without building.
+BIN_DIR ?= target/release
+MAN1    := $(DESTDIR)$(PREFIX)/share/man/man1
+BASHC   := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHC    := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHC   := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 install:
 	$(CARGO) build --release --workspace --bins --locked
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(addprefix target/release/,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
+	$(MAKE) install-files BIN_DIR=target/release
+
+install-files:
+	rm -rf $(BIN_DIR)/gen && $(BIN_DIR)/rb-gen $(BIN_DIR)/gen
+	install -d $(DESTDIR)$(PREFIX)/bin $(MAN1) $(BASHC) $(ZSHC) $(FISHC)
+	install -m 0755 $(addprefix $(BIN_DIR)/,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(COMPAT) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(BIN_DIR)/gen/man1/*.1 $(MAN1)/
+	install -m 0644 $(BIN_DIR)/gen/bash/* $(BASHC)/
+	install -m 0644 $(BIN_DIR)/gen/zsh/* $(ZSHC)/
+	install -m 0644 $(BIN_DIR)/gen/fish/* $(FISHC)/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BINS) $(notdir $(COMPAT)))
+	rm -f $(addprefix $(MAN1)/,$(addsuffix .1,$(BINS))) $(addprefix $(BASHC)/,$(BINS))
+	rm -f $(addprefix $(ZSHC)/_,$(BINS)) $(addprefix $(FISHC)/,$(addsuffix .fish,$(BINS)))
 
 clean:
 	$(CARGO) clean

@@ -62,10 +62,22 @@ pub fn main_with<C: Parser>(
     let _failpoints = fail::FailScenario::setup();
     let cli = match C::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
+        Err(e) if e.use_stderr() => {
+            // clap's message, said the way every rb error is: `rb-x: error: …` first.
+            let text = e.render().to_string();
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let first = lines.next().unwrap_or_default();
+            eprintln!("{tool}: error: {}", first.strip_prefix("error: ").unwrap_or(first));
+            for line in lines {
+                eprintln!("{line}");
+            }
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            return ExitCode::from(if e.use_stderr() { usage_code(&args) } else { 0 });
+            return ExitCode::from(usage_code(&args));
+        }
+        Err(e) => {
+            // --help and --version: on stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
         }
     };
     let mut out = Out::stdout();

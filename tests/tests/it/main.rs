@@ -14,6 +14,7 @@ mod envfile;
 mod exact;
 mod flags;
 mod hang;
+mod install;
 mod legacy;
 mod migrate;
 mod migrate_pg;

@@ -28,6 +28,11 @@ pub fn warn(message: &str) {
     eprintln!("{}: warning: {message}", tool());
 }
 
+/// `1 file`, `3 files`: a count and its noun, in the number it takes.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Prints `tool: message` on stderr: progress for the human watching.
 pub fn note(message: &str) {
     eprintln!("{}: {message}", tool());

@@ -5,12 +5,17 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-deploy status > before.json             what runs now (compose file and images, ECS revision, Render deploy)
-  rb-deploy history --target ecs             what one could go back to, newest first
-  rb-deploy rollback --target ecs --dry-run  the plan: which revision, resolved and checked
-  rb-deploy rollback --target ecs            previous revision; waits until stable, then the health check
+  # what runs now (compose file and images, ECS revision, Render deploy)
+  rb-deploy status > before.json
+  # what one could go back to, newest first
+  rb-deploy history --target ecs
+  # the plan: which revision, resolved and checked
+  rb-deploy rollback --target ecs --dry-run
+  # previous revision; waits until stable, then the health check
+  rb-deploy rollback --target ecs
   rb-deploy rollback --target docker --to compose_20251013_120000
-  rb-deploy restore < before.json            back to what `status` said
+  # back to what `status` said
+  rb-deploy restore < before.json
   compat/deployment_rollback.sh aws helpdesk-task:41
 
 Targets ([deploy] in rollback.toml):

@@ -5,12 +5,17 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-emergency run --dry-run              the plan: which snapshot (verified), what stops, what starts
-  rb-emergency run                        show the plan, ask, then run it (a terminal is required to ask)
+  # the plan: which snapshot (verified), what stops, what starts
+  rb-emergency run --dry-run
+  # show the plan, ask, then run it (a terminal is required to ask)
+  rb-emergency run
   rb-emergency run --yes --from config_20251013_120000
-  rb-emergency status                     services, health, the store, rollback counts from the audit log
-  rb-emergency drill --report             rehearse every rollback procedure on a throw-away copy
-  compat/emergency_rollback.sh            the old script's way (no prompt), with the real outcome's exit code
+  # services, health, the store, rollback counts from the audit log
+  rb-emergency status
+  # rehearse every rollback procedure on a throw-away copy
+  rb-emergency drill --report
+  # the old script's way (no prompt), with the real outcome's exit code
+  compat/emergency_rollback.sh
 
 The plan, in order: verify the snapshot's hashes and test what will be restored on a staged
 copy (its nginx files with `nginx -t -p STAGING -c STAGING/nginx/nginx.conf`, its compose files

@@ -145,7 +145,11 @@ fn set_round_trip(sb: &Sandbox, set: &str, check: Option<&restore::Check>) -> Re
         let differs: Vec<&String> = before.keys().filter(|k| after.get(*k) != before.get(*k)).collect();
         return Err(failed(format!("after the rollback these differ from the snapshot: {differs:?}")));
     }
-    Ok(format!("{} files of {set}, {} modified and put back exactly", before.len(), done.modified.len()))
+    Ok(format!(
+        "{} of {set}, {} modified and put back exactly",
+        common::count(before.len(), "file", "files"),
+        done.modified.len()
+    ))
 }
 
 fn configuration(sb: &Sandbox) -> Result<Outcome> {

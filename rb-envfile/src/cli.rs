@@ -5,14 +5,22 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-envfile capture                      back up the seed's list of variables (or [env] names)
-  rb-envfile capture DB_HOST DB_PORT      just these
-  rb-envfile capture --all                the whole environment but the shell's own (PWD, SHLVL, _, OLDPWD)
-  rb-envfile show latest                  what the newest backup holds, values masked
-  rb-envfile diff env_20251013_120000     what changed since, against this shell's environment
-  text=$(rb-envfile export env_20251013_120000) && eval \"$text\"   restore this shell's variables
-  rb-envfile exec latest -- python manage.py check      run one command with them
-  . compat/env_rollback.sh 20251013_120000             the old script's way, sourced
+  # back up the seed's list of variables (or [env] names)
+  rb-envfile capture
+  # just these
+  rb-envfile capture DB_HOST DB_PORT
+  # the whole environment but the shell's own (PWD, SHLVL, _, OLDPWD)
+  rb-envfile capture --all
+  # what the newest backup holds, values masked
+  rb-envfile show latest
+  # what changed since, against this shell's environment
+  rb-envfile diff env_20251013_120000
+  # restore this shell's variables
+  text=$(rb-envfile export env_20251013_120000) && eval \"$text\"
+  # run one command with them
+  rb-envfile exec latest -- python manage.py check
+  # the old script's way, sourced
+  . compat/env_rollback.sh 20251013_120000
 
 Backups are backups/env_<YYYYMMDD_HHMMSS>.env, mode 0600 whatever the umask: one
 `export NAME='value'` line per variable (and `unset -v NAME` for a listed name that was not set),

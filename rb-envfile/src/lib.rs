@@ -189,7 +189,12 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let (store, _) = cli.store.open()?;
             let (doc, env) = read(&store, &backup)?;
             let text = format::shell_text(&env)?;
-            common::note(&format!("{}: {} variables set, {} unset", doc.id, env.vars.len(), env.unset.len()));
+            common::note(&format!(
+                "{}: {} set, {} unset",
+                doc.id,
+                common::count(env.vars.len(), "variable", "variables"),
+                env.unset.len()
+            ));
             out.raw(&text)
         }
         Command::Exec { backup, clear, command } => {
@@ -281,8 +286,8 @@ fn capture(
     drop(lock);
     let verb = if dry_run { "would capture" } else { "captured" };
     common::note(&format!(
-        "{verb} {} variables in {}{}",
-        doc.names.len(),
+        "{verb} {} in {}{}",
+        common::count(doc.names.len(), "variable", "variables"),
         doc.path,
         if doc.unset.is_empty() { String::new() } else { format!("; not set: {}", doc.unset.join(", ")) }
     ));

@@ -5,13 +5,20 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-flag list                              every flag and its value (a `flags` document)
-  rb-flag set new_dashboard inactive > undo.json     one flag; the document holds what it was
-  rb-flag set a on b off                    several, all or nothing
-  rb-flag restore < undo.json               put back what a `set` replaced (prints the values it replaces)
-  rb-flag snapshot --file                   back up core/config/settings/feature_flags.py (the feature_flags set)
-  rb-flag restore --file latest             put that file back through the restore engine
-  compat/feature_flags_rollback.sh NAME VALUE   the old script's way
+  # every flag and its value (a `flags` document)
+  rb-flag list
+  # one flag; the document holds what it was
+  rb-flag set new_dashboard inactive > undo.json
+  # several, all or nothing
+  rb-flag set a on b off
+  # put back what a `set` replaced (prints the values it replaces)
+  rb-flag restore < undo.json
+  # back up core/config/settings/feature_flags.py (the feature_flags set)
+  rb-flag snapshot --file
+  # put that file back through the restore engine
+  rb-flag restore --file latest
+  # the old script's way
+  compat/feature_flags_rollback.sh NAME VALUE
 
 Backends ([flags] in rollback.toml):
   backend = \"django\" (default): a fixed Python program run by `manage.py shell`, the request as

@@ -255,7 +255,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let (store, config) = cli.store.open()?;
             let backend = backend(&config, &store.root)?;
             let flags = backend.list(&names)?;
-            common::note(&format!("{} flags", flags.len()));
+            common::note(&common::count(flags.len(), "flag", "flags"));
             out.emit(&FlagsDoc {
                 backend: backend.name().to_string(),
                 action: "list".to_string(),

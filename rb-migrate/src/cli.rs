@@ -5,15 +5,24 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-migrate status                       every app, every migration, applied or not
-  rb-migrate plan tickets 0002            what rolling tickets back to 0002 would undo (runs nothing)
-  rb-migrate plan customers 0001 --rehearse     the same, run in a transaction that is rolled back
-  rb-migrate rollback tickets previous > undo.json    one step back, the database backed up first
-  rb-migrate rollback tickets 0002_ticket_priority    to a migration (a unique prefix will do)
-  rb-migrate rollback features zero       every migration of the app (drops its tables: say so)
-  rb-migrate apply < undo.json            roll forward to where that rollback started
-  rb-migrate apply --latest               the seed's plain `manage.py migrate`
-  rb-migrate restore-db db_20251013_120000      put a database backup back (after backing up now)
+  # every app, every migration, applied or not
+  rb-migrate status
+  # what rolling tickets back to 0002 would undo (runs nothing)
+  rb-migrate plan tickets 0002
+  # the same, run in a transaction that is rolled back
+  rb-migrate plan customers 0001 --rehearse
+  # one step back, the database backed up first
+  rb-migrate rollback tickets previous > undo.json
+  # to a migration (a unique prefix will do)
+  rb-migrate rollback tickets 0002_ticket_priority
+  # every migration of the app (drops its tables: say so)
+  rb-migrate rollback features zero
+  # roll forward to where that rollback started
+  rb-migrate apply < undo.json
+  # the seed's plain `manage.py migrate`
+  rb-migrate apply --latest
+  # put a database backup back (after backing up now)
+  rb-migrate restore-db db_20251013_120000
 
 All or nothing: on PostgreSQL and SQLite, when every step is atomic (Django's default), a
 rollback runs the whole plan in one transaction, with the foreign keys checked before it

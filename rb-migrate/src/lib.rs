@@ -477,8 +477,8 @@ fn rehearse_plan(db: &mut Db, state: &MigrationState, p: &MigrationPlan) -> Resu
         return Ok(Rehearsal { ok: true, engine, failed: None });
     }
     common::note(&format!(
-        "rehearsing {} steps in a transaction that is rolled back (it holds the tables' locks while it runs)",
-        p.steps.len()
+        "rehearsing {} in a transaction that is rolled back (it holds the tables' locks while it runs)",
+        common::count(p.steps.len(), "step", "steps")
     ));
     let calls = rollback_calls(state, &p.app, &p.target, &p.steps)?;
     let ran = db.run(&calls, p.steps.len(), true, true)?;
@@ -850,7 +850,7 @@ fn stopped_at(doc: &MigrationRollback, now: &MigrationState) -> String {
         .count();
     let app = doc.app.as_deref().unwrap_or("?");
     let at = now.app(app).map(AppState::position).unwrap_or_default();
-    format!("{undone} of {} steps undone, {app} is at {at}", doc.steps.len())
+    format!("{undone} of {} undone, {app} is at {at}", common::count(doc.steps.len(), "step", "steps"))
 }
 
 /// Looks at a migration journal left by an earlier run: one whose database reads as it did

@@ -5,12 +5,18 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-nginx snapshot                       back up what nginx reads and nginx/ssl/ (the nginx set)
-  rb-nginx test                           is the configuration on disk valid? (nginx -t)
-  rb-nginx reload                         test, reload, and see the new workers start
-  rb-nginx restore --dry-run latest       what restoring the newest nginx snapshot would change
-  rb-nginx restore nginx_20251013_120000  restore it, test it, reload it, confirm — or put it back
-  rb-nginx restore --no-reload latest     nginx is down: restore and test the files only
+  # back up what nginx reads and nginx/ssl/ (the nginx set)
+  rb-nginx snapshot
+  # is the configuration on disk valid? (nginx -t)
+  rb-nginx test
+  # test, reload, and see the new workers start
+  rb-nginx reload
+  # what restoring the newest nginx snapshot would change
+  rb-nginx restore --dry-run latest
+  # restore it, test it, reload it, confirm — or put it back
+  rb-nginx restore nginx_20251013_120000
+  # nginx is down: restore and test the files only
+  rb-nginx restore --no-reload latest
 
 How nginx is reached is set in rollback.toml (rb appends -t, -T or -s reload):
   [nginx]

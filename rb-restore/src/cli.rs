@@ -5,16 +5,25 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-restore config_20251013_120000       put that snapshot back (the id config_rollback.sh took)
-  rb-restore latest --set nginx           the newest nginx snapshot
-  rb-snapshot | rb-restore --dry-run      what would change right now? (nothing)
+  # put that snapshot back (the id config_rollback.sh took)
+  rb-restore config_20251013_120000
+  # the newest nginx snapshot
+  rb-restore latest --set nginx
+  # what would change right now? (nothing)
+  rb-snapshot | rb-restore --dry-run
   rb-restore --dry-run config_20251013_120000
-  rb-restore < before.json                a snapshot document from rb-snapshot
-  rb-restore undo_20251013_120501         undo a restore (its document names the undo)
-  rb-restore < restore.json               the same, from the restore document
-  rb-restore --resume                     finish a restore that was interrupted (killed, power loss)
-  rb-restore --abort                      or put back what was there before it
-  rb-restore --abort undo_20251013_120501 the same when the journal is damaged (the error names it)
+  # a snapshot document from rb-snapshot
+  rb-restore < before.json
+  # undo a restore (its document names the undo)
+  rb-restore undo_20251013_120501
+  # the same, from the restore document
+  rb-restore < restore.json
+  # finish a restore that was interrupted (killed, power loss)
+  rb-restore --resume
+  # or put back what was there before it
+  rb-restore --abort
+  # the same when the journal is damaged (the error names the undo)
+  rb-restore --abort undo_20251013_120501
 
 A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their

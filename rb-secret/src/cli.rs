@@ -5,12 +5,18 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-secret list                              the secrets under the prefix (helpdesk/), names and dates
-  rb-secret versions DB_PASSWORD              its versions, which is current; never a value
-  rb-secret rollback DB_PASSWORD > undo.json  make the previous version current again (no value needed)
-  rb-secret rollback DB_PASSWORD --to 5e28…   a given version; the document's `before` undoes it
-  printf %s \"$NEW\" | rb-secret set DB_PASSWORD     a new value, from stdin (or --from-file F)
-  rb-secret get DB_PASSWORD --reveal          the current value (masked without --reveal)
+  # the secrets under the prefix (helpdesk/), names and dates
+  rb-secret list
+  # its versions, which is current; never a value
+  rb-secret versions DB_PASSWORD
+  # make the previous version current again (no value needed)
+  rb-secret rollback DB_PASSWORD > undo.json
+  # a given version; the document's `before` undoes it
+  rb-secret rollback DB_PASSWORD --to 5e28…
+  # a new value, from stdin (or --from-file F)
+  printf %s \"$NEW\" | rb-secret set DB_PASSWORD
+  # the current value (masked without --reveal)
+  rb-secret get DB_PASSWORD --reveal
 
 Backends (--backend, or [secrets] backend in rollback.toml; names get [secrets] prefix, default helpdesk/):
   aws    the AWS CLI ([secrets] aws = [\"aws\", \"--profile\", \"prod\"]; endpoint_url for tests): a rollback

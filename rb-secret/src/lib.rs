@@ -183,7 +183,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match cli.command {
         Command::List => {
             let secrets = b.list()?;
-            common::note(&format!("{} secrets", secrets.len()));
+            common::note(&common::count(secrets.len(), "secret", "secrets"));
             out.emit(&SecretDoc { secrets, ..doc("list") })
         }
         Command::Versions { name } => {

@@ -5,13 +5,19 @@ use rb_common::cli::StoreArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
-  rb-snapshot                          back up the `config` set (settings, nginx, compose, deploy)
-  rb-snapshot nginx > before.json      back up what nginx reads and nginx/ssl/, keep the document
+  # back up the `config` set (settings, nginx, compose, deploy)
+  rb-snapshot
+  # back up what nginx reads and nginx/ssl/, keep the document
+  rb-snapshot nginx > before.json
   rb-snapshot --name test_config core/config/settings/development.py
-  rb-snapshot list config              every config snapshot, oldest first
-  rb-snapshot verify latest            re-hash the newest snapshot
-  rb-snapshot prune --keep 10 --dry-run    what keeping 10 of each set would remove
-  rb-snapshot | rb-restore --dry-run   what would a restore of it change? (nothing, right after)
+  # every config snapshot, oldest first
+  rb-snapshot list config
+  # re-hash the newest snapshot
+  rb-snapshot verify latest
+  # what keeping 10 of each set would remove
+  rb-snapshot prune --keep 10 --dry-run
+  # what would a restore of it change? (nothing, right after)
+  rb-snapshot | rb-restore --dry-run
 
 Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.

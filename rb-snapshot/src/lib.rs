@@ -90,10 +90,10 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
     }
     let verb = if req.dry_run { "would take" } else { "took" };
     common::note(&format!(
-        "{verb} {}: {} files, {} bytes{}",
+        "{verb} {}: {}, {}{}",
         manifest.id,
-        manifest.files,
-        manifest.bytes,
+        common::count(manifest.files as usize, "file", "files"),
+        common::count(manifest.bytes as usize, "byte", "bytes"),
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
     if req.dry_run {
@@ -132,7 +132,10 @@ fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Res
         }
     }
     if unreadable > 0 {
-        return Err(failed(format!("{unreadable} snapshots could not be read")));
+        return Err(failed(format!(
+            "{} could not be read",
+            common::count(unreadable, "snapshot", "snapshots")
+        )));
     }
     Ok(())
 }
@@ -168,7 +171,11 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
         common::note(&format!("keeping {id}: {why}"));
     }
     if dry_run {
-        common::note(&format!("would remove {} snapshots, kept {}", plan.remove.len(), plan.keep.len()));
+        common::note(&format!(
+            "would remove {}, kept {}",
+            common::count(plan.remove.len(), "snapshot", "snapshots"),
+            plan.keep.len()
+        ));
         return out.emit(&PruneDoc {
             keep,
             set: set.map(str::to_string),
@@ -201,7 +208,11 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
         Some(p) => event.message("PRUNE FAILED").error(&failed(p.clone())),
     });
     drop(lock);
-    common::note(&format!("removed {} snapshots, kept {}", removed.len(), plan.keep.len()));
+    common::note(&format!(
+        "removed {}, kept {}",
+        common::count(removed.len(), "snapshot", "snapshots"),
+        plan.keep.len()
+    ));
     let n = removed.len();
     let doc = PruneDoc { keep, set: set.map(str::to_string), removed, kept: plan.keep, dry_run };
     if let Some(e) = stuck

@@ -27,3 +27,41 @@ fn the_readme_rollback_toml_is_accepted_by_every_tool() {
         ["python", "manage.py", "check", "--deploy"]
     );
 }
+
+/// Every tool's `--help` keeps its examples whole on an 80-column terminal: a `# what it does`
+/// line, then the command, never a command broken across lines.
+#[test]
+fn help_examples_are_never_broken_across_lines() {
+    let s = rb_tests::Scenario::new();
+    for tool in [
+        "rb-snapshot",
+        "rb-restore",
+        "rb-nginx",
+        "rb-envfile",
+        "rb-migrate",
+        "rb-flag",
+        "rb-secret",
+        "rb-deploy",
+        "rb-emergency",
+    ] {
+        let help = s.cmd(tool).arg("--help").env("COLUMNS", "80").run().success().stdout();
+        let examples =
+            help.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{tool} --help has no examples"));
+        let block: Vec<&str> = examples.split("\n\n").next().unwrap().lines().collect();
+        assert!(block.len() >= 4, "{tool}: {block:?}");
+        let mut comment = false;
+        for line in &block {
+            assert!(line.len() <= 80, "{tool}: a line wider than 80 columns: {line:?}");
+            let is_comment = line.starts_with("  # ");
+            let is_command = ["  rb-", "  compat/", "  . compat/", "  text=", "  printf "]
+                .iter()
+                .any(|p| line.starts_with(p));
+            assert!(is_comment || is_command, "{tool}: a broken example line: {line:?}");
+            assert!(
+                !(comment && is_comment),
+                "{tool}: two comment lines in a row (a wrapped one?): {line:?}"
+            );
+            comment = is_comment;
+        }
+    }
+}

@@ -38,9 +38,13 @@ pub fn note(message: &str) {
     eprintln!("{}: {message}", tool());
 }
 
-/// Prints an error as STYLE.md says: details, then one error line, then hints.
+/// Prints an error as STYLE.md says: details, then one error line, then hints. An error
+/// without a message ([`crate::error::quiet`]) prints nothing: its exit code is the answer.
 pub fn report(e: &Error) {
     let tool = tool();
+    if e.message().is_empty() && e.detail_lines().is_empty() {
+        return;
+    }
     for line in e.detail_lines() {
         eprintln!("{tool}: {line}");
     }

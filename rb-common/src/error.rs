@@ -37,6 +37,12 @@ impl Kind {
     }
 }
 
+/// An exit code that is an answer, not an error (`rb-envfile diff --exit-code`: 1 when there
+/// are differences, as `git diff --exit-code`): nothing is printed.
+pub fn quiet(kind: Kind) -> Error {
+    Error::new(kind, "")
+}
+
 /// An error with its kind (the exit code), a one-line message and optional hints.
 #[derive(Debug, Clone)]
 pub struct Error {

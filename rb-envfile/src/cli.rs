@@ -27,7 +27,9 @@ Backups are backups/env_<YYYYMMDD_HHMMSS>.env, mode 0600 whatever the umask: one
 so `source backups/env_X.env` in bash works too and never runs a value. The old `env > file`
 backups are read as well. Values are never printed unless --reveal.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage or input, 3 captured but stdout
-failed (the backup is in the store), 4 another rollback holds the lock. `export` prints shell text, not JSON; `exec` exits with its command's code, and with
+failed (the backup is in the store), 4 another rollback holds the lock. `diff --exit-code`
+exits 1 when anything differs and 2 when the backup cannot be read, as `git diff --exit-code`.
+`export` prints shell text, not JSON; `exec` exits with its command's code, and with
 125 (rb-envfile failed), 126 (the command cannot run) or 127 (not found) as env(1) does.";
 
 /// Environment backups that round-trip every value, and restores that actually restore.
@@ -75,6 +77,10 @@ pub enum Command {
         /// Print the values that differ
         #[arg(long)]
         reveal: bool,
+        /// Exit 1 when anything differs, 0 when nothing does, as `git diff --exit-code`
+        /// (a backup that cannot be read is then exit 2)
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Print shell text that restores a backup in the calling shell: text=$(rb-envfile export ID) && eval "$text"
     Export {

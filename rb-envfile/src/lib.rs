@@ -172,10 +172,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 .collect();
             out.emit(&EnvDoc { values: Some(values), revealed: reveal, ..doc })
         }
-        Command::Diff { backup, reveal } => {
+        Command::Diff { backup, reveal, exit_code } => {
             let (store, _) = cli.store.open()?;
-            let (doc, env) = read(&store, &backup)?;
+            // With --exit-code, 1 means "differs": a backup that cannot be read is 2.
+            let (doc, env) = read(&store, &backup).map_err(|e| {
+                if exit_code && e.kind() == Kind::Failed { e.with_kind(Kind::Usage) } else { e }
+            })?;
             let diff = diff(&env, &current_env(), reveal);
+            let differs = !(diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty());
             common::note(&format!(
                 "since {}: {} added, {} removed, {} changed",
                 doc.id,
@@ -183,7 +187,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 diff.removed.len(),
                 diff.changed.len()
             ));
-            out.emit(&EnvDoc { diff: Some(diff), revealed: reveal, ..doc })
+            out.emit(&EnvDoc { diff: Some(diff), revealed: reveal, ..doc })?;
+            if exit_code && differs {
+                return Err(rb_common::error::quiet(Kind::Failed));
+            }
+            Ok(())
         }
         Command::Export { backup } => {
             let (store, _) = cli.store.open()?;

@@ -324,6 +324,34 @@ fn diff_of_a_capture_of_names_compares_those_names_only() {
 }
 
 #[test]
+fn diff_exit_code_says_whether_anything_differs() {
+    let s = Scenario::new();
+    let doc: EnvDoc = s.cmd("rb-envfile").args(["capture", "ONLY"]).env("ONLY", "x").run().success().doc();
+    // Nothing differs: exit 0, the document as always.
+    let same = s.cmd("rb-envfile").args(["diff", "--exit-code", &doc.id]).env("ONLY", "x").run().success();
+    assert!(same.doc::<EnvDoc>().diff.unwrap().changed.is_empty());
+    // Something differs: exit 1 with the document and the note, no error line.
+    let run = s
+        .cmd("rb-envfile")
+        .args(["diff", "--exit-code", &doc.id])
+        .env("ONLY", "y")
+        .run()
+        .code_is(1)
+        .stderr_has(&format!("rb-envfile: since {}: 0 added, 0 removed, 1 changed", doc.id));
+    assert!(!run.stderr().contains("error"), "{}", run.stderr());
+    assert_eq!(run.doc::<EnvDoc>().diff.unwrap().changed, ["ONLY"]);
+    // A backup that is not there: 2 with --exit-code (1 would read as "differs"), 1 without.
+    let tree = s.tree();
+    s.cmd("rb-envfile")
+        .args(["diff", "--exit-code", "env_20990101_000000"])
+        .run()
+        .code_is(2)
+        .one_line_error("env_20990101_000000");
+    s.cmd("rb-envfile").args(["diff", "env_20990101_000000"]).run().code_is(1);
+    s.tree().assert_same(&tree);
+}
+
+#[test]
 fn compat_env_rollback_sh_is_safe_in_strict_traced_and_other_shells() {
     let shim = repo().join("compat/env_rollback.sh");
     let s = Scenario::new();

@@ -57,6 +57,7 @@ pub fn poll(config: &HealthConfig) -> Health {
     let agent = crate::http::agent(Duration::from_secs_f64(config.timeout_s.min(10.0)));
     let start = Instant::now();
     let mut attempts = 0;
+    let mut said: Option<(String, Instant)> = None;
     loop {
         attempts += 1;
         let last = match agent.get(&config.url).call() {
@@ -73,6 +74,17 @@ pub fn poll(config: &HealthConfig) -> Health {
         };
         if start.elapsed().as_secs_f64() + config.interval_s > config.timeout_s {
             return Health { url: config.url.clone(), ok: false, attempts, last };
+        }
+        // Said when the answer changes, and every 10 s while it does not.
+        if said.as_ref().is_none_or(|(s, at): &(String, Instant)| *s != last || at.elapsed().as_secs() >= 10)
+        {
+            crate::cli::note(&format!(
+                "health check {}: {last}; trying again ({:.0}s of {:.0}s)",
+                config.url,
+                start.elapsed().as_secs_f64(),
+                config.timeout_s
+            ));
+            said = Some((last, Instant::now()));
         }
         std::thread::sleep(Duration::from_secs_f64(config.interval_s));
     }

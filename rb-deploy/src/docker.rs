@@ -344,9 +344,7 @@ impl Docker {
             self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
         let mut ready_once = false;
         let mut not_ready: Vec<String> = Vec::new();
-        let mut said = String::new();
-        let start = std::time::Instant::now();
-        let ready = wait.poll(|| {
+        let ready = wait.poll("every service to run", || {
             let running = self.containers()?;
             // Every container of every service (replicas too) must run, and be healthy where it
             // has a health check.
@@ -360,19 +358,17 @@ impl Docker {
                     mine.into_iter().filter(|c| !c.ready()).map(Container::describe).collect()
                 })
                 .collect();
-            let now = not_ready.join(", ");
-            if !now.is_empty() && now != said {
-                rb_common::cli::note(&format!(
-                    "waiting for {now} ({:.0}s of {:.0}s)",
-                    start.elapsed().as_secs_f64(),
-                    wait.timeout.as_secs_f64()
-                ));
-                said = now;
-            }
             // Ready twice in a row: a container that dies right after starting is not "up".
             let twice = not_ready.is_empty() && ready_once;
             ready_once = not_ready.is_empty();
-            Ok(twice.then_some(()))
+            if twice {
+                return Ok(Ok(()));
+            }
+            Ok(Err(if not_ready.is_empty() {
+                "ready once, looking again".to_string()
+            } else {
+                not_ready.join(", ")
+            }))
         })?;
         if ready.is_none() {
             return Err(failed(format!(

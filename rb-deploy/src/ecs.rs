@@ -177,12 +177,20 @@ impl Target for Ecs {
         .map_err(after)?;
         let mut last = Value::Null;
         let stable = wait
-            .poll(|| {
+            .poll(&format!("the service to run {} stably", to.id), || {
                 last = self.service().map_err(after)?;
                 let runs = short(last["taskDefinition"].as_str().unwrap_or_default()) == to.id;
                 let running = last["runningCount"].as_u64() == last["desiredCount"].as_u64();
                 let settled = last["deployments"].as_array().is_none_or(|d| d.len() <= 1);
-                Ok((runs && running && settled).then_some(()))
+                if runs && running && settled {
+                    return Ok(Ok(()));
+                }
+                Ok(Err(format!(
+                    "{} of {} tasks running, {} deployments",
+                    last["runningCount"],
+                    last["desiredCount"],
+                    last["deployments"].as_array().map_or(0, Vec::len)
+                )))
             })?
             .is_some();
         if !stable {

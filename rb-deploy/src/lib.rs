@@ -92,13 +92,30 @@ impl DeployConfig {
 }
 
 impl Wait {
-    /// Calls `look` every `interval` until it answers `Some`, or `timeout` passes (`None`).
-    /// An error from `look` ends the wait at once.
-    pub fn poll<T>(self, mut look: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
+    /// Calls `look` every `interval` until it answers `Ok(done)`, or `timeout` passes (`None`).
+    /// While it answers `Err(state)` ("web (running, starting)", "2 of 3 tasks running"), the
+    /// state is said on stderr when it changes, and every 10 s while it does not. An error from
+    /// `look` ends the wait at once.
+    pub fn poll<T>(
+        self,
+        what: &str,
+        mut look: impl FnMut() -> Result<std::result::Result<T, String>>,
+    ) -> Result<Option<T>> {
         let start = std::time::Instant::now();
+        let mut said: Option<(String, std::time::Instant)> = None;
         loop {
-            if let Some(done) = look()? {
-                return Ok(Some(done));
+            let state = match look()? {
+                Ok(done) => return Ok(Some(done)),
+                Err(state) => state,
+            };
+            let due = said.as_ref().is_none_or(|(s, at)| *s != state || at.elapsed().as_secs() >= 10);
+            if due {
+                common::note(&format!(
+                    "waiting for {what}: {state} ({:.0}s of {:.0}s)",
+                    start.elapsed().as_secs_f64(),
+                    self.timeout.as_secs_f64()
+                ));
+                said = Some((state, std::time::Instant::now()));
             }
             if start.elapsed() > self.timeout {
                 return Ok(None);

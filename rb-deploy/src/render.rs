@@ -156,10 +156,13 @@ impl Target for Render {
         let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
         let mut status = String::new();
-        let ended = wait.poll(|| {
+        let ended = wait.poll(&format!("the rollback deploy {new}"), || {
             let d = self.request("GET", &format!("/deploys/{new}"), None).map_err(after)?;
             status = d["status"].as_str().unwrap_or("?").to_string();
-            Ok((status == "live" || FAILED.contains(&status.as_str())).then_some(()))
+            if status == "live" || FAILED.contains(&status.as_str()) {
+                return Ok(Ok(()));
+            }
+            Ok(Err(status.clone()))
         })?;
         if ended.is_none() {
             return Err(not_settled(

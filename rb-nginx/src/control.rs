@@ -234,6 +234,7 @@ impl Nginx {
         let timeout = Duration::from_secs_f64(self.config.reload_timeout_s);
         let start = Instant::now();
         let mut rejected_at: Option<(Instant, u64)> = None;
+        let mut said: Option<Instant> = None;
         loop {
             if !is_nginx(master) {
                 errors(&mut messages);
@@ -299,6 +300,17 @@ impl Nginx {
                     )
                 };
                 return Ok(step);
+            }
+            // A reload takes a moment; one that takes longer is said, every 5 s.
+            if start.elapsed() > Duration::from_secs(2)
+                && said.is_none_or(|at: Instant| at.elapsed().as_secs() >= 5)
+            {
+                rb_common::cli::note(&format!(
+                    "waiting for the nginx master (pid {master}) to take the configuration ({:.0}s of {:.0}s)",
+                    start.elapsed().as_secs_f64(),
+                    timeout.as_secs_f64()
+                ));
+                said = Some(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -306,7 +306,12 @@ fn render_rollback_posts_the_deploy_polls_it_live_and_fails_clearly() {
             .args(args.iter().copied())
             .env("RENDER_API_KEY", "rnd_key")
     };
-    let doc: DeployState = rb(&["rollback"]).run().success().doc();
+    let run = rb(&["rollback"]).run().success();
+    // The poll says what it waits for while the deploy builds (measured before: a 5-minute
+    // wait printed nothing until it failed).
+    let run =
+        run.stderr_has("rb-deploy: waiting for the rollback deploy ").stderr_has(": build_in_progress (");
+    let doc: DeployState = run.doc();
     assert_eq!((doc.before.as_deref(), doc.after.as_deref()), (Some("dep-3"), Some("dep-2")));
     let requests = api_requests(&http);
     let post: Vec<(&str, Value)> = requests

@@ -101,7 +101,7 @@ fn a_rollback_to_an_image_that_fails_at_start_is_put_back_and_v1_still_serves() 
         .env("RB_NOW", "2025-10-13T12:05:00Z")
         .run()
         .code_is(1)
-        .stderr_has("rb-deploy: waiting for web (exited)")
+        .stderr_has("rb-deploy: waiting for every service to run: web (exited)")
         .stderr_has("not every service runs 6s after `up -d`: web (exited)")
         .stderr_has("the previous compose files are back up");
     let doc: DeployState = run.doc();

@@ -329,6 +329,9 @@ fn a_health_check_that_never_passes_is_never_completed() {
     assert!(!run.stdout().contains("COMPLETED"), "{}", run.stdout());
     assert!(run.stdout().contains("EMERGENCY ROLLBACK FAILED (rb-emergency exit 1)"), "{}", run.stdout());
     assert!(run.stderr().contains("failed at `health`"), "{}", run.stderr());
+    // The wait said what it saw while it waited.
+    assert!(run.stderr().contains("rb-emergency: health check http://127.0.0.1:"), "{}", run.stderr());
+    assert!(run.stderr().contains("no-such-page/: HTTP 404; trying again ("), "{}", run.stderr());
     live(s).assert_same(&before);
 }
 

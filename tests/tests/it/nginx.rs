@@ -336,6 +336,8 @@ fn a_rejected_reload_is_seen_by_its_timeout_when_there_is_no_error_log() {
         ])
     );
     assert!(step(&doc, "reload").detail.contains("started no new workers within 4s"), "{doc:?}");
+    // The wait said so while it waited.
+    assert!(run.stderr().contains("to take the configuration (2s of 4s)"), "{}", run.stderr());
     s.live().assert_same(&before);
     assert_eq!(n.get().as_deref(), Some("v1\n"));
     drop(held);

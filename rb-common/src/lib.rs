@@ -23,5 +23,6 @@ pub mod restore;
 pub mod signals;
 pub mod snapshot;
 pub mod store;
+pub mod table;
 
 pub use error::{Error, Result};

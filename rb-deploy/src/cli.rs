@@ -59,7 +59,12 @@ pub enum Command {
     /// What runs now: a `deploy-state` document
     Status,
     /// The revisions one could go back to, newest first
-    History,
+    History {
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
+    },
     /// Go back to a revision: checked first, waited for, health-checked
     Rollback {
         /// A revision: compose snapshot id (docker), family:N (ecs), deploy id (render), or `previous`

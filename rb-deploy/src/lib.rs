@@ -282,7 +282,22 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             }
             out.emit(&state)
         }
-        Command::History => out.emit(&DeployState { revisions: t.history()?, ..doc("history") }),
+        Command::History { format } => {
+            let revisions = t.history()?;
+            if !format.table() {
+                return out.emit(&DeployState { revisions, ..doc("history") });
+            }
+            let mut table = rb_common::table::Table::new(&["REVISION", "CREATED", "CURRENT", "DETAIL"]);
+            for r in &revisions {
+                table.row(vec![
+                    r.id.clone(),
+                    r.created.clone().unwrap_or_default(),
+                    if r.current { "*".to_string() } else { String::new() },
+                    r.detail.clone().unwrap_or_default(),
+                ]);
+            }
+            out.raw(table.render().as_bytes())
+        }
         Command::Rollback { to, dry_run, .. } => {
             rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "rollback", out)
         }

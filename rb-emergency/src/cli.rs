@@ -83,6 +83,10 @@ pub enum Command {
         /// Count only events this recent (`90m`, `24h`, `7d`)
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
 }
 

@@ -180,7 +180,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let how = How { yes, dry_run, no_revert };
             emergency_run(&store, &config, &emergency, &health, from.as_deref(), how, out)
         }
-        Command::Status { since } => status(&store, &config, &emergency, &health, since.as_deref(), out),
+        Command::Status { since, format } => {
+            status(&store, &config, &emergency, &health, since.as_deref(), format, out)
+        }
         Command::Drill { test, report } => drill::drill(&store, &test, report, out),
     }
 }
@@ -836,6 +838,7 @@ fn status(
     emergency: &EmergencyConfig,
     health: &HealthConfig,
     since: Option<&str>,
+    format: rb_common::table::Format,
     out: &mut Out,
 ) -> Result<()> {
     let since = since.map(parse_since).transpose()?;
@@ -957,7 +960,22 @@ fn status(
         metrics: Some(metrics),
         ..Report::default()
     };
-    out.emit(&report)?;
+    if format.table() {
+        let mut table = rb_common::table::Table::new(&["CHECK", "STATUS", "DETAIL"]);
+        for step in &report.steps {
+            table.row(vec![step.name.clone(), step.status.clone(), step.detail.clone()]);
+        }
+        let m = report.metrics.as_ref().map(|m| &m["rollbacks"]);
+        table.row(vec![
+            "rollbacks".to_string(),
+            "logged".to_string(),
+            m.map(|r| format!("{} ({} ok, {} failed)", r["total"], r["success"], r["failed"]))
+                .unwrap_or_default(),
+        ]);
+        out.raw(table.render().as_bytes())?;
+    } else {
+        out.emit(&report)?;
+    }
     if ok {
         Ok(())
     } else {

@@ -63,6 +63,10 @@ pub enum Command {
         /// Only these flags (an unknown one is an error)
         #[arg(value_name = "NAME")]
         names: Vec<String>,
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
     /// Set flags, all or nothing: NAME VALUE [NAME VALUE…]. Prints the values they had (the undo)
     Set {

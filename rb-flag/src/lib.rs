@@ -251,11 +251,18 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             },
             out,
         ),
-        Command::List { names } => {
+        Command::List { names, format } => {
             let (store, config) = cli.store.open()?;
             let backend = backend(&config, &store.root)?;
             let flags = backend.list(&names)?;
             common::note(&common::count(flags.len(), "flag", "flags"));
+            if format.table() {
+                let mut table = rb_common::table::Table::new(&["FLAG", "VALUE"]);
+                for (name, value) in &flags {
+                    table.row(vec![name.clone(), value.to_string()]);
+                }
+                return out.raw(table.render().as_bytes());
+            }
             out.emit(&FlagsDoc {
                 backend: backend.name().to_string(),
                 action: "list".to_string(),

@@ -71,6 +71,10 @@ pub enum Command {
         /// Only these apps
         #[arg(value_name = "APP")]
         apps: Vec<String>,
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
     /// Print the `migration-plan` of rolling APP back to TARGET: each step, its direction,
     /// whether it is irreversible. Changes nothing

@@ -375,7 +375,25 @@ fn close<T>(db: Db, done: Result<T>) -> Result<T> {
 fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Result<()> {
     let pending = recover(store, db)?;
     match command {
-        Command::Status { apps } => out.emit(&db.state(&apps)?),
+        Command::Status { apps, format } => {
+            let state = db.state(&apps)?;
+            if !format.table() {
+                return out.emit(&state);
+            }
+            let mut table = rb_common::table::Table::new(&["APP", "AT", "APPLIED", "NOT APPLIED"]);
+            for a in &state.apps {
+                let applied = a.migrations.iter().filter(|m| m.applied).count();
+                let pending: Vec<&str> =
+                    a.migrations.iter().filter(|m| !m.applied).map(|m| m.name.as_str()).collect();
+                table.row(vec![
+                    a.app.clone(),
+                    a.position(),
+                    format!("{applied}/{}", a.migrations.len()),
+                    pending.join(", "),
+                ]);
+            }
+            out.raw(table.render().as_bytes())
+        }
         Command::Plan { app, target, rehearse } => {
             let state = db.state(&[])?;
             let target = resolve(&state, &app, &target)?;

@@ -55,6 +55,10 @@ pub enum Command {
     Versions {
         /// The secret's name, without the prefix (DB_PASSWORD)
         name: String,
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
     /// Make an earlier version current; prints `before` and `after` (`--to <before>` undoes it)
     Rollback {

@@ -186,8 +186,20 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             common::note(&common::count(secrets.len(), "secret", "secrets"));
             out.emit(&SecretDoc { secrets, ..doc("list") })
         }
-        Command::Versions { name } => {
+        Command::Versions { name, format } => {
             let versions = b.versions(&name)?;
+            if format.table() {
+                let mut table = rb_common::table::Table::new(&["VERSION", "CREATED", "STAGES", "CURRENT"]);
+                for v in &versions {
+                    table.row(vec![
+                        v.id.clone(),
+                        v.created.clone().unwrap_or_default(),
+                        v.stages.join(","),
+                        if v.current { "*".to_string() } else { String::new() },
+                    ]);
+                }
+                return out.raw(table.render().as_bytes());
+            }
             out.emit(&SecretDoc { name: Some(b.full(&name)), versions, ..doc("versions") })
         }
         Command::Get { name, version, reveal } => {

@@ -63,6 +63,10 @@ pub enum Command {
         /// Only the snapshots of this set
         #[arg(value_name = "SET")]
         set: Option<String>,
+        /// `table` (aligned columns), `json` (one document a line), or `auto`: a table on a
+        /// terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
     /// Remove old snapshots: keep the newest N of each set (never the one `latest` points to,
     /// never one an interrupted restore needs; the old scripts' backups are left alone). Files

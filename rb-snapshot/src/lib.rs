@@ -19,7 +19,7 @@ pub use cli::Cli;
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     match &cli.command {
-        Some(cli::Command::List { set }) => list(&store, &config, set.as_deref(), out),
+        Some(cli::Command::List { set, format }) => list(&store, &config, set.as_deref(), *format, out),
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
         Some(cli::Command::Prune { keep, set, dry_run }) => {
             prune(&store, *keep, set.as_deref(), *dry_run, out)
@@ -105,8 +105,16 @@ fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> 
     )
 }
 
-fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Result<()> {
+fn list(
+    store: &Store,
+    config: &Config,
+    set: Option<&str>,
+    format: rb_common::table::Format,
+    out: &mut Out,
+) -> Result<()> {
     let mut unreadable = 0;
+    let as_table = format.table();
+    let mut table = rb_common::table::Table::new(&["ID", "SET", "CREATED", "FILES", "BYTES", "KIND"]);
     let listed: Vec<_> = store.list()?.into_iter().filter(|l| set.is_none_or(|s| s == l.set)).collect();
     if let Some(set) = set
         && listed.is_empty()
@@ -119,6 +127,17 @@ fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Res
             Ok(snap) => {
                 let m = &snap.manifest;
                 let how = if m.legacy { "old-script backup, no hashes" } else { "hashed" };
+                if as_table {
+                    table.row(vec![
+                        m.id.clone(),
+                        m.set.clone(),
+                        m.created.clone(),
+                        m.files.to_string(),
+                        m.bytes.to_string(),
+                        how.to_string(),
+                    ]);
+                    continue;
+                }
                 common::note(&format!(
                     "{}  {}  {} files, {} bytes, {how}",
                     m.id, m.created, m.files, m.bytes
@@ -130,6 +149,9 @@ fn list(store: &Store, config: &Config, set: Option<&str>, out: &mut Out) -> Res
                 unreadable += 1;
             }
         }
+    }
+    if as_table {
+        out.raw(table.render().as_bytes())?;
     }
     if unreadable > 0 {
         return Err(failed(format!(

@@ -13,6 +13,7 @@ mod emergency;
 mod envfile;
 mod exact;
 mod flags;
+mod format;
 mod hang;
 mod install;
 mod legacy;

@@ -54,15 +54,8 @@ fn migrate_status_and_flag_list_as_tables() {
     let s = Scenario::django();
     let status =
         s.cmd("rb-migrate").args(["status", "tickets", "features", "--format", "table"]).run().success();
-    let lines: Vec<&str> = status
-        .stdout()
-        .lines()
-        .map(str::to_string)
-        .collect::<Vec<_>>()
-        .leak()
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let text = status.stdout();
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[0].starts_with("APP") && lines[0].contains("AT") && lines[0].ends_with("NOT APPLIED"),
         "{lines:?}"

@@ -391,9 +391,10 @@ pub fn set_mode(path: &Path, mode: Mode) -> Result<()> {
         .ctx(|| format!("setting the mode of {}", path.display()))
 }
 
-/// Sets the mtime (and atime, to the same value) of a file or folder.
+/// Sets the mtime (and atime, to the same value) of a file, folder, fifo or device node, by
+/// path (`utimensat`, never opening it: opening a fifo waits for a writer).
 pub fn set_mtime(path: &Path, mtime: Mtime) -> Result<()> {
-    filetime::set_file_times(path, mtime.filetime(), mtime.filetime())
+    filetime::set_symlink_file_times(path, mtime.filetime(), mtime.filetime())
         .ctx(|| format!("setting the mtime of {}", path.display()))
 }
 

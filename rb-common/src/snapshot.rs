@@ -46,6 +46,7 @@ pub struct Manifest {
     /// When it was taken, RFC 3339 with the local offset.
     pub created: String,
     /// The paths and globs the set named, as given.
+    #[serde(with = "paths::list")]
     pub paths: Vec<String>,
     /// The globs among `paths`: a restore removes their current matches that are not entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -53,7 +54,7 @@ pub struct Manifest {
     /// Every file, folder and symlink recorded, sorted by path.
     pub entries: Vec<Entry>,
     /// Paths the set named that did not exist; a restore removes them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "paths::list")]
     pub missing: Vec<String>,
     /// Number of regular files.
     pub files: u64,
@@ -89,7 +90,10 @@ fn is_false(b: &bool) -> bool {
 /// One recorded file-system object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Entry {
-    /// Project-relative path, normalized (`core/config/settings/base.py`).
+    /// Project-relative path, normalized (`core/config/settings/base.py`). A name that is not
+    /// UTF-8 is written escaped (`caf\\xe9.py`) with its bytes in hex in `path_hex` beside
+    /// it, which readers take instead ([`paths::flat`]).
+    #[serde(flatten, with = "paths::flat")]
     pub path: String,
     /// What it is, with its type-specific fields.
     #[serde(flatten)]
@@ -147,9 +151,78 @@ pub enum Node {
     },
     /// A symbolic link, recorded as a link (never followed).
     Symlink {
-        /// The link's target, as `readlink` gives it.
+        /// The link's target, as `readlink` gives it (not UTF-8: `{"path", "path_hex"}`).
+        #[serde(with = "paths::one")]
         target: String,
     },
+    /// A named pipe: made again empty, with its mode (nothing is kept in the store).
+    Fifo {
+        /// Permission bits, octal text.
+        mode: Mode,
+    },
+    /// A character device node: made again with its device number (root only).
+    Char {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// The device number (`st_rdev`).
+        rdev: u64,
+    },
+    /// A block device node: made again with its device number (root only).
+    Block {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// The device number (`st_rdev`).
+        rdev: u64,
+    },
+}
+
+impl Node {
+    /// For a fifo or device node: its file type, mode and device number, to make it again.
+    pub fn special(&self) -> Option<(Special, Mode, u64)> {
+        match *self {
+            Node::Fifo { mode } => Some((Special::Fifo, mode, 0)),
+            Node::Char { mode, rdev } => Some((Special::Char, mode, rdev)),
+            Node::Block { mode, rdev } => Some((Special::Block, mode, rdev)),
+            _ => None,
+        }
+    }
+}
+
+/// The kinds of special file a snapshot records (sockets cannot be kept: their program
+/// makes them again).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Special {
+    /// A named pipe.
+    Fifo,
+    /// A character device.
+    Char,
+    /// A block device.
+    Block,
+}
+
+impl Special {
+    /// The kind of special file `meta` is, if it is one rb records.
+    pub fn of(meta: &fs::Metadata) -> Option<Special> {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        if ft.is_fifo() {
+            Some(Special::Fifo)
+        } else if ft.is_char_device() {
+            Some(Special::Char)
+        } else if ft.is_block_device() {
+            Some(Special::Block)
+        } else {
+            None
+        }
+    }
+}
+
+/// True for a Unix socket: never recorded (it cannot be copied, and the program that listens
+/// on it makes a new one when it starts), so a restore removes one and names it.
+pub fn is_socket(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_socket()
 }
 
 impl Entry {
@@ -199,6 +272,7 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
     let root_text = paths::utf8(root)?;
     let pattern = format!("{}/{spec}", glob::Pattern::escape(root_text));
     let walker = glob::glob(&pattern).map_err(|e| usage(format!("glob {spec:?}: {e}")))?;
+    // The glob crate matches names that are not UTF-8 too (lossily); they are taken as found.
     let mut out = Vec::new();
     for hit in walker {
         let hit = hit.ctx(|| format!("expanding {spec:?}"))?;
@@ -219,7 +293,7 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
     let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
     // A folder above is recorded only when it is a real folder: one reached through a
     // symlink (inside the root, or `check_ancestors` refuses it) is not the snapshot's to keep.
-    let real_dir = |rel: &str| fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_dir());
+    let real_dir = |rel: &str| fs::symlink_metadata(root.join(paths::os(rel))).is_ok_and(|m| m.is_dir());
     let add = |rel: &str, items: &mut BTreeMap<String, bool>| {
         items.insert(rel.to_string(), false);
         let mut at = rel;
@@ -270,7 +344,8 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
 
 /// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
 /// for it and (for a folder recorded whole) everything inside, parents before children.
-/// `skip` is a path never entered (the store, when it is inside the tree).
+/// `skip` is a path never entered (the store, when it is inside the tree). A socket is passed
+/// over, with a warning naming it (see [`is_socket`]).
 pub fn walk(
     base: &Path,
     rel: &str,
@@ -292,18 +367,25 @@ fn walk_from(
     skip: Option<&str>,
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
+    if is_socket(meta) {
+        crate::cli::warn(&format!(
+            "{} is a socket: it is not kept (the program that listens on it makes a new one)",
+            paths::escaped(rel)
+        ));
+        return Ok(());
+    }
     visit(base, rel, meta)?;
     if !meta.is_dir() || shallow {
         return Ok(());
     }
     let mut children: Vec<(String, PathBuf, fs::Metadata)> = Vec::new();
-    for child in fs::read_dir(base).ctx(|| format!("listing {rel}"))? {
-        let child = child.ctx(|| format!("listing {rel}"))?;
+    let shown = paths::escaped(rel);
+    for child in fs::read_dir(base).ctx(|| format!("listing {shown}"))? {
+        let child = child.ctx(|| format!("listing {shown}"))?;
         let name = child.file_name();
-        let name = paths::utf8(Path::new(&name)).map_err(|e| e.context(format!("in {rel}")))?;
-        let child_rel = format!("{rel}/{name}");
+        let child_rel = format!("{rel}/{}", paths::from_os(&name));
         if skip != Some(child_rel.as_str()) {
-            let meta = child.metadata().ctx(|| format!("reading {child_rel}"))?;
+            let meta = child.metadata().ctx(|| format!("reading {}", paths::escaped(&child_rel)))?;
             children.push((child_rel, child.path(), meta));
         }
     }
@@ -316,22 +398,34 @@ fn walk_from(
 
 /// The entry for a file-system object, without a hash (added by the caller that reads it).
 pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) -> Result<Entry> {
-    let ft = meta.file_type();
-    let node = if ft.is_symlink() {
-        let target = fs::read_link(actual).ctx(|| format!("reading the symlink {rel}"))?;
-        Node::Symlink { target: paths::utf8(&target)?.to_string() }
-    } else if ft.is_dir() {
-        Node::Dir { mode: Mode::of(meta), shallow }
-    } else if ft.is_file() {
-        Node::File { mode: Mode::of(meta), size: meta.len(), sha256: None }
-    } else {
-        return Err(failed(format!(
-            "{rel} is a socket, fifo or device; rb records files, folders and symlinks only"
-        )));
-    };
     use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    let mode = Mode::of(meta);
+    let node = if ft.is_symlink() {
+        let target = fs::read_link(actual).ctx(|| format!("reading the symlink {}", paths::escaped(rel)))?;
+        Node::Symlink { target: paths::from_os(target.as_os_str()).into_owned() }
+    } else if ft.is_dir() {
+        Node::Dir { mode, shallow }
+    } else if ft.is_file() {
+        Node::File { mode, size: meta.len(), sha256: None }
+    } else {
+        match Special::of(meta) {
+            Some(Special::Fifo) => Node::Fifo { mode },
+            Some(Special::Char) => Node::Char { mode, rdev: meta.rdev() },
+            Some(Special::Block) => Node::Block { mode, rdev: meta.rdev() },
+            None => {
+                return Err(failed(format!(
+                    "{} is a socket; rb does not record sockets",
+                    paths::escaped(rel)
+                )));
+            }
+        }
+    };
     let file = matches!(node, Node::File { .. });
-    let xattrs = if ft.is_symlink() { fsx::Xattrs::new() } else { fsx::read_xattrs(actual)? };
+    let xattrs = match ft.is_file() || ft.is_dir() {
+        true => fsx::read_xattrs(actual)?,
+        false => fsx::Xattrs::new(),
+    };
     Ok(Entry {
         path: rel.to_string(),
         node,
@@ -423,7 +517,7 @@ pub fn capture(
                 }
             }
             if let Some(dest) = dest {
-                let to = dest.join(rel);
+                let to = dest.join(paths::os(rel));
                 match &entry.node {
                     Node::File { mode, size, .. } => jobs.push(FileJob {
                         rel: rel.to_string(),
@@ -444,16 +538,19 @@ pub fn capture(
                         dir_times.push((to, *mode, entry.mtime));
                     }
                     Node::Symlink { target } => {
-                        symlink(target.as_str(), &to)
+                        symlink(paths::os(target), &to)
                             .ctx(|| format!("creating the symlink {}", to.display()))?;
                         fsx::set_symlink_mtime(&to, entry.mtime)?;
                     }
+                    // Only the manifest keeps a fifo or device node: a device node in the
+                    // store would be one more way into the device.
+                    Node::Fifo { .. } | Node::Char { .. } | Node::Block { .. } => {}
                 }
             }
             entries.insert(rel.to_string(), entry);
             Ok(())
         };
-        walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
+        walk(&root.join(paths::os(&item.path)), &item.path, item.shallow, skip, &mut visit)?;
     }
     // Hard links within the set: every file after the first of an inode (in path order)
     // records it, and its copy in the store is a link to that first copy.
@@ -495,7 +592,7 @@ pub fn capture(
         // The other names of an inode: links to its first copy, with its size and hash.
         for job in linked {
             let to = job.link_to.as_deref().unwrap_or_default();
-            let (from, at) = (dest.join(to), dest.join(&job.rel));
+            let (from, at) = (dest.join(paths::os(to)), dest.join(paths::os(&job.rel)));
             fs::hard_link(&from, &at).ctx(|| format!("linking {} to {}", at.display(), from.display()))?;
             let node = entries.get(to).map(|e| e.node.clone());
             if let (
@@ -531,18 +628,19 @@ fn put_file(
     progress: &crate::progress::Progress,
 ) -> Result<fsx::Digest256> {
     fail::fail_point!("snapshot-file", |_| std::process::abort());
-    let to = dest.join(&job.rel);
+    let rel = paths::os(&job.rel);
+    let to = dest.join(&rel);
     let safe = fsx::store_mode(job.mode);
     // An earlier copy is shared only if it is as safe as a new one (an older rb kept set-id
     // bits in the store).
     if let (Some(hash), Some(earlier)) = (&job.linked, earlier)
-        && fs::symlink_metadata(earlier.join(&job.rel)).is_ok_and(|m| Mode::of(&m) == safe)
-        && fs::hard_link(earlier.join(&job.rel), &to).is_ok()
+        && fs::symlink_metadata(earlier.join(&rel)).is_ok_and(|m| Mode::of(&m) == safe)
+        && fs::hard_link(earlier.join(&rel), &to).is_ok()
     {
         progress.add(job.size);
         return Ok(fsx::Digest256 { size: job.size, sha256: hash.clone() });
     }
-    let digest = fsx::copy_new(&root.join(&job.rel), &to, safe, job.mtime)?;
+    let digest = fsx::copy_new(&root.join(&rel), &to, safe, job.mtime)?;
     progress.add(digest.size);
     Ok(digest)
 }
@@ -550,7 +648,7 @@ fn put_file(
 /// Creates the folders above `rel` inside a snapshot being built (0755; they are not entries).
 fn ensure_parents(dest: &Path, rel: &str) -> Result<()> {
     if let Some(parent) = paths::parent(rel) {
-        let dir = dest.join(parent);
+        let dir = dest.join(paths::os(parent));
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
@@ -569,17 +667,31 @@ pub fn totals(entries: &[Entry]) -> (u64, u64) {
 }
 
 /// The `.rb/SHA256SUMS` text, in `sha256sum`'s format (names with a backslash or newline
-/// escaped as GNU coreutils does, so `sha256sum -c` reads every line).
-pub fn sums_text(entries: &[Entry]) -> String {
-    let mut out = String::new();
+/// escaped as GNU coreutils does, so `sha256sum -c` reads every line; names that are not
+/// UTF-8 as their raw bytes, as `sha256sum` writes them).
+pub fn sums_text(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
     for e in entries {
         if let Node::File { sha256: Some(h), .. } = &e.node {
-            if e.path.contains(['\\', '\n', '\r']) {
-                let name = e.path.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
-                out.push_str(&format!("\\{h}  {name}\n"));
+            let name = paths::raw(&e.path);
+            if name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+                out.push(b'\\');
+                out.extend_from_slice(h.as_bytes());
+                out.extend_from_slice(b"  ");
+                for b in name.iter() {
+                    match b {
+                        b'\\' => out.extend_from_slice(b"\\\\"),
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        b => out.push(*b),
+                    }
+                }
             } else {
-                out.push_str(&format!("{h}  {}\n", e.path));
+                out.extend_from_slice(h.as_bytes());
+                out.extend_from_slice(b"  ");
+                out.extend_from_slice(&name);
             }
+            out.push(b'\n');
         }
     }
     out
@@ -696,7 +808,7 @@ pub fn write_snapshot(
         // An unchanged set has the same sums as its previous snapshot: link them too.
         let sums = sums_text(&manifest.entries);
         let earlier = link.map(|l| l.dir.join(META_DIR).join(SUMS));
-        let same = earlier.as_ref().is_some_and(|e| fs::read(e).is_ok_and(|b| b == sums.as_bytes()));
+        let same = earlier.as_ref().is_some_and(|e| fs::read(e).is_ok_and(|b| b == sums));
         if !(same && earlier.is_some_and(|e| fs::hard_link(e, meta.join(SUMS)).is_ok())) {
             fs::write(meta.join(SUMS), sums).ctx(|| "writing SHA256SUMS")?;
         }
@@ -727,7 +839,7 @@ mod tests {
             link: None,
             sparse: false,
         };
-        assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
+        assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), b"ab  a b\n\\ab  x\\\\y\\nz\n");
     }
 
     #[test]

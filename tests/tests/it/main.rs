@@ -16,6 +16,7 @@ mod legacy;
 mod migrate;
 mod migrate_pg;
 mod nginx;
+mod odd;
 mod readme;
 mod restore;
 mod review;

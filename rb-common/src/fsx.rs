@@ -404,6 +404,12 @@ pub fn set_symlink_mtime(path: &Path, mtime: Mtime) -> Result<()> {
         .ctx(|| format!("setting the mtime of the symlink {}", path.display()))
 }
 
+/// The space an unprivileged writer has left on the file system that holds `path`, in bytes
+/// (`statvfs`), when it can be read.
+pub fn free_space(path: &Path) -> Option<u64> {
+    rustix::fs::statvfs(path).ok().map(|v| v.f_bavail.saturating_mul(v.f_frsize))
+}
+
 /// Flushes everything written on the file system that holds `path` (`syncfs(2)`).
 pub fn sync_fs(path: &Path) -> Result<()> {
     let dir = File::open(path).ctx(|| format!("opening {} to sync it", path.display()))?;

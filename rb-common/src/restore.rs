@@ -1446,7 +1446,11 @@ pub fn restore_then(
             pid: std::process::id(),
             started: clock::rfc3339(&clock::now()?),
         };
-        write_journal(store, &journal)?;
+        if let Err(e) = write_journal(store, &journal) {
+            // Nothing was changed: the undo is not needed (and a full store gets its space back).
+            let _ = store.remove_snapshot(&journal.undo);
+            return Err(e);
+        }
         finish(store, &journal, then)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
@@ -1533,12 +1537,23 @@ fn say_after(journal: &Journal, result: &Result<RestoreDoc>) {
 fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str) -> Error {
     let details = cause.detail_lines().to_vec();
     match revert(store, journal) {
-        Ok(_) => failed(format!(
-            "{what}: {}; everything was put back as it was (from {})",
-            cause.message(),
-            journal.undo
-        ))
-        .details(details),
+        // Everything is as it was: the undo would undo nothing, and on a full store its
+        // space is what the next attempt needs.
+        Ok(_) => {
+            if let Err(e) = store.remove_snapshot(&journal.undo) {
+                crate::cli::warn(&format!(
+                    "{} is no longer needed but could not be removed: {}",
+                    journal.undo,
+                    e.message()
+                ));
+            }
+            failed(format!(
+                "{what}: {}; everything was put back as it was (from {}, then removed: nothing is left to undo)",
+                cause.message(),
+                journal.undo
+            ))
+            .details(details)
+        }
         Err(e) => partial(
             format!(
                 "{what}: {}; putting back {} also failed: {}; the files may be partly restored",

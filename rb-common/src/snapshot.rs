@@ -580,10 +580,21 @@ pub fn capture(
     if let Some(dest) = dest {
         let earlier = link.map(|l| l.dir);
         let (linked, copied): (Vec<&FileJob>, Vec<&FileJob>) = jobs.iter().partition(|j| j.link_to.is_some());
+        let free = fsx::free_space(dest);
         let done: Vec<Result<fsx::Digest256>> =
             copied.par_iter().map(|job| put_file(job, root, dest, earlier, &progress)).collect();
         for (job, result) in copied.iter().zip(done) {
-            let digest = result?;
+            let digest = result.map_err(|e| match (e.is_full(), free) {
+                // Say how much was needed, not only where it stopped.
+                (true, Some(free)) => failed(format!(
+                    "its copies need {} and {} was free (it stopped at the copy of {})",
+                    indicatif::HumanBytes(copied.iter().map(|j| j.size).sum()),
+                    indicatif::HumanBytes(free),
+                    paths::escaped(&job.rel)
+                ))
+                .full(),
+                _ => e,
+            })?;
             if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&job.rel) {
                 *size = digest.size;
                 *sha256 = Some(digest.sha256);
@@ -815,10 +826,22 @@ pub fn write_snapshot(
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)
     })();
-    if built.is_err() {
+    if let Err(e) = built {
         let _ = fsx::remove_any(&tmp);
+        if e.is_full() {
+            // The store filled, not the live tree: say so, and that nothing is left behind.
+            return Err(failed(format!(
+                "the store {} is full: writing {}: {}; it was removed, nothing was changed",
+                store.shown(),
+                manifest.id,
+                e.message()
+            ))
+            .full()
+            .hint("free space on the store's file system (`rb-snapshot prune` removes old snapshots), or keep the store on a larger one (--store DIR)"));
+        }
+        return Err(e);
     }
-    built.map(|()| manifest)
+    Ok(manifest)
 }
 
 #[cfg(test)]

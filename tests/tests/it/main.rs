@@ -12,6 +12,7 @@ mod emergency;
 mod envfile;
 mod exact;
 mod flags;
+mod full;
 mod legacy;
 mod migrate;
 mod migrate_pg;

@@ -56,7 +56,7 @@ pub fn to_line<T: Document>(doc: &T) -> Result<String> {
 
 /// Writes `doc` as one line (with its newline) to `w`, streaming: a large manifest is never
 /// held as one string.
-pub fn write_doc<T: Document>(w: &mut impl Write, doc: &T) -> Result<()> {
+pub fn write_doc<T: Document>(w: &mut (impl Write + ?Sized), doc: &T) -> Result<()> {
     serde_json::to_writer(&mut *w, &Envelope { rb: FORMAT, kind: T::KIND, body: doc })
         .map_err(|e| failed(e.to_string()))?;
     w.write_all(b"\n").map_err(|e| failed(e.to_string()))

@@ -446,38 +446,40 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
 pub struct LinkDest<'a> {
     /// The earlier snapshot's folder.
     pub dir: &'a Path,
-    /// Its entries by path.
-    pub entries: HashMap<&'a str, &'a Entry>,
+    /// Its entries, sorted by path (as a stored manifest's are): found by binary search,
+    /// without an index of their own.
+    pub entries: &'a [Entry],
 }
 
 impl<'a> LinkDest<'a> {
     /// Link from `manifest`, stored in `dir`.
     pub fn new(dir: &'a Path, manifest: &'a Manifest) -> Self {
-        LinkDest { dir, entries: manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect() }
+        LinkDest { dir, entries: &manifest.entries }
     }
 
     /// The hash of the earlier copy of `now`, if the live file is unchanged since.
-    fn unchanged(&self, now: &Entry) -> Option<String> {
-        let then = self.entries.get(now.path.as_str())?;
-        let Node::File { sha256: Some(hash), .. } = &then.node else { return None };
+    fn unchanged(&self, now: &Entry) -> Option<&'a str> {
+        let at = self.entries.binary_search_by(|e| e.path.as_str().cmp(&now.path)).ok()?;
+        let then = &self.entries[at];
+        let Node::File { mode: m, size: s, sha256: Some(hash) } = &then.node else { return None };
         let Node::File { mode, size, .. } = &now.node else { return None };
-        let same = then.node == Node::File { mode: *mode, size: *size, sha256: Some(hash.clone()) }
+        let same = (m, s) == (mode, size)
             && then.mtime == now.mtime
             && (then.uid, then.gid, then.ino, then.ctime) == (now.uid, now.gid, now.ino, now.ctime)
             && now.ino.is_some();
-        same.then(|| hash.clone())
+        same.then_some(hash.as_str())
     }
 }
 
 /// A file to put into a snapshot being built (paths are made when it is done: on a large
 /// tree, holding two full paths per file costs more memory than the manifest).
-struct FileJob {
+struct FileJob<'a> {
     rel: String,
     mode: Mode,
     mtime: Mtime,
     size: u64,
     /// The earlier snapshot's hash, when the file can be linked from it.
-    linked: Option<String>,
+    linked: Option<&'a str>,
     /// The file of this snapshot it is a hard link of, if any.
     link_to: Option<String>,
 }
@@ -486,16 +488,16 @@ struct FileJob {
 /// (files copied and hashed in one read, on every core, or hard-linked from `link` when
 /// unchanged; modes, mtimes and symlinks kept); without, only reads metadata (a dry run).
 /// `skip` is never entered (the store). Returns the entries sorted by path, each path once.
-pub fn capture(
+pub fn capture<'a>(
     root: &Path,
     items: &[Item],
     dest: Option<&Path>,
     skip: Option<&str>,
-    link: Option<&LinkDest>,
+    link: Option<&LinkDest<'a>>,
 ) -> Result<Vec<Entry>> {
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
-    let mut jobs: Vec<FileJob> = Vec::new();
+    let mut jobs: Vec<FileJob<'a>> = Vec::new();
     // Files with more than one link, to find those of the set that share an inode.
     let mut inodes: Vec<(String, u64, u64)> = Vec::new();
     // Parents before children, so a folder recorded whole covers what is listed inside it.
@@ -649,7 +651,7 @@ fn put_file(
         && fs::hard_link(earlier.join(&rel), &to).is_ok()
     {
         progress.add(job.size);
-        return Ok(fsx::Digest256 { size: job.size, sha256: hash.clone() });
+        return Ok(fsx::Digest256 { size: job.size, sha256: hash.to_string() });
     }
     let digest = fsx::copy_new(&root.join(&rel), &to, safe, job.mtime)?;
     progress.add(digest.size);
@@ -682,30 +684,39 @@ pub fn totals(entries: &[Entry]) -> (u64, u64) {
 /// UTF-8 as their raw bytes, as `sha256sum` writes them).
 pub fn sums_text(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::new();
+    let _ = write_sums(entries, &mut out);
+    out
+}
+
+/// Writes [`sums_text`] to `out` line by line (never the whole text in memory).
+pub fn write_sums(entries: &[Entry], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     for e in entries {
         if let Node::File { sha256: Some(h), .. } = &e.node {
             let name = paths::raw(&e.path);
             if name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
-                out.push(b'\\');
-                out.extend_from_slice(h.as_bytes());
-                out.extend_from_slice(b"  ");
+                let mut line = Vec::with_capacity(name.len() + 70);
+                line.push(b'\\');
+                line.extend_from_slice(h.as_bytes());
+                line.extend_from_slice(b"  ");
                 for b in name.iter() {
                     match b {
-                        b'\\' => out.extend_from_slice(b"\\\\"),
-                        b'\n' => out.extend_from_slice(b"\\n"),
-                        b'\r' => out.extend_from_slice(b"\\r"),
-                        b => out.push(*b),
+                        b'\\' => line.extend_from_slice(b"\\\\"),
+                        b'\n' => line.extend_from_slice(b"\\n"),
+                        b'\r' => line.extend_from_slice(b"\\r"),
+                        b => line.push(*b),
                     }
                 }
+                line.push(b'\n');
+                out.write_all(&line)?;
             } else {
-                out.extend_from_slice(h.as_bytes());
-                out.extend_from_slice(b"  ");
-                out.extend_from_slice(&name);
+                out.write_all(h.as_bytes())?;
+                out.write_all(b"  ")?;
+                out.write_all(&name)?;
+                out.write_all(b"\n")?;
             }
-            out.push(b'\n');
         }
     }
-    out
+    Ok(())
 }
 
 /// What to take: a set name, its specs, and for undo snapshots what they undo.
@@ -817,11 +828,21 @@ pub fn write_snapshot(
         crate::doc::write_doc(&mut out, &manifest).within(|| "writing the manifest")?;
         std::io::Write::flush(&mut out).ctx(|| "writing the manifest")?;
         // An unchanged set has the same sums as its previous snapshot: link them too.
-        let sums = sums_text(&manifest.entries);
+        let sums = meta.join(SUMS);
+        let file = fs::File::create(&sums).ctx(|| "writing SHA256SUMS")?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        write_sums(&manifest.entries, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .ctx(|| "writing SHA256SUMS")?;
+        drop(out);
         let earlier = link.map(|l| l.dir.join(META_DIR).join(SUMS));
-        let same = earlier.as_ref().is_some_and(|e| fs::read(e).is_ok_and(|b| b == sums));
-        if !(same && earlier.is_some_and(|e| fs::hard_link(e, meta.join(SUMS)).is_ok())) {
-            fs::write(meta.join(SUMS), sums).ctx(|| "writing SHA256SUMS")?;
+        if let Some(earlier) = earlier
+            && fsx::same_content(&earlier, &sums)
+        {
+            let linked = sums.with_extension("link");
+            if fs::hard_link(&earlier, &linked).is_ok() {
+                fs::rename(&linked, &sums).ctx(|| "linking SHA256SUMS")?;
+            }
         }
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)

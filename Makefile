@@ -27,8 +27,9 @@ test: deps
 deps:
 	scripts/deps.sh
 
-## bench: rb against cp -a and rsync on the same trees (BENCH_SIZES="small medium large").
-BENCH_SIZES ?= small medium large
+## bench: rb against cp -a and rsync on the same trees, and peak memory by file count
+## (BENCH_SIZES="small medium large memory").
+BENCH_SIZES ?= small medium large memory
 bench:
 	scripts/deps.sh bench
 	$(CARGO) build --release --workspace --bins --locked

@@ -20,6 +20,12 @@ time) and the median is printed with its ratio to `cp -a`:
   rb-snapshot --version       start-up
 
 plus the disk added by the unchanged snapshot and the peak memory (max RSS) of rb's runs.
+
+`memory` measures how peak memory grows with the number of files: trees of 10,000 and 100,000
+small files (64 bytes each, 100 per folder), the peak RSS (getrusage of the child) of a first
+snapshot, an unchanged snapshot and a full restore (the live tree removed, everything written
+back), and the 100,000 figure's ratio to the 10,000 one. The target: under 64 MiB at 100,000
+files, and at most 1.25x the figure at 10,000.
 Timings are measurements, not tests: nothing here fails on a number.
 """
 
@@ -34,7 +40,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIZES = {"small": None, "medium": (5_000, 100, 100 * 2**20), "large": (50_000, 1_000, 2**30)}
+SIZES = {"small": None, "medium": (5_000, 100, 100 * 2**20), "large": (50_000, 1_000, 2**30), "memory": None}
+MEMORY_COUNTS = (10_000, 100_000)
+MEMORY_TARGET_MIB, MEMORY_TARGET_RATIO = 64, 1.25
 
 
 def generate(name, root):
@@ -136,6 +144,48 @@ def bench(name, runs, bins, work):
     return files, size, results, ("rb-snapshot --version", statistics.median(version)), added
 
 
+def small_files(data, count):
+    """Writes `count` files of 64 deterministic bytes, 100 per folder, under data."""
+    rng = random.Random(f"rb-bench-memory-{count}")
+    folders = max(1, count // 100)
+    for d in range(folders):
+        os.makedirs(os.path.join(data, f"d{d:05}"))
+    for i in range(count):
+        with open(os.path.join(data, f"d{i % folders:05}", f"f{i:07}.bin"), "wb") as f:
+            f.write(rng.randbytes(64))
+
+
+def memory(bins, work):
+    """Peak RSS (KiB) of a first snapshot, an unchanged snapshot and a full restore, by file count."""
+    rb_snapshot, rb_restore = os.path.join(bins, "rb-snapshot"), os.path.join(bins, "rb-restore")
+    peaks = {}
+    for count in MEMORY_COUNTS:
+        root = os.path.join(work, f"mem{count}")
+        data, store = os.path.join(root, "data"), os.path.join(root, "store")
+        small_files(data, count)
+        env = dict(os.environ, RB_ROOT=root)
+        snap = [rb_snapshot, "--store", store, "--name", "bench", "data"]
+        first = run(snap, env)[1]
+        unchanged = run(snap, env)[1]
+        first_id = sorted(e for e in os.listdir(store) if e.startswith("bench_"))[0]
+        shutil.rmtree(data)
+        restore = run([rb_restore, "--store", store, first_id], env)[1]
+        peaks[count] = {"rb-snapshot (first)": first, "rb-snapshot (unchanged)": unchanged, "rb-restore (full)": restore}
+        shutil.rmtree(root)
+    return peaks
+
+
+def print_memory(peaks):
+    low, high = MEMORY_COUNTS
+    print(f"\nmemory: peak RSS by file count (target: under {MEMORY_TARGET_MIB} MiB at {high:,} files, "
+          f"at most {MEMORY_TARGET_RATIO}x the figure at {low:,})")
+    print(f"  {'command':28} {f'{low:,} files':>14} {f'{high:,} files':>14} {'ratio':>7}  target")
+    for label in peaks[low]:
+        a, b = peaks[low][label] / 1024, peaks[high][label] / 1024
+        ok = b < MEMORY_TARGET_MIB and b <= MEMORY_TARGET_RATIO * a
+        print(f"  {label:28} {a:10.1f} MiB {b:10.1f} MiB {b / a:6.2f}x  {'met' if ok else 'NOT met'}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sizes", nargs="*", default=["small", "medium", "large"], choices=list(SIZES))
@@ -143,11 +193,15 @@ def main():
     p.add_argument("--bins", default=os.path.join(REPO, "target/release"), help="folder of the rb binaries")
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one; needs ~2.5x the tree)")
     args = p.parse_args()
-    for tool in ["cp", "rsync", "du"]:
+    for tool in ["cp", "rsync", "du"] if set(args.sizes) - {"memory"} else []:
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is missing (make bench installs rsync)")
     print(f"rb bench: {os.cpu_count()} cores, {args.runs} runs per command (median), warm cache, binaries in {args.bins}")
     for name in args.sizes:
+        if name == "memory":
+            with tempfile.TemporaryDirectory(prefix="rb-bench.", dir=args.work) as work:
+                print_memory(memory(args.bins, work))
+            continue
         with tempfile.TemporaryDirectory(prefix="rb-bench.", dir=args.work) as work:
             files, size, results, version, added = bench(name, args.runs, args.bins, work)
         base = results[0][1]

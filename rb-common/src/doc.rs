@@ -13,6 +13,11 @@
 //! {"rb":1,"kind":"event","time":"2025-10-13T12:05:01+00:00","tool":"rb-restore","action":"restore","ok":true,"message":"ROLLBACK SUCCESS","snapshot":"config_20251013_120000","undo":"undo_20251013_120501"}
 //! ```
 //!
+//! Paths are text: a name that is not UTF-8 is written escaped in `path` with its bytes in
+//! hex in `path_hex` beside it (`{"path":"data/caf\\xe9.txt","path_hex":"646174612f636166e92e747874",…}`;
+//! in a list of paths, that object stands for the string), and readers take `path_hex` when
+//! it is there ([`crate::paths`]).
+//!
 //! The field-level meaning of each kind is on its Rust type: [`crate::snapshot::Manifest`],
 //! [`crate::restore::RestoreDoc`], [`crate::store::Event`].
 
@@ -51,7 +56,7 @@ pub fn to_line<T: Document>(doc: &T) -> Result<String> {
 
 /// Writes `doc` as one line (with its newline) to `w`, streaming: a large manifest is never
 /// held as one string.
-pub fn write_doc<T: Document>(w: &mut impl Write, doc: &T) -> Result<()> {
+pub fn write_doc<T: Document>(w: &mut (impl Write + ?Sized), doc: &T) -> Result<()> {
     serde_json::to_writer(&mut *w, &Envelope { rb: FORMAT, kind: T::KIND, body: doc })
         .map_err(|e| failed(e.to_string()))?;
     w.write_all(b"\n").map_err(|e| failed(e.to_string()))

@@ -50,6 +50,8 @@ pub struct Error {
     message: String,
     hints: Vec<String>,
     details: Vec<String>,
+    /// The file system written to was full (`ENOSPC`, or the quota, `EDQUOT`).
+    full: bool,
 }
 
 /// The result type of everything in rb.
@@ -58,7 +60,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), hints: Vec::new(), details: Vec::new() }
+        Error { kind, message: message.into(), hints: Vec::new(), details: Vec::new(), full: false }
+    }
+
+    /// True when the error is a full file system (`ENOSPC`, `EDQUOT`) met on the way: the
+    /// store's, when it happened while writing a snapshot.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Marks the error as a full file system (see [`Error::is_full`]).
+    #[must_use]
+    pub fn full(mut self) -> Self {
+        self.full = true;
+        self
     }
 
     /// Adds a hint: something the user can do about it, printed as `tool: hint: …`.
@@ -147,7 +162,14 @@ pub trait Context<T> {
 
 impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
     fn ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
-        self.map_err(|e| failed(format!("{}: {}", context(), clean_io(&e.to_string()))))
+        self.map_err(|e| {
+            let text = e.to_string();
+            let error = failed(format!("{}: {}", context(), clean_io(&text)));
+            match is_full_text(&text) {
+                true => error.full(),
+                false => error,
+            }
+        })
     }
 }
 
@@ -161,6 +183,12 @@ impl<T> ErrContext<T> for Result<T> {
     fn within<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
         self.map_err(|e| e.context(context()))
     }
+}
+
+/// True for the text of an I/O error that is a full file system: `ENOSPC` (28) or the quota,
+/// `EDQUOT` (122). Foreign errors arrive here only as text, and std writes the errno.
+fn is_full_text(text: &str) -> bool {
+    text.ends_with(" (os error 28)") || text.ends_with(" (os error 122)")
 }
 
 /// `No such file or directory (os error 2)` reads better without the errno in parentheses.
@@ -184,5 +212,7 @@ mod tests {
     fn io_context_drops_errno() {
         let e: Result<()> = Err(std::io::Error::from_raw_os_error(2)).ctx(|| "reading x");
         assert_eq!(e.unwrap_err().message(), "reading x: No such file or directory");
+        let full: Result<()> = Err(std::io::Error::from_raw_os_error(28)).ctx(|| "writing x");
+        assert!(full.unwrap_err().is_full());
     }
 }

@@ -357,6 +357,28 @@ pub fn copy_into(src: &Path, dst: &File) -> Result<Digest256> {
     Ok(Digest256 { size: len, sha256: hex::encode(hasher.finalize()) })
 }
 
+/// True when the files `a` and `b` can both be read and hold the same bytes (compared a chunk
+/// at a time, never whole in memory).
+pub fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(mut a), Ok(mut b)) = (File::open(a), File::open(b)) else { return false };
+    if !matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.len() == y.len()) {
+        return false;
+    }
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = match a.read(&mut x) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return true;
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
+}
+
 /// Hashes a file without copying it.
 pub fn hash_file(path: &Path) -> Result<Digest256> {
     hash_copy(path, None)
@@ -391,9 +413,10 @@ pub fn set_mode(path: &Path, mode: Mode) -> Result<()> {
         .ctx(|| format!("setting the mode of {}", path.display()))
 }
 
-/// Sets the mtime (and atime, to the same value) of a file or folder.
+/// Sets the mtime (and atime, to the same value) of a file, folder, fifo or device node, by
+/// path (`utimensat`, never opening it: opening a fifo waits for a writer).
 pub fn set_mtime(path: &Path, mtime: Mtime) -> Result<()> {
-    filetime::set_file_times(path, mtime.filetime(), mtime.filetime())
+    filetime::set_symlink_file_times(path, mtime.filetime(), mtime.filetime())
         .ctx(|| format!("setting the mtime of {}", path.display()))
 }
 
@@ -401,6 +424,12 @@ pub fn set_mtime(path: &Path, mtime: Mtime) -> Result<()> {
 pub fn set_symlink_mtime(path: &Path, mtime: Mtime) -> Result<()> {
     filetime::set_symlink_file_times(path, mtime.filetime(), mtime.filetime())
         .ctx(|| format!("setting the mtime of the symlink {}", path.display()))
+}
+
+/// The space an unprivileged writer has left on the file system that holds `path`, in bytes
+/// (`statvfs`), when it can be read.
+pub fn free_space(path: &Path) -> Option<u64> {
+    rustix::fs::statvfs(path).ok().map(|v| v.f_bavail.saturating_mul(v.f_frsize))
 }
 
 /// Flushes everything written on the file system that holds `path` (`syncfs(2)`).
@@ -417,13 +446,27 @@ pub fn sync_dir(path: &Path) -> Result<()> {
 /// Replaces `path` with `bytes` atomically: a temporary file in the same folder, synced, given
 /// `mode` (whatever the umask), renamed over the target, and the folder synced.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
+    atomic_write_with(path, mode, &mut |w| w.write_all(bytes).ctx(|| format!("writing {}", path.display())))
+}
+
+/// [`atomic_write`] of what `write` writes, streamed through a buffer: a large document (a
+/// journal of 100,000 steps) is never held whole in memory.
+pub fn atomic_write_with(
+    path: &Path,
+    mode: Mode,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".rb-tmp.")
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).ctx(|| format!("writing {}", path.display()))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut out)?;
+        out.flush().ctx(|| format!("writing {}", path.display()))?;
+    }
     set_mode_file(tmp.as_file(), path, mode)?;
     tmp.as_file().sync_all().ctx(|| format!("syncing {}", path.display()))?;
     tmp.persist(path).map_err(|e| failed(format!("replacing {}: {}", path.display(), e.error)))?;

@@ -176,7 +176,7 @@ fn children(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
     for child in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let child = child.ctx(|| format!("listing {}", dir.display()))?;
         let name = child.file_name();
-        let name = crate::paths::utf8(Path::new(&name))?.to_string();
+        let name = crate::paths::from_os(&name).into_owned();
         if !name.starts_with('.') {
             out.push((name, child.path()));
         }

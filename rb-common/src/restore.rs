@@ -32,13 +32,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::doc::Document;
-use crate::error::{Context, Error, Kind, Result, failed, partial, usage};
+use crate::error::{Context, ErrContext, Error, Kind, Result, failed, partial, usage};
 use crate::exec;
 use crate::fsx::{self, Mode, Mtime, Xattrs};
 use crate::lock::Lock;
 use crate::paths;
 use crate::signals;
-use crate::snapshot::{self, Entry, Item, Manifest, Node, UNDO_SET};
+use crate::snapshot::{self, Entry, Item, Manifest, Node, Special, UNDO_SET};
 use crate::store::{Event, Snapshot, Store};
 
 /// How to restore.
@@ -62,21 +62,25 @@ pub enum Step {
     /// Remove a file, symlink or whole folder (already gone is fine).
     Remove {
         /// What to remove.
+        #[serde(with = "paths::one")]
         path: String,
     },
     /// Create a folder (already there is fine); its mode comes with a later `DirMeta`.
     MkDir {
         /// The folder.
+        #[serde(with = "paths::one")]
         path: String,
     },
     /// Put a file's content in place from the snapshot, checked against its hash on the way.
     Write {
         /// Where it goes.
+        #[serde(with = "paths::one")]
         path: String,
         /// Its owner `[uid, gid]`, when rb runs as root.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<(u32, u32)>,
         /// Where its content is in the snapshot (in the journal: relative to the store).
+        #[serde(with = "paths::fs_path")]
         src: PathBuf,
         /// Its mode.
         mode: Mode,
@@ -94,11 +98,13 @@ pub enum Step {
     /// Put a symlink in place.
     Link {
         /// Where it goes.
+        #[serde(with = "paths::one")]
         path: String,
         /// Its owner `[uid, gid]`, when rb runs as root.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<(u32, u32)>,
         /// What it points to.
+        #[serde(with = "paths::one")]
         target: String,
         /// Its own mtime.
         mtime: Mtime,
@@ -106,6 +112,7 @@ pub enum Step {
     /// Fix a file's or symlink's mode and mtime whose content is already right.
     Meta {
         /// The file or link.
+        #[serde(with = "paths::one")]
         path: String,
         /// Its owner `[uid, gid]`, when rb runs as root.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +129,7 @@ pub enum Step {
     /// Set a folder's mode and mtime, after everything inside it is done.
     DirMeta {
         /// The folder.
+        #[serde(with = "paths::one")]
         path: String,
         /// Its owner `[uid, gid]`, when rb runs as root.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,11 +143,31 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         xattrs: Option<Xattrs>,
     },
+    /// Make a fifo or device node (under a temporary name, renamed into place).
+    MkNod {
+        /// Where it goes.
+        #[serde(with = "paths::one")]
+        path: String,
+        /// Its owner `[uid, gid]`, when rb runs as root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
+        /// What it is.
+        kind: Special,
+        /// Its mode.
+        mode: Mode,
+        /// Its device number (0 for a fifo).
+        #[serde(default)]
+        rdev: u64,
+        /// Its mtime.
+        mtime: Mtime,
+    },
     /// Make `path` a hard link of `to` (a file of the set put in place before it).
     HardLink {
         /// The other name of the inode.
+        #[serde(with = "paths::one")]
         path: String,
         /// The file it shares its inode with.
+        #[serde(with = "paths::one")]
         to: String,
     },
 }
@@ -168,6 +196,8 @@ pub struct Plan {
     pub removed: Vec<String>,
     /// What the undo snapshot records.
     pub undo: UndoSpec,
+    /// Sockets the restore removes or replaces: they cannot be kept in the undo.
+    pub sockets: Vec<String>,
 }
 
 impl Plan {
@@ -188,11 +218,14 @@ pub struct RestoreDoc {
     /// restore. Absent for a dry run or when nothing changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<String>,
-    /// Paths created.
+    /// Paths created (each a string, or for a name that is not UTF-8 `{"path", "path_hex"}`).
+    #[serde(with = "paths::list")]
     pub created: Vec<String>,
     /// Paths whose content, type, mode or mtime changed.
+    #[serde(with = "paths::list")]
     pub modified: Vec<String>,
-    /// Paths removed (kept in the undo snapshot).
+    /// Paths removed (kept in the undo snapshot, but for sockets, which cannot be kept).
+    #[serde(with = "paths::list")]
     pub removed: Vec<String>,
     /// True when every file written was checked against the snapshot's SHA-256 (false for a
     /// legacy backup, which has none).
@@ -223,27 +256,31 @@ enum Live {
     File(fs::Metadata),
     Dir(fs::Metadata),
     Link(fs::Metadata, String),
-    /// A fifo, socket or device: rb neither reads nor replaces one.
-    Other,
+    /// A fifo or device node.
+    Special(fs::Metadata, Special),
+    /// A socket: removed where the snapshot has anything else (it cannot be kept).
+    Socket,
 }
 
 fn lstat(root: &Path, rel: &str) -> Result<Live> {
-    let path = root.join(rel);
+    let path = paths::under(root, rel);
     let meta = match fs::symlink_metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Live::Missing),
-        Err(e) => return Err(failed(format!("reading {rel}: {e}"))),
+        Err(e) => return Err(failed(format!("reading {}: {e}", paths::escaped(rel)))),
     };
     let ft = meta.file_type();
     Ok(if ft.is_symlink() {
-        let target = fs::read_link(&path).ctx(|| format!("reading the symlink {rel}"))?;
-        Live::Link(meta, paths::utf8(&target)?.to_string())
+        let target = fs::read_link(&path).ctx(|| format!("reading the symlink {}", paths::escaped(rel)))?;
+        Live::Link(meta, paths::from_os(target.as_os_str()).into_owned())
     } else if ft.is_dir() {
         Live::Dir(meta)
     } else if ft.is_file() {
         Live::File(meta)
+    } else if let Some(kind) = Special::of(&meta) {
+        Live::Special(meta, kind)
     } else {
-        Live::Other
+        Live::Socket
     })
 }
 
@@ -296,7 +333,7 @@ impl Planner<'_> {
         if !self.snap.manifest.xattrs {
             return Ok(false);
         }
-        let live = fsx::read_xattrs(&self.root.join(rel))?;
+        let live = fsx::read_xattrs(&paths::under(self.root, rel))?;
         let managed = |x: &Xattrs| -> Xattrs {
             x.iter()
                 .filter(|(n, _)| self.own || *n != fsx::CAPABILITY)
@@ -403,8 +440,8 @@ impl Planner<'_> {
             self.ensure_parents(rel)?;
         }
         let live = self.live(rel)?;
-        if let Live::Other = live {
-            return Err(failed(format!("{rel} is a fifo, socket or device; rb will not replace it")));
+        if let Live::Socket = live {
+            self.plan.sockets.push(rel.to_string());
         }
         if let Node::Dir { shallow: true, .. } = e.node {
             // Only the folder's own mode and mtime were recorded: never change its type.
@@ -416,7 +453,8 @@ impl Planner<'_> {
                 }
                 Live::File(_) => {
                     return Err(failed(format!(
-                        "{rel} is a file now, but the snapshot has a folder there; move it away first"
+                        "{} is a file now, but the snapshot has a folder there; move it away first",
+                        paths::escaped(rel)
                     )));
                 }
                 _ => {}
@@ -425,12 +463,17 @@ impl Planner<'_> {
         if let (Node::File { .. }, Some(to)) = (&e.node, &e.link) {
             return self.hard_link(e, to, live);
         }
-        let same_type = matches!(
-            (&e.node, &live),
+        let same_type = match (&e.node, &live) {
             (Node::File { .. }, Live::File(_))
-                | (Node::Dir { .. }, Live::Dir(_))
-                | (Node::Symlink { .. }, Live::Link(..))
-        );
+            | (Node::Dir { .. }, Live::Dir(_))
+            | (Node::Symlink { .. }, Live::Link(..)) => true,
+            // Another device number is another device: made again.
+            (node, Live::Special(meta, kind)) => {
+                use std::os::unix::fs::MetadataExt;
+                node.special().is_some_and(|(k, _, rdev)| k == *kind && rdev == meta.rdev())
+            }
+            _ => false,
+        };
         let exists = !matches!(live, Live::Missing);
         if exists && !same_type {
             self.remove(rel);
@@ -451,7 +494,7 @@ impl Planner<'_> {
                     if meta.len() != *size && !legacy {
                         false
                     } else {
-                        let live_hash = fsx::hash_file(&self.root.join(rel))?;
+                        let live_hash = fsx::hash_file(&paths::under(self.root, rel))?;
                         let want = match sha256 {
                             Some(h) => h.clone(),
                             None => fsx::hash_file(&self.snap.source(rel))?.sha256,
@@ -508,6 +551,25 @@ impl Planner<'_> {
                 }
                 Ok(())
             }
+            (node, Live::Special(meta, _)) => {
+                let mode = node.special().map(|(_, mode, _)| mode);
+                if mode != Some(Mode::of(&meta))
+                    || Mtime::of(&meta) != e.mtime
+                    || self.owner_differs(e, &meta)
+                {
+                    self.plan.undo.full.push(rel.to_string());
+                    self.plan.modified.push(rel.to_string());
+                    let owner = self.owner(e);
+                    self.metas.push(Step::Meta {
+                        path: rel.to_string(),
+                        owner,
+                        mode,
+                        mtime: e.mtime,
+                        xattrs: None,
+                    });
+                }
+                Ok(())
+            }
             _ => unreachable!("type mismatches were handled above"),
         }
     }
@@ -560,6 +622,11 @@ impl Planner<'_> {
             Node::Symlink { target } => {
                 self.writes.push(Step::Link { path: rel, owner, target: target.clone(), mtime: e.mtime });
             }
+            Node::Fifo { .. } | Node::Char { .. } | Node::Block { .. } => {
+                if let Some((kind, mode, rdev)) = e.node.special() {
+                    self.writes.push(Step::MkNod { path: rel, owner, kind, mode, rdev, mtime: e.mtime });
+                }
+            }
             Node::Dir { .. } => unreachable!("folders are created, not written"),
         }
     }
@@ -567,10 +634,14 @@ impl Planner<'_> {
     /// Plans the removal of what is in folder `rel` now and is not in the snapshot.
     fn extras_in(&mut self, rel: &str) -> Result<()> {
         let mut extra = Vec::new();
-        for child in fs::read_dir(self.root.join(rel)).ctx(|| format!("listing {rel}"))? {
-            let child = child.ctx(|| format!("listing {rel}"))?;
+        let shown = paths::escaped(rel);
+        for child in fs::read_dir(paths::under(self.root, rel)).ctx(|| format!("listing {shown}"))? {
+            let child = child.ctx(|| format!("listing {shown}"))?;
             let name = child.file_name();
-            let child_rel = format!("{rel}/{}", paths::utf8(Path::new(&name))?);
+            let child_rel = format!("{rel}/{}", paths::from_os(&name));
+            if child.file_type().is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t)) {
+                self.plan.sockets.push(child_rel.clone());
+            }
             if !self.desired.contains_key(child_rel.as_str())
                 && self.store.as_deref() != Some(child_rel.as_str())
             {
@@ -618,10 +689,11 @@ impl Planner<'_> {
     /// too; what others put there since is kept, with a warning.
     fn created_folder(&mut self, rel: &str) -> Result<()> {
         let mut kept = Vec::new();
-        for child in fs::read_dir(self.root.join(rel)).ctx(|| format!("listing {rel}"))? {
-            let child = child.ctx(|| format!("listing {rel}"))?;
+        let shown = paths::escaped(rel);
+        for child in fs::read_dir(paths::under(self.root, rel)).ctx(|| format!("listing {shown}"))? {
+            let child = child.ctx(|| format!("listing {shown}"))?;
             let name = child.file_name();
-            let child_rel = format!("{rel}/{}", paths::utf8(Path::new(&name))?);
+            let child_rel = format!("{rel}/{}", paths::from_os(&name));
             if !self.is_gone(&child_rel) {
                 kept.push(child_rel);
             }
@@ -631,8 +703,9 @@ impl Planner<'_> {
             self.plan.removed.push(rel.to_string());
         } else {
             crate::cli::warn(&format!(
-                "{rel} was created by the restore being undone, and is kept: it now also holds {}",
-                kept.join(", ")
+                "{} was created by the restore being undone, and is kept: it now also holds {}",
+                paths::escaped(rel),
+                kept.iter().map(|k| paths::escaped(k)).collect::<Vec<_>>().join(", ")
             ));
         }
         Ok(())
@@ -747,13 +820,16 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     p.dir_metas.sort_by(|a, b| step_path(b).cmp(step_path(a)));
     p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
     let mut plan = p.plan;
-    plan.steps = [p.removes, p.mkdirs, p.writes, p.links, p.metas, p.dir_metas].concat();
+    // Moved, not cloned: a plan of 100,000 files holds its steps once.
+    plan.steps =
+        [p.removes, p.mkdirs, p.writes, p.links, p.metas, p.dir_metas].into_iter().flatten().collect();
     for list in [
         &mut plan.created,
         &mut plan.modified,
         &mut plan.removed,
         &mut plan.undo.shallow,
         &mut plan.undo.missing,
+        &mut plan.sockets,
     ] {
         list.sort();
         list.dedup();
@@ -769,6 +845,7 @@ fn step_path(s: &Step) -> &str {
         | Step::Link { path, .. }
         | Step::Meta { path, .. }
         | Step::DirMeta { path, .. }
+        | Step::MkNod { path, .. }
         | Step::HardLink { path, .. } => path,
     }
 }
@@ -825,41 +902,63 @@ pub fn crash_point() {
     fail::fail_point!("restore-step", |_| std::process::abort());
 }
 
-/// Runs `steps` against the live tree under `root`. Every step is idempotent, so a restore
-/// killed anywhere can run the same steps again (`--resume`). A stopping signal beyond the
-/// `seen` first ones ends it at the next step (see [`crate::signals`]); what was staged and not
-/// yet renamed is removed on the way out.
-pub fn apply(root: &Path, steps: &[Step], seen: usize) -> Result<()> {
-    apply_counting(root, steps, seen, &mut false)
+/// Runs `steps` against the live tree under `root`; a snapshot copy named relative (as the
+/// journal names them) is in `store_dir`. Every step is idempotent, so a restore killed
+/// anywhere can run the same steps again (`--resume`). A stopping signal beyond the `seen`
+/// first ones ends it at the next step (see [`crate::signals`]); what was staged and not yet
+/// renamed is removed on the way out.
+pub fn apply(root: &Path, store_dir: &Path, steps: &[Step], seen: usize) -> Result<()> {
+    apply_counting(root, store_dir, steps, seen, &mut false)
 }
 
 /// [`apply`], setting `changed` once the first staged file is renamed into place.
-fn apply_counting(root: &Path, steps: &[Step], seen: usize, changed: &mut bool) -> Result<()> {
+fn apply_counting(
+    root: &Path,
+    store_dir: &Path,
+    steps: &[Step],
+    seen: usize,
+    changed: &mut bool,
+) -> Result<()> {
     let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
     for step in steps {
         crash_point();
         signals::check(seen)?;
         match step {
-            Step::Remove { path } => fsx::remove_any(&root.join(path))?,
-            Step::MkDir { path } => match fs::create_dir(root.join(path)) {
-                Err(e) if !(e.kind() == std::io::ErrorKind::AlreadyExists && root.join(path).is_dir()) => {
+            Step::Remove { path } => fsx::remove_any(&paths::under(root, path))?,
+            Step::MkDir { path } => match fs::create_dir(paths::under(root, path)) {
+                Err(e)
+                    if !(e.kind() == std::io::ErrorKind::AlreadyExists
+                        && paths::under(root, path).is_dir()) =>
+                {
                     return Err(failed(format!("creating {path}: {e}")));
                 }
                 _ => {}
             },
             Step::Write { path, owner, src, mode, mtime, size, sha256, xattrs } => {
-                let tmp = stage_file(root, path, src, *mode, *owner, *size, sha256.as_deref())?;
+                let src = match src.is_relative() {
+                    true => std::borrow::Cow::Owned(store_dir.join(src)),
+                    false => std::borrow::Cow::Borrowed(src),
+                };
+                let tmp = stage_file(root, path, &src, *mode, *owner, *size, sha256.as_deref())?;
                 if let Some(xattrs) = xattrs {
                     fsx::write_xattrs(&tmp, xattrs, owner.is_some())?;
                 }
                 fsx::set_mtime(&tmp, *mtime)?;
-                staged.push((tmp, root.join(path)));
+                staged.push((tmp, paths::under(root, path)));
             }
             Step::Link { path, owner, target, mtime } => {
                 let tmp = stage_link(root, path, target)?;
                 set_owner(&tmp, *owner)?;
                 fsx::set_symlink_mtime(&tmp, *mtime)?;
-                staged.push((tmp, root.join(path)));
+                staged.push((tmp, paths::under(root, path)));
+            }
+            Step::MkNod { path, owner, kind, mode, rdev, mtime } => {
+                let tmp = stage_node(root, path, *kind, *rdev)?;
+                // The owner before the mode (chown clears set-id bits); mknod took the umask.
+                set_owner(&tmp, *owner)?;
+                fsx::set_mode(&tmp, *mode)?;
+                fsx::set_mtime(&tmp, *mtime)?;
+                staged.push((tmp, paths::under(root, path)));
             }
             Step::Meta { .. } | Step::DirMeta { .. } | Step::HardLink { .. } => {}
         }
@@ -890,18 +989,22 @@ fn apply_counting(root: &Path, steps: &[Step], seen: usize, changed: &mut bool) 
             | Step::DirMeta { path, owner, mode, mtime, xattrs } => {
                 crash_point();
                 signals::check(seen)?;
-                set_owner(&root.join(path), *owner)?;
-                fsx::set_mode(&root.join(path), *mode)?;
+                set_owner(&paths::under(root, path), *owner)?;
+                fsx::set_mode(&paths::under(root, path), *mode)?;
                 if let Some(xattrs) = xattrs {
-                    fsx::write_xattrs(&root.join(path), xattrs, rustix::process::geteuid().is_root())?;
+                    fsx::write_xattrs(
+                        &paths::under(root, path),
+                        xattrs,
+                        rustix::process::geteuid().is_root(),
+                    )?;
                 }
-                fsx::set_mtime(&root.join(path), *mtime)?;
+                fsx::set_mtime(&paths::under(root, path), *mtime)?;
             }
             Step::Meta { path, owner, mode: None, mtime, .. } => {
                 crash_point();
                 signals::check(seen)?;
-                set_owner(&root.join(path), *owner)?;
-                fsx::set_symlink_mtime(&root.join(path), *mtime)?;
+                set_owner(&paths::under(root, path), *owner)?;
+                fsx::set_symlink_mtime(&paths::under(root, path), *mtime)?;
             }
             _ => {}
         }
@@ -918,7 +1021,11 @@ pub const STAGING_PREFIX: &str = ".rb-tmp.";
 fn clean_staging(root: &Path, steps: &[Step]) -> Result<Vec<String>> {
     let mut dirs = BTreeSet::new();
     for step in steps {
-        if let Step::Write { path, .. } | Step::Link { path, .. } | Step::HardLink { path, .. } = step {
+        if let Step::Write { path, .. }
+        | Step::Link { path, .. }
+        | Step::MkNod { path, .. }
+        | Step::HardLink { path, .. } = step
+        {
             dirs.insert(staging_dir(root, path));
         }
     }
@@ -967,7 +1074,7 @@ fn staging_dirs(root: &Path, snaps: &[&Manifest]) -> BTreeSet<PathBuf> {
 
 fn staging_dir(root: &Path, rel: &str) -> PathBuf {
     match paths::parent(rel) {
-        Some(p) => root.join(p),
+        Some(p) => paths::under(root, p),
         None => root.to_path_buf(),
     }
 }
@@ -1017,7 +1124,7 @@ fn set_owner(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
 /// to it, renamed over it. Nothing to do when it already is one.
 fn hard_link(root: &Path, rel: &str, to: &str) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let (target, from) = (root.join(rel), root.join(to));
+    let (target, from) = (paths::under(root, rel), paths::under(root, to));
     let first = fs::symlink_metadata(&from).ctx(|| format!("reading {to}, which {rel} is a hard link of"))?;
     if fs::symlink_metadata(&target).is_ok_and(|m| (m.dev(), m.ino()) == (first.dev(), first.ino())) {
         return Ok(());
@@ -1040,12 +1147,41 @@ fn hard_link(root: &Path, rel: &str, to: &str) -> Result<()> {
     Err(failed(format!("no free temporary name in {}", dir.display())))
 }
 
+/// Makes a fifo or device node under a temporary name next to its target.
+fn stage_node(root: &Path, rel: &str, kind: Special, rdev: u64) -> Result<tempfile::TempPath> {
+    use rustix::fs::FileType;
+    let dir = staging_dir(root, rel);
+    let (file_type, what) = match kind {
+        Special::Fifo => (FileType::Fifo, "fifo"),
+        Special::Char => (FileType::CharacterDevice, "character device"),
+        Special::Block => (FileType::BlockDevice, "block device"),
+    };
+    for n in 0..1000u32 {
+        let tmp = dir.join(format!("{STAGING_PREFIX}node.{}.{n}", std::process::id()));
+        match rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &tmp,
+            file_type,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            rdev,
+        ) {
+            Ok(()) => {
+                return tempfile::TempPath::try_from_path(tmp)
+                    .ctx(|| format!("naming a temporary node in {}", dir.display()));
+            }
+            Err(e) if e == rustix::io::Errno::EXIST => continue,
+            Err(e) => return Err(failed(format!("making the {what} {} again: {e}", paths::escaped(rel)))),
+        }
+    }
+    Err(failed(format!("no free temporary name in {}", dir.display())))
+}
+
 /// Makes a symlink under a temporary name next to its target.
 fn stage_link(root: &Path, rel: &str, target: &str) -> Result<tempfile::TempPath> {
     let dir = staging_dir(root, rel);
     for n in 0..1000u32 {
         let tmp = dir.join(format!("{STAGING_PREFIX}link.{}.{n}", std::process::id()));
-        match symlink(target, &tmp) {
+        match symlink(paths::os(target), &tmp) {
             Ok(()) => {
                 let path = tempfile::TempPath::try_from_path(tmp)
                     .ctx(|| format!("naming a temporary symlink in {}", dir.display()))?;
@@ -1131,6 +1267,12 @@ pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreD
     verify_sources(snap, &plan)?;
     // Read without the lock: a prune may have removed it meanwhile.
     snap.check_present()?;
+    for socket in &plan.sockets {
+        crate::cli::warn(&format!(
+            "{} is a socket: the restore would remove it, and cannot keep it in the undo (the program that listens on it makes a new one)",
+            paths::escaped(socket)
+        ));
+    }
     Ok(doc_for(snap, &plan, opts, true))
 }
 
@@ -1166,8 +1308,10 @@ impl Document for Journal {
 }
 
 fn write_journal(store: &Store, journal: &Journal) -> Result<()> {
-    let line = crate::doc::to_line(journal)?;
-    fsx::atomic_write(&store.journal_path(), format!("{line}\n").as_bytes(), Mode(0o644))
+    let path = store.journal_path();
+    fsx::atomic_write_with(&path, Mode(0o644), &mut |w| {
+        crate::doc::write_doc(w, journal).within(|| format!("writing {}", path.display()))
+    })
 }
 
 fn read_journal(store: &Store) -> Result<Journal> {
@@ -1191,19 +1335,15 @@ fn read_journal(store: &Store) -> Result<Journal> {
     Ok(journal)
 }
 
-/// The steps with their snapshot copies named relative to the store (`relative: false`, for
-/// the journal: a store moved or copied with its project still finds them) or as paths to
-/// open (`true`). A journal of an older rb names them absolute, inside the store.
-fn srcs_in_store(store: &Store, mut steps: Vec<Step>, open: bool) -> Vec<Step> {
+/// The steps with their snapshot copies named relative to the store, for the journal: a store
+/// moved or copied with its project still finds them ([`apply`] joins them to the store's
+/// folder). A journal of an older rb names them absolute, inside the store.
+fn srcs_in_store(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
     for step in &mut steps {
-        if let Step::Write { src, .. } = step {
-            if open {
-                if src.is_relative() {
-                    *src = store.dir.join(&*src);
-                }
-            } else if let Ok(rel) = src.strip_prefix(&store.dir) {
-                *src = rel.to_path_buf();
-            }
+        if let Step::Write { src, .. } = step
+            && let Ok(rel) = src.strip_prefix(&store.dir)
+        {
+            *src = rel.to_path_buf();
         }
     }
     steps
@@ -1256,6 +1396,7 @@ fn check_journal(store: &Store, journal: &Journal) -> Result<()> {
                 (*owner, Some(*mode), xattrs.as_ref())
             }
             Step::Link { owner, .. } => (*owner, None, None),
+            Step::MkNod { owner, mode, .. } => (*owner, Some(*mode), None),
             Step::Meta { owner, mode, xattrs, .. } => (*owner, *mode, xattrs.as_ref()),
             Step::DirMeta { owner, mode, xattrs, .. } => (*owner, Some(*mode), xattrs.as_ref()),
             Step::HardLink { to, .. } => {
@@ -1379,11 +1520,15 @@ pub fn restore_then(
             doc,
             check: check.cloned(),
             after: opts.after.map(str::to_string),
-            steps: srcs_in_store(store, plan.steps, false),
+            steps: srcs_in_store(store, plan.steps),
             pid: std::process::id(),
             started: clock::rfc3339(&clock::now()?),
         };
-        write_journal(store, &journal)?;
+        if let Err(e) = write_journal(store, &journal) {
+            // Nothing was changed: the undo is not needed (and a full store gets its space back).
+            let _ = store.remove_snapshot(&journal.undo);
+            return Err(e);
+        }
         finish(store, &journal, then, seen)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
@@ -1396,9 +1541,8 @@ pub fn restore_then(
 fn finish(store: &Store, journal: &Journal, then: Then<'_>, seen: usize) -> Result<RestoreDoc> {
     crash_point();
     let mut changed = false;
-    if let Err(e) =
-        apply_counting(&store.root, &srcs_in_store(store, journal.steps.clone(), true), seen, &mut changed)
-            .and_then(|()| signals::check(seen))
+    if let Err(e) = apply_counting(&store.root, &store.dir, &journal.steps, seen, &mut changed)
+        .and_then(|()| signals::check(seen))
     {
         return Err(put_back(store, journal, e, "the restore failed", changed));
     }
@@ -1535,17 +1679,30 @@ fn say_after(journal: &Journal, result: &Result<RestoreDoc>) {
 fn put_back(store: &Store, journal: &Journal, cause: Error, what: &str, changed: bool) -> Error {
     let details = cause.detail_lines().to_vec();
     match revert(store, journal) {
-        Ok(_) if !changed => failed(format!(
-            "{what} before any file was changed: {}; what was staged is removed, nothing changed",
-            cause.message()
-        ))
-        .details(details),
-        Ok(_) => failed(format!(
-            "{what}: {}; everything was put back as it was (from {})",
-            cause.message(),
-            journal.undo
-        ))
-        .details(details),
+        // Everything is as it was: the undo would undo nothing, and on a full store its
+        // space is what the next attempt needs.
+        Ok(_) => {
+            if let Err(e) = store.remove_snapshot(&journal.undo) {
+                crate::cli::warn(&format!(
+                    "{} is no longer needed but could not be removed: {}",
+                    journal.undo,
+                    e.message()
+                ));
+            }
+            if !changed {
+                return failed(format!(
+                    "{what} before any file was changed: {}; what was staged is removed, nothing changed",
+                    cause.message()
+                ))
+                .details(details);
+            }
+            failed(format!(
+                "{what}: {}; everything was put back as it was (from {}, then removed: nothing is left to undo)",
+                cause.message(),
+                journal.undo
+            ))
+            .details(details)
+        }
         Err(e) => partial(
             format!(
                 "{what}: {}; putting back {} also failed: {}; the files may be partly restored",
@@ -1575,7 +1732,7 @@ fn put_undo_back(store: &Store, undo: &Snapshot, cleaned: Vec<String>) -> Result
     // Started after a first signal, it stops only at the next one.
     let seen = signals::count();
     verify_sources(undo, &plan)?;
-    apply(&store.root, &plan.steps, seen)?;
+    apply(&store.root, &store.dir, &plan.steps, seen)?;
     clear_journal(store)?;
     Ok(RestoreDoc { cleaned, ..doc_for(undo, &plan, Options::default(), false) })
 }

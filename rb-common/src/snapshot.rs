@@ -12,7 +12,7 @@
 //! `missing` path did not exist and is removed; a glob's matches that are not entries are
 //! removed too. That is "restored exactly"; `rb-restore --keep-extra` merges instead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,7 @@ pub struct Manifest {
     /// When it was taken, RFC 3339 with the local offset.
     pub created: String,
     /// The paths and globs the set named, as given.
+    #[serde(with = "paths::list")]
     pub paths: Vec<String>,
     /// The globs among `paths`: a restore removes their current matches that are not entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -53,7 +54,7 @@ pub struct Manifest {
     /// Every file, folder and symlink recorded, sorted by path.
     pub entries: Vec<Entry>,
     /// Paths the set named that did not exist; a restore removes them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "paths::list")]
     pub missing: Vec<String>,
     /// Number of regular files.
     pub files: u64,
@@ -89,7 +90,10 @@ fn is_false(b: &bool) -> bool {
 /// One recorded file-system object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Entry {
-    /// Project-relative path, normalized (`core/config/settings/base.py`).
+    /// Project-relative path, normalized (`core/config/settings/base.py`). A name that is not
+    /// UTF-8 is written escaped (`caf\\xe9.py`) with its bytes in hex in `path_hex` beside
+    /// it, which readers take instead ([`paths::flat`]).
+    #[serde(flatten, with = "paths::flat")]
     pub path: String,
     /// What it is, with its type-specific fields.
     #[serde(flatten)]
@@ -147,9 +151,78 @@ pub enum Node {
     },
     /// A symbolic link, recorded as a link (never followed).
     Symlink {
-        /// The link's target, as `readlink` gives it.
+        /// The link's target, as `readlink` gives it (not UTF-8: `{"path", "path_hex"}`).
+        #[serde(with = "paths::one")]
         target: String,
     },
+    /// A named pipe: made again empty, with its mode (nothing is kept in the store).
+    Fifo {
+        /// Permission bits, octal text.
+        mode: Mode,
+    },
+    /// A character device node: made again with its device number (root only).
+    Char {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// The device number (`st_rdev`).
+        rdev: u64,
+    },
+    /// A block device node: made again with its device number (root only).
+    Block {
+        /// Permission bits, octal text.
+        mode: Mode,
+        /// The device number (`st_rdev`).
+        rdev: u64,
+    },
+}
+
+impl Node {
+    /// For a fifo or device node: its file type, mode and device number, to make it again.
+    pub fn special(&self) -> Option<(Special, Mode, u64)> {
+        match *self {
+            Node::Fifo { mode } => Some((Special::Fifo, mode, 0)),
+            Node::Char { mode, rdev } => Some((Special::Char, mode, rdev)),
+            Node::Block { mode, rdev } => Some((Special::Block, mode, rdev)),
+            _ => None,
+        }
+    }
+}
+
+/// The kinds of special file a snapshot records (sockets cannot be kept: their program
+/// makes them again).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Special {
+    /// A named pipe.
+    Fifo,
+    /// A character device.
+    Char,
+    /// A block device.
+    Block,
+}
+
+impl Special {
+    /// The kind of special file `meta` is, if it is one rb records.
+    pub fn of(meta: &fs::Metadata) -> Option<Special> {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        if ft.is_fifo() {
+            Some(Special::Fifo)
+        } else if ft.is_char_device() {
+            Some(Special::Char)
+        } else if ft.is_block_device() {
+            Some(Special::Block)
+        } else {
+            None
+        }
+    }
+}
+
+/// True for a Unix socket: never recorded (it cannot be copied, and the program that listens
+/// on it makes a new one when it starts), so a restore removes one and names it.
+pub fn is_socket(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_socket()
 }
 
 impl Entry {
@@ -199,6 +272,7 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
     let root_text = paths::utf8(root)?;
     let pattern = format!("{}/{spec}", glob::Pattern::escape(root_text));
     let walker = glob::glob(&pattern).map_err(|e| usage(format!("glob {spec:?}: {e}")))?;
+    // The glob crate matches names that are not UTF-8 too (lossily); they are taken as found.
     let mut out = Vec::new();
     for hit in walker {
         let hit = hit.ctx(|| format!("expanding {spec:?}"))?;
@@ -219,7 +293,7 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
     let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
     // A folder above is recorded only when it is a real folder: one reached through a
     // symlink (inside the root, or `check_ancestors` refuses it) is not the snapshot's to keep.
-    let real_dir = |rel: &str| fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_dir());
+    let real_dir = |rel: &str| fs::symlink_metadata(root.join(paths::os(rel))).is_ok_and(|m| m.is_dir());
     let add = |rel: &str, items: &mut BTreeMap<String, bool>| {
         items.insert(rel.to_string(), false);
         let mut at = rel;
@@ -270,7 +344,8 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
 
 /// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
 /// for it and (for a folder recorded whole) everything inside, parents before children.
-/// `skip` is a path never entered (the store, when it is inside the tree).
+/// `skip` is a path never entered (the store, when it is inside the tree). A socket is passed
+/// over, with a warning naming it (see [`is_socket`]).
 pub fn walk(
     base: &Path,
     rel: &str,
@@ -292,18 +367,25 @@ fn walk_from(
     skip: Option<&str>,
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
+    if is_socket(meta) {
+        crate::cli::warn(&format!(
+            "{} is a socket: it is not kept (the program that listens on it makes a new one)",
+            paths::escaped(rel)
+        ));
+        return Ok(());
+    }
     visit(base, rel, meta)?;
     if !meta.is_dir() || shallow {
         return Ok(());
     }
     let mut children: Vec<(String, PathBuf, fs::Metadata)> = Vec::new();
-    for child in fs::read_dir(base).ctx(|| format!("listing {rel}"))? {
-        let child = child.ctx(|| format!("listing {rel}"))?;
+    let shown = paths::escaped(rel);
+    for child in fs::read_dir(base).ctx(|| format!("listing {shown}"))? {
+        let child = child.ctx(|| format!("listing {shown}"))?;
         let name = child.file_name();
-        let name = paths::utf8(Path::new(&name)).map_err(|e| e.context(format!("in {rel}")))?;
-        let child_rel = format!("{rel}/{name}");
+        let child_rel = format!("{rel}/{}", paths::from_os(&name));
         if skip != Some(child_rel.as_str()) {
-            let meta = child.metadata().ctx(|| format!("reading {child_rel}"))?;
+            let meta = child.metadata().ctx(|| format!("reading {}", paths::escaped(&child_rel)))?;
             children.push((child_rel, child.path(), meta));
         }
     }
@@ -316,22 +398,34 @@ fn walk_from(
 
 /// The entry for a file-system object, without a hash (added by the caller that reads it).
 pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) -> Result<Entry> {
-    let ft = meta.file_type();
-    let node = if ft.is_symlink() {
-        let target = fs::read_link(actual).ctx(|| format!("reading the symlink {rel}"))?;
-        Node::Symlink { target: paths::utf8(&target)?.to_string() }
-    } else if ft.is_dir() {
-        Node::Dir { mode: Mode::of(meta), shallow }
-    } else if ft.is_file() {
-        Node::File { mode: Mode::of(meta), size: meta.len(), sha256: None }
-    } else {
-        return Err(failed(format!(
-            "{rel} is a socket, fifo or device; rb records files, folders and symlinks only"
-        )));
-    };
     use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    let mode = Mode::of(meta);
+    let node = if ft.is_symlink() {
+        let target = fs::read_link(actual).ctx(|| format!("reading the symlink {}", paths::escaped(rel)))?;
+        Node::Symlink { target: paths::from_os(target.as_os_str()).into_owned() }
+    } else if ft.is_dir() {
+        Node::Dir { mode, shallow }
+    } else if ft.is_file() {
+        Node::File { mode, size: meta.len(), sha256: None }
+    } else {
+        match Special::of(meta) {
+            Some(Special::Fifo) => Node::Fifo { mode },
+            Some(Special::Char) => Node::Char { mode, rdev: meta.rdev() },
+            Some(Special::Block) => Node::Block { mode, rdev: meta.rdev() },
+            None => {
+                return Err(failed(format!(
+                    "{} is a socket; rb does not record sockets",
+                    paths::escaped(rel)
+                )));
+            }
+        }
+    };
     let file = matches!(node, Node::File { .. });
-    let xattrs = if ft.is_symlink() { fsx::Xattrs::new() } else { fsx::read_xattrs(actual)? };
+    let xattrs = match ft.is_file() || ft.is_dir() {
+        true => fsx::read_xattrs(actual)?,
+        false => fsx::Xattrs::new(),
+    };
     Ok(Entry {
         path: rel.to_string(),
         node,
@@ -352,38 +446,40 @@ pub fn entry_of(actual: &Path, rel: &str, meta: &fs::Metadata, shallow: bool) ->
 pub struct LinkDest<'a> {
     /// The earlier snapshot's folder.
     pub dir: &'a Path,
-    /// Its entries by path.
-    pub entries: HashMap<&'a str, &'a Entry>,
+    /// Its entries, sorted by path (as a stored manifest's are): found by binary search,
+    /// without an index of their own.
+    pub entries: &'a [Entry],
 }
 
 impl<'a> LinkDest<'a> {
     /// Link from `manifest`, stored in `dir`.
     pub fn new(dir: &'a Path, manifest: &'a Manifest) -> Self {
-        LinkDest { dir, entries: manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect() }
+        LinkDest { dir, entries: &manifest.entries }
     }
 
     /// The hash of the earlier copy of `now`, if the live file is unchanged since.
-    fn unchanged(&self, now: &Entry) -> Option<String> {
-        let then = self.entries.get(now.path.as_str())?;
-        let Node::File { sha256: Some(hash), .. } = &then.node else { return None };
+    fn unchanged(&self, now: &Entry) -> Option<&'a str> {
+        let at = self.entries.binary_search_by(|e| e.path.as_str().cmp(&now.path)).ok()?;
+        let then = &self.entries[at];
+        let Node::File { mode: m, size: s, sha256: Some(hash) } = &then.node else { return None };
         let Node::File { mode, size, .. } = &now.node else { return None };
-        let same = then.node == Node::File { mode: *mode, size: *size, sha256: Some(hash.clone()) }
+        let same = (m, s) == (mode, size)
             && then.mtime == now.mtime
             && (then.uid, then.gid, then.ino, then.ctime) == (now.uid, now.gid, now.ino, now.ctime)
             && now.ino.is_some();
-        same.then(|| hash.clone())
+        same.then_some(hash.as_str())
     }
 }
 
 /// A file to put into a snapshot being built (paths are made when it is done: on a large
 /// tree, holding two full paths per file costs more memory than the manifest).
-struct FileJob {
+struct FileJob<'a> {
     rel: String,
     mode: Mode,
     mtime: Mtime,
     size: u64,
     /// The earlier snapshot's hash, when the file can be linked from it.
-    linked: Option<String>,
+    linked: Option<&'a str>,
     /// The file of this snapshot it is a hard link of, if any.
     link_to: Option<String>,
 }
@@ -392,24 +488,37 @@ struct FileJob {
 /// (files copied and hashed in one read, on every core, or hard-linked from `link` when
 /// unchanged; modes, mtimes and symlinks kept); without, only reads metadata (a dry run).
 /// `skip` is never entered (the store). Returns the entries sorted by path, each path once.
-pub fn capture(
+pub fn capture<'a>(
     root: &Path,
     items: &[Item],
     dest: Option<&Path>,
     skip: Option<&str>,
-    link: Option<&LinkDest>,
+    link: Option<&LinkDest<'a>>,
 ) -> Result<Vec<Entry>> {
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    // A plain list, sorted once at the end: a map's nodes cost more than the entries (100,000
+    // files). Each path is recorded once because an item already inside a folder walked
+    // whole is not walked again.
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut walked_whole: HashSet<&str> = HashSet::new();
     let mut dir_times: Vec<(PathBuf, Mode, Mtime)> = Vec::new();
-    let mut jobs: Vec<FileJob> = Vec::new();
+    let mut jobs: Vec<FileJob<'a>> = Vec::new();
     // Files with more than one link, to find those of the set that share an inode.
     let mut inodes: Vec<(String, u64, u64)> = Vec::new();
     // Parents before children, so a folder recorded whole covers what is listed inside it.
     let mut items: Vec<&Item> = items.iter().collect();
     items.sort_by(|a, b| a.path.cmp(&b.path));
     for item in items {
-        if entries.contains_key(&item.path) {
+        let mut at = Some(item.path.as_str());
+        let mut covered = false;
+        while let Some(p) = at {
+            covered |= walked_whole.contains(p);
+            at = paths::parent(p);
+        }
+        if covered {
             continue;
+        }
+        if !item.shallow {
+            walked_whole.insert(&item.path);
         }
         if let Some(dest) = dest {
             ensure_parents(dest, &item.path)?;
@@ -423,7 +532,7 @@ pub fn capture(
                 }
             }
             if let Some(dest) = dest {
-                let to = dest.join(rel);
+                let to = dest.join(paths::os(rel));
                 match &entry.node {
                     Node::File { mode, size, .. } => jobs.push(FileJob {
                         rel: rel.to_string(),
@@ -444,19 +553,26 @@ pub fn capture(
                         dir_times.push((to, *mode, entry.mtime));
                     }
                     Node::Symlink { target } => {
-                        symlink(target.as_str(), &to)
+                        symlink(paths::os(target), &to)
                             .ctx(|| format!("creating the symlink {}", to.display()))?;
                         fsx::set_symlink_mtime(&to, entry.mtime)?;
                     }
+                    // Only the manifest keeps a fifo or device node: a device node in the
+                    // store would be one more way into the device.
+                    Node::Fifo { .. } | Node::Char { .. } | Node::Block { .. } => {}
                 }
             }
-            entries.insert(rel.to_string(), entry);
+            entries.push(entry);
             Ok(())
         };
-        walk(&root.join(&item.path), &item.path, item.shallow, skip, &mut visit)?;
+        walk(&root.join(paths::os(&item.path)), &item.path, item.shallow, skip, &mut visit)?;
     }
     // Hard links within the set: every file after the first of an inode (in path order)
     // records it, and its copy in the store is a link to that first copy.
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    // Never expected (see above), but a path twice would make the manifest unreadable.
+    entries.dedup_by(|a, b| a.path == b.path);
+    let find = |entries: &[Entry], rel: &str| entries.binary_search_by(|e| e.path.as_str().cmp(rel)).ok();
     inodes.sort();
     let mut first: HashMap<(u64, u64), String> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
@@ -471,7 +587,7 @@ pub fn capture(
         }
     }
     for (rel, to) in &links {
-        if let Some(e) = entries.get_mut(rel) {
+        if let Some(e) = find(&entries, rel).map(|i| &mut entries[i]) {
             e.link = Some(to.clone());
         }
     }
@@ -483,11 +599,24 @@ pub fn capture(
     if let Some(dest) = dest {
         let earlier = link.map(|l| l.dir);
         let (linked, copied): (Vec<&FileJob>, Vec<&FileJob>) = jobs.iter().partition(|j| j.link_to.is_some());
+        let free = fsx::free_space(dest);
         let done: Vec<Result<fsx::Digest256>> =
             copied.par_iter().map(|job| put_file(job, root, dest, earlier, &progress)).collect();
         for (job, result) in copied.iter().zip(done) {
-            let digest = result?;
-            if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) = entries.get_mut(&job.rel) {
+            let digest = result.map_err(|e| match (e.is_full(), free) {
+                // Say how much was needed, not only where it stopped.
+                (true, Some(free)) => failed(format!(
+                    "its copies need {} and {} was free (it stopped at the copy of {})",
+                    indicatif::HumanBytes(copied.iter().map(|j| j.size).sum()),
+                    indicatif::HumanBytes(free),
+                    paths::escaped(&job.rel)
+                ))
+                .full(),
+                _ => e,
+            })?;
+            if let Some(Entry { node: Node::File { size, sha256, .. }, .. }) =
+                find(&entries, &job.rel).map(|i| &mut entries[i])
+            {
                 *size = digest.size;
                 *sha256 = Some(digest.sha256);
             }
@@ -495,13 +624,13 @@ pub fn capture(
         // The other names of an inode: links to its first copy, with its size and hash.
         for job in linked {
             let to = job.link_to.as_deref().unwrap_or_default();
-            let (from, at) = (dest.join(to), dest.join(&job.rel));
+            let (from, at) = (dest.join(paths::os(to)), dest.join(paths::os(&job.rel)));
             fs::hard_link(&from, &at).ctx(|| format!("linking {} to {}", at.display(), from.display()))?;
-            let node = entries.get(to).map(|e| e.node.clone());
+            let node = find(&entries, to).map(|i| entries[i].node.clone());
             if let (
                 Some(Node::File { size: s, sha256: h, .. }),
                 Some(Entry { node: Node::File { size, sha256, .. }, .. }),
-            ) = (node, entries.get_mut(&job.rel))
+            ) = (node, find(&entries, &job.rel).map(|i| &mut entries[i]))
             {
                 *size = s;
                 *sha256 = h;
@@ -518,7 +647,8 @@ pub fn capture(
         fsx::set_mode(&dir, Mode(mode.0 & 0o777))?;
         fsx::set_mtime(&dir, mtime)?;
     }
-    Ok(entries.into_values().collect())
+    entries.shrink_to_fit();
+    Ok(entries)
 }
 
 /// Puts one file into the snapshot: a hard link to the earlier copy when it is unchanged
@@ -533,18 +663,19 @@ fn put_file(
     fail::fail_point!("snapshot-file", |_| std::process::abort());
     // A snapshot being built stops at any stopping signal: it is not stored.
     crate::signals::check(0)?;
-    let to = dest.join(&job.rel);
+    let rel = paths::os(&job.rel);
+    let to = dest.join(&rel);
     let safe = fsx::store_mode(job.mode);
     // An earlier copy is shared only if it is as safe as a new one (an older rb kept set-id
     // bits in the store).
     if let (Some(hash), Some(earlier)) = (&job.linked, earlier)
-        && fs::symlink_metadata(earlier.join(&job.rel)).is_ok_and(|m| Mode::of(&m) == safe)
-        && fs::hard_link(earlier.join(&job.rel), &to).is_ok()
+        && fs::symlink_metadata(earlier.join(&rel)).is_ok_and(|m| Mode::of(&m) == safe)
+        && fs::hard_link(earlier.join(&rel), &to).is_ok()
     {
         progress.add(job.size);
-        return Ok(fsx::Digest256 { size: job.size, sha256: hash.clone() });
+        return Ok(fsx::Digest256 { size: job.size, sha256: hash.to_string() });
     }
-    let digest = fsx::copy_new(&root.join(&job.rel), &to, safe, job.mtime)?;
+    let digest = fsx::copy_new(&root.join(&rel), &to, safe, job.mtime)?;
     progress.add(digest.size);
     Ok(digest)
 }
@@ -552,7 +683,7 @@ fn put_file(
 /// Creates the folders above `rel` inside a snapshot being built (0755; they are not entries).
 fn ensure_parents(dest: &Path, rel: &str) -> Result<()> {
     if let Some(parent) = paths::parent(rel) {
-        let dir = dest.join(parent);
+        let dir = dest.join(paths::os(parent));
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
@@ -571,20 +702,43 @@ pub fn totals(entries: &[Entry]) -> (u64, u64) {
 }
 
 /// The `.rb/SHA256SUMS` text, in `sha256sum`'s format (names with a backslash or newline
-/// escaped as GNU coreutils does, so `sha256sum -c` reads every line).
-pub fn sums_text(entries: &[Entry]) -> String {
-    let mut out = String::new();
+/// escaped as GNU coreutils does, so `sha256sum -c` reads every line; names that are not
+/// UTF-8 as their raw bytes, as `sha256sum` writes them).
+pub fn sums_text(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = write_sums(entries, &mut out);
+    out
+}
+
+/// Writes [`sums_text`] to `out` line by line (never the whole text in memory).
+pub fn write_sums(entries: &[Entry], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     for e in entries {
         if let Node::File { sha256: Some(h), .. } = &e.node {
-            if e.path.contains(['\\', '\n', '\r']) {
-                let name = e.path.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
-                out.push_str(&format!("\\{h}  {name}\n"));
+            let name = paths::raw(&e.path);
+            if name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+                let mut line = Vec::with_capacity(name.len() + 70);
+                line.push(b'\\');
+                line.extend_from_slice(h.as_bytes());
+                line.extend_from_slice(b"  ");
+                for b in name.iter() {
+                    match b {
+                        b'\\' => line.extend_from_slice(b"\\\\"),
+                        b'\n' => line.extend_from_slice(b"\\n"),
+                        b'\r' => line.extend_from_slice(b"\\r"),
+                        b => line.push(*b),
+                    }
+                }
+                line.push(b'\n');
+                out.write_all(&line)?;
             } else {
-                out.push_str(&format!("{h}  {}\n", e.path));
+                out.write_all(h.as_bytes())?;
+                out.write_all(b"  ")?;
+                out.write_all(&name)?;
+                out.write_all(b"\n")?;
             }
         }
     }
-    out
+    Ok(())
 }
 
 /// What to take: a set name, its specs, and for undo snapshots what they undo.
@@ -697,17 +851,38 @@ pub fn write_snapshot(
         crate::doc::write_doc(&mut out, &manifest).within(|| "writing the manifest")?;
         std::io::Write::flush(&mut out).ctx(|| "writing the manifest")?;
         // An unchanged set has the same sums as its previous snapshot: link them too.
-        let sums = sums_text(&manifest.entries);
+        let sums = meta.join(SUMS);
+        let file = fs::File::create(&sums).ctx(|| "writing SHA256SUMS")?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        write_sums(&manifest.entries, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .ctx(|| "writing SHA256SUMS")?;
+        drop(out);
         let earlier = link.map(|l| l.dir.join(META_DIR).join(SUMS));
-        let same = earlier.as_ref().is_some_and(|e| fs::read(e).is_ok_and(|b| b == sums.as_bytes()));
-        if !(same && earlier.is_some_and(|e| fs::hard_link(e, meta.join(SUMS)).is_ok())) {
-            fs::write(meta.join(SUMS), sums).ctx(|| "writing SHA256SUMS")?;
+        if let Some(earlier) = earlier
+            && fsx::same_content(&earlier, &sums)
+        {
+            let linked = sums.with_extension("link");
+            if fs::hard_link(&earlier, &linked).is_ok() {
+                fs::rename(&linked, &sums).ctx(|| "linking SHA256SUMS")?;
+            }
         }
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)
     })();
     if let Err(e) = built {
         let _ = fsx::remove_any(&tmp);
+        if e.is_full() {
+            // The store filled, not the live tree: say so, and that nothing is left behind.
+            return Err(failed(format!(
+                "the store {} is full: writing {}: {}; it was removed, nothing was changed",
+                store.shown(),
+                manifest.id,
+                e.message()
+            ))
+            .full()
+            .hint("free space on the store's file system (`rb-snapshot prune` removes old snapshots), or keep the store on a larger one (--store DIR)"));
+        }
         if crate::signals::count() > 0 {
             return Err(crate::error::failed(format!(
                 "{}: the partial copy is removed, nothing was stored or changed",
@@ -737,7 +912,7 @@ mod tests {
             link: None,
             sparse: false,
         };
-        assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), "ab  a b\n\\ab  x\\\\y\\nz\n");
+        assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), b"ab  a b\n\\ab  x\\\\y\\nz\n");
     }
 
     #[test]

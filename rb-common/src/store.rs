@@ -66,7 +66,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// The file holding the content of entry `rel`.
     pub fn source(&self, rel: &str) -> PathBuf {
-        self.sources.get(rel).cloned().unwrap_or_else(|| self.dir.join(rel))
+        self.sources.get(rel).cloned().unwrap_or_else(|| paths::under(&self.dir, rel))
     }
 
     /// Refuses (exit 1, "no snapshot X") a snapshot that is no longer in the store: a prune
@@ -848,8 +848,13 @@ impl Store {
 /// Checks what an entry asks a restore to set: a mode within the permission bits, owner ids
 /// that are ids, and only the extended attributes rb restores.
 fn check_entry_meta(e: &snapshot::Entry) -> Result<()> {
-    let what = format!("entry {:?}", e.path);
-    if let snapshot::Node::File { mode, .. } | snapshot::Node::Dir { mode, .. } = &e.node {
+    let what = format!("entry {:?}", paths::escaped(&e.path));
+    if let snapshot::Node::File { mode, .. }
+    | snapshot::Node::Dir { mode, .. }
+    | snapshot::Node::Fifo { mode }
+    | snapshot::Node::Char { mode, .. }
+    | snapshot::Node::Block { mode, .. } = &e.node
+    {
         mode.check(&what)?;
     }
     for id in e.uid.iter().chain(&e.gid) {

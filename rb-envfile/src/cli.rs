@@ -89,7 +89,7 @@ pub enum Command {
         backup: String,
     },
     /// Run a command with a backup's environment restored; its exit code passes through (it
-    /// is the user's program: no [exec] timeout_s)
+    /// is the user's program: no `[exec] timeout_s`)
     Exec {
         /// The backup: an id (`env_<time>`), `latest`, or the path of a file
         #[arg(value_name = "ID|latest|PATH")]

@@ -283,20 +283,22 @@ fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<(
     }
     let mut problems = Vec::new();
     for e in &m.entries {
-        let at = snap.dir.join(&e.path);
+        let at = rb_common::paths::under(&snap.dir, &e.path);
         let problem = match &e.node {
             Node::File { size, sha256, .. } => check_file(&at, *size, sha256.as_deref()),
             Node::Dir { .. } => {
                 (!at.is_dir() || at.is_symlink()).then(|| "folder missing from the snapshot".to_string())
             }
             Node::Symlink { target } => match std::fs::read_link(&at) {
-                Ok(t) if t.as_os_str() == target.as_str() => None,
+                Ok(t) if t.as_os_str() == rb_common::paths::os(target).as_os_str() => None,
                 Ok(_) => Some("symlink points elsewhere than recorded".into()),
                 Err(_) => Some("symlink missing from the snapshot".into()),
             },
+            // Fifos and device nodes are kept in the manifest only.
+            Node::Fifo { .. } | Node::Char { .. } | Node::Block { .. } => None,
         };
         if let Some(p) = problem {
-            problems.push(format!("{}: {p}", e.path));
+            problems.push(format!("{}: {p}", rb_common::paths::escaped(&e.path)));
         }
     }
     if !problems.is_empty() {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -338,13 +338,23 @@ impl Tree {
     pub fn of(root: &Path) -> Tree {
         let mut map = BTreeMap::new();
         walk(root, &mut |p, meta| {
-            let rel = p.strip_prefix(root).unwrap().to_str().expect("UTF-8 test paths").to_string();
+            // A name that is not UTF-8 is listed escaped, as rb shows it.
+            let rel = p.strip_prefix(root).unwrap().as_os_str();
+            let rel = rb_common::paths::escaped(&rb_common::paths::from_os(rel)).into_owned();
             let mode = meta.mode() & 0o7777;
             let mtime = format!("{}.{:09}", meta.mtime(), meta.mtime_nsec());
-            let what = if meta.file_type().is_symlink() {
+            let ft = meta.file_type();
+            let what = if ft.is_symlink() {
                 format!("link -> {} {mtime}", fs::read_link(p).unwrap().display())
             } else if meta.is_dir() {
                 format!("dir {mode:04o} {mtime}")
+            } else if ft.is_fifo() {
+                format!("fifo {mode:04o} {mtime}")
+            } else if ft.is_char_device() || ft.is_block_device() {
+                let kind = if ft.is_char_device() { "char" } else { "block" };
+                format!("{kind} {mode:04o} {mtime} rdev {}", meta.rdev())
+            } else if ft.is_socket() {
+                format!("socket {mode:04o}")
             } else {
                 let bytes = fs::read(p).unwrap();
                 format!("file {mode:04o} {mtime} {} {}", bytes.len(), hex::encode(Sha256::digest(&bytes)))

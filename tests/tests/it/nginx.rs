@@ -106,7 +106,8 @@ fn a_snapshot_that_fails_nginx_t_changes_nothing_and_nginx_is_not_signalled() {
         "nginx's own message is in the document: {doc:?}"
     );
     assert!(run.stderr().contains("unknown directive \"bogus_directive\""), "{}", run.stderr());
-    // The live files are byte for byte what they were; the store keeps the undo it took.
+    // The live files are byte for byte what they were; the undo, with nothing left to undo,
+    // is removed.
     s.live().assert_same(&before.clone().without(&["backups"]));
     assert_eq!(n.workers(), workers, "nginx was signalled");
     n.wait_for("v1");

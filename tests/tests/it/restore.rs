@@ -211,9 +211,11 @@ fn a_failing_verify_command_puts_everything_back() {
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
     let before = s.live();
     s.cmd("rb-restore").arg(&snap.id).run().code_is(1).one_line_error(&format!(
-        "`./check.sh` failed (exit 3): settings are broken: {lines} lines; everything was put back as it was (from undo_20251013_120000)"
+        "`./check.sh` failed (exit 3): settings are broken: {lines} lines; everything was put back as it was (from undo_20251013_120000, then removed: nothing is left to undo)"
     ));
     s.live().assert_same(&before);
+    // Nothing is left to undo, so the undo is not kept either: a full disk gets no fuller.
+    assert!(!s.exists("backups/undo_20251013_120000"));
     let last = s.events().pop().unwrap();
     assert_eq!((last["message"].as_str(), last["ok"].as_bool()), (Some("ROLLBACK FAILED"), Some(false)));
     // A command that passes is named in the document.

@@ -345,6 +345,15 @@ impl Planner<'_> {
 
     /// Plans entry `e`, a hard link of the earlier entry `to`: nothing when the live file
     /// already shares `to`'s inode (and `to` keeps it), else a link made again.
+    /// `rel` differs from `e` in its metadata only: kept whole in the undo, then its owner,
+    /// mode (`None`: a symlink's, which has none), attributes and mtime set again.
+    fn meta_only(&mut self, e: &Entry, rel: &str, mode: Option<Mode>, xattrs: Option<Xattrs>) {
+        self.plan.undo.full.push(rel.to_string());
+        self.plan.modified.push(rel.to_string());
+        let owner = self.owner(e);
+        self.metas.push(Step::Meta { path: rel.to_string(), owner, mode, mtime: e.mtime, xattrs });
+    }
+
     fn hard_link(&mut self, e: &Entry, to: &str, live: Live) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
         let rel = e.path.as_str();
@@ -513,16 +522,8 @@ impl Planner<'_> {
                     || self.owner_differs(e, &meta)
                     || self.xattrs_differ(e, rel)?
                 {
-                    self.plan.undo.full.push(rel.to_string());
-                    self.plan.modified.push(rel.to_string());
-                    let owner = self.owner(e);
-                    self.metas.push(Step::Meta {
-                        path: rel.to_string(),
-                        owner,
-                        mode: Some(*mode),
-                        mtime: e.mtime,
-                        xattrs: self.xattrs(e),
-                    });
+                    let xattrs = self.xattrs(e);
+                    self.meta_only(e, rel, Some(*mode), xattrs);
                 }
                 Ok(())
             }
@@ -532,16 +533,7 @@ impl Planner<'_> {
                     self.plan.modified.push(rel.to_string());
                     self.write(e);
                 } else if Mtime::of(&meta) != e.mtime || self.owner_differs(e, &meta) {
-                    self.plan.undo.full.push(rel.to_string());
-                    self.plan.modified.push(rel.to_string());
-                    let owner = self.owner(e);
-                    self.metas.push(Step::Meta {
-                        path: rel.to_string(),
-                        owner,
-                        mode: None,
-                        mtime: e.mtime,
-                        xattrs: None,
-                    });
+                    self.meta_only(e, rel, None, None);
                 }
                 Ok(())
             }
@@ -557,16 +549,7 @@ impl Planner<'_> {
                     || Mtime::of(&meta) != e.mtime
                     || self.owner_differs(e, &meta)
                 {
-                    self.plan.undo.full.push(rel.to_string());
-                    self.plan.modified.push(rel.to_string());
-                    let owner = self.owner(e);
-                    self.metas.push(Step::Meta {
-                        path: rel.to_string(),
-                        owner,
-                        mode,
-                        mtime: e.mtime,
-                        xattrs: None,
-                    });
+                    self.meta_only(e, rel, mode, None);
                 }
                 Ok(())
             }

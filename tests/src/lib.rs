@@ -72,6 +72,33 @@ pub fn python() -> PathBuf {
 }
 
 /// The repository's root (for fixtures and `compat/`).
+/// The nine rb tools, in the README's order.
+pub const TOOLS: [&str; 9] = [
+    "rb-snapshot",
+    "rb-restore",
+    "rb-nginx",
+    "rb-envfile",
+    "rb-migrate",
+    "rb-flag",
+    "rb-secret",
+    "rb-deploy",
+    "rb-emergency",
+];
+
+/// Asserts that no restore is left half-done: no staged `.rb-tmp.*` file in the live tree, no
+/// journal.
+#[track_caller]
+pub fn no_restore_leftovers(s: &Scenario) {
+    let staged: Vec<String> = s
+        .live()
+        .0
+        .into_keys()
+        .filter(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".rb-tmp.")))
+        .collect();
+    assert!(staged.is_empty(), "staged files left behind: {staged:?}");
+    assert!(!s.exists("backups/.rb/journal.json"), "the journal is still there");
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }

@@ -66,17 +66,6 @@ fn same_content(a: &str, b: &str) -> bool {
     key(a) == key(b)
 }
 
-fn no_leftovers(s: &Scenario) {
-    let staged: Vec<String> = s
-        .live()
-        .0
-        .into_keys()
-        .filter(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".rb-tmp.")))
-        .collect();
-    assert!(staged.is_empty(), "staged files left behind: {staged:?}");
-    assert!(!s.exists("backups/.rb/journal.json"), "the journal is still there");
-}
-
 #[test]
 fn a_restore_stopped_at_every_step_resumes_or_aborts_exactly() {
     let mut steps = 0;
@@ -112,7 +101,7 @@ fn a_restore_stopped_at_every_step_resumes_or_aborts_exactly() {
             let undone: RestoreDoc = other.cmd("rb-restore").arg("--abort").run().success().doc();
             assert_eq!(undone.set, "undo");
             other.live().assert_same(&c.broken);
-            no_leftovers(&other);
+            rb_tests::no_restore_leftovers(&other);
             // Killed while resuming, then resumed again: still exact.
             let again =
                 c.s.cmd("rb-restore").arg("--resume").env("FAILPOINTS", "restore-step=2*off->return").run();
@@ -121,7 +110,7 @@ fn a_restore_stopped_at_every_step_resumes_or_aborts_exactly() {
             assert_eq!(done.snapshot, c.snap);
             assert!(done.undo.is_some());
             c.s.live().assert_same(&c.good);
-            no_leftovers(&c.s);
+            rb_tests::no_restore_leftovers(&c.s);
             let events = c.s.events();
             assert_eq!(events.last().unwrap()["action"], "resume");
         } else if live == c.broken {
@@ -130,7 +119,7 @@ fn a_restore_stopped_at_every_step_resumes_or_aborts_exactly() {
         } else {
             // Stopped after the journal was removed: everything was already in place.
             live.assert_same(&c.good);
-            no_leftovers(&c.s);
+            rb_tests::no_restore_leftovers(&c.s);
         }
         steps += 1;
     }
@@ -227,7 +216,7 @@ fn kill_9_at_random_moments_never_tears_a_file() {
             *outcomes.entry("before the journal").or_default() += 1;
             live.assert_same(&broken);
         }
-        no_leftovers(&r);
+        rb_tests::no_restore_leftovers(&r);
         // The store is usable again: a new snapshot works and cleans what the kill left.
         r.cmd("rb-snapshot").arg("data").run().success();
         assert!(std::fs::read_dir(r.path("backups/.rb/tmp")).unwrap().next().is_none());

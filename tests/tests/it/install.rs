@@ -3,19 +3,7 @@
 //! installs the build the tests run (`make install-files BIN_DIR=…`: no second build), then
 //! reads the pages with man(1) and loads the bash completion into bash.
 
-use rb_tests::{Scenario, bin_dir, repo};
-
-const TOOLS: [&str; 9] = [
-    "rb-snapshot",
-    "rb-restore",
-    "rb-nginx",
-    "rb-envfile",
-    "rb-migrate",
-    "rb-flag",
-    "rb-secret",
-    "rb-deploy",
-    "rb-emergency",
-];
+use rb_tests::{Scenario, TOOLS, bin_dir, repo};
 
 #[test]
 fn make_install_puts_binaries_man_pages_and_completions_under_prefix_and_uninstall_removes_them() {

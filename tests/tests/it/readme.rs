@@ -33,17 +33,7 @@ fn the_readme_rollback_toml_is_accepted_by_every_tool() {
 #[test]
 fn help_examples_are_never_broken_across_lines() {
     let s = rb_tests::Scenario::new();
-    for tool in [
-        "rb-snapshot",
-        "rb-restore",
-        "rb-nginx",
-        "rb-envfile",
-        "rb-migrate",
-        "rb-flag",
-        "rb-secret",
-        "rb-deploy",
-        "rb-emergency",
-    ] {
+    for tool in rb_tests::TOOLS {
         let help = s.cmd(tool).arg("--help").env("COLUMNS", "80").run().success().stdout();
         let examples =
             help.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{tool} --help has no examples"));

@@ -50,18 +50,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[track_caller]
-fn no_leftovers(s: &Scenario) {
-    let staged: Vec<String> = s
-        .live()
-        .0
-        .into_keys()
-        .filter(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(".rb-tmp.")))
-        .collect();
-    assert!(staged.is_empty(), "staged files left behind: {staged:?}");
-    assert!(!s.exists("backups/.rb/journal.json"), "the journal is still there");
-}
-
 #[test]
 fn sigint_before_the_first_rename_removes_what_was_staged_and_changes_nothing() {
     let (s, broken) = broken_data();
@@ -84,7 +72,7 @@ fn sigint_before_the_first_rename_removes_what_was_staged_and_changes_nothing() 
     );
     assert!(out.stdout.is_empty());
     s.live().assert_same(&broken);
-    no_leftovers(&s);
+    rb_tests::no_restore_leftovers(&s);
 }
 
 #[test]
@@ -104,7 +92,7 @@ fn sigterm_after_the_first_rename_puts_the_undo_back() {
         "{err}"
     );
     s.live().assert_same(&broken);
-    no_leftovers(&s);
+    rb_tests::no_restore_leftovers(&s);
     let events = s.events();
     assert_eq!(events.last().unwrap()["message"], "ROLLBACK FAILED");
 }
@@ -133,7 +121,7 @@ fn a_second_signal_stops_the_putting_back_and_leaves_the_journal_for_abort() {
     s.cmd("rb-restore").arg("--abort").run().success();
     let live = s.live();
     live.assert_same(&broken);
-    no_leftovers(&s);
+    rb_tests::no_restore_leftovers(&s);
 }
 
 #[test]

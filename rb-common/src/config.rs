@@ -295,8 +295,20 @@ impl DjangoConfig {
 }
 
 /// The sections a `rollback.toml` may have: `sets` here, the others for their tools.
-pub const SECTIONS: &[&str] =
-    &["sets", "exec", "nginx", "env", "django", "flags", "secrets", "deploy", "health", "emergency", "drill"];
+pub const SECTIONS: &[&str] = &[
+    "sets",
+    "exec",
+    "nginx",
+    "env",
+    "django",
+    "flags",
+    "secrets",
+    "deploy",
+    "health",
+    "emergency",
+    "drill",
+    "diff",
+];
 
 /// Refuses a number of seconds that is not finite, more than 0 and at most `max`; `what`
 /// names the setting (`[nginx] reload_timeout_s`).

@@ -84,6 +84,10 @@ pub enum Command {
         /// Print what would be created, modified and removed; change nothing, run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Show each file's change as a unified diff on stderr, first (the key and anything
+        /// under ssl/ only by its hashes)
+        #[arg(long)]
+        diff: bool,
         /// Restore and test the files, but do not reload (for an nginx that is not running)
         #[arg(long)]
         no_reload: bool,

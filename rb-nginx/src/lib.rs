@@ -86,7 +86,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let (store, config) = cli.store.open()?;
             reload(&store, &config, out)
         }
-        Command::Restore { snapshot, dry_run, no_reload, checksum } => {
+        Command::Restore { snapshot, dry_run, diff, no_reload, checksum } => {
             let (store, config) = cli.store.open()?;
             let snap = match &snapshot {
                 Some(arg) => store.resolve(arg, Some(SET))?,
@@ -96,6 +96,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let _ = checksum; // accepted as before: comparing by content is the default now
             let opts = Options { keep_extra: false, quick: false, after: Some("`rb-nginx reload`") };
             let how = How { opts, reload: !no_reload };
+            if diff {
+                rb_common::diff::show(&store, &config, &snap, opts)?;
+            }
             if dry_run {
                 return preview(&store, &snap, how, out);
             }

@@ -59,6 +59,11 @@ pub struct Cli {
     /// Print what would be created, modified and removed; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Show each file's change as a unified diff on stderr, first (with --dry-run: only that).
+    /// Files that hold secrets (mode 0600 or 0400, under ssl/, `[diff] mask` globs) show only
+    /// their hashes
+    #[arg(long)]
+    pub diff: bool,
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have
     #[arg(long)]
     pub keep_extra: bool,

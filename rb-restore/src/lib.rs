@@ -37,6 +37,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     }
     rb_common::legacy::note_left_alone(&snap);
     let opts = Options { keep_extra: cli.keep_extra, quick: cli.quick, after: None };
+    if cli.diff {
+        rb_common::diff::show(&store, &config, &snap, opts)?;
+    }
     if cli.dry_run {
         let doc = restore::preview(&store, &snap, opts)?;
         summary(&doc);

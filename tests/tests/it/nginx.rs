@@ -503,6 +503,22 @@ fn a_bad_site_edit_is_rolled_back_and_the_page_served_changes_back() {
 }
 
 #[test]
+fn restore_dry_run_diff_shows_the_site_edit_and_never_the_key() {
+    let (s, n, snap) = site_v1();
+    s.write("nginx/conf.d/helpdesk.conf", n.site_text("bad deploy"));
+    s.write("nginx/ssl/helpdesk.key", "a key that must not show\n");
+    let before = s.tree();
+    let run = s.cmd("rb-nginx").args(["restore", "--dry-run", "--diff", &snap.id]).run().success();
+    let err = run.stderr();
+    assert!(err.contains("--- a/nginx/conf.d/helpdesk.conf\n+++ b/nginx/conf.d/helpdesk.conf\n"), "{err}");
+    assert!(err.contains("bad deploy") && err.contains("v1"), "{err}");
+    assert!(err.contains("nginx/ssl/helpdesk.key: (secret file changed: sha256 "), "{err}");
+    assert!(!err.contains("must not show"), "{err}");
+    s.tree().assert_same(&before);
+    assert_eq!(n.get().as_deref(), Some("v1\n"), "nothing was reloaded");
+}
+
+#[test]
 fn a_site_added_since_the_snapshot_is_removed_and_kept_in_the_undo() {
     let (s, n, _) = site_v1();
     let extra_port = rb_tests::nginx::free_port();

@@ -291,3 +291,46 @@ fn a_symlinked_folder_in_the_snapshot_is_replaced_never_written_through() {
     assert!(s.path("core/config/settings").is_symlink());
     rb_tests::Tree::of(&outside).assert_same(&outside_before);
 }
+
+#[test]
+fn diff_shows_each_files_change_and_only_hashes_of_secrets() {
+    let s = Scenario::helpdesk();
+    s.write("rollback.toml", "[diff]\nmask = [\"deploy/aws/*.json\"]\n");
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("core/config/settings/base.py", "DEBUG = True\n");
+    s.write("core/config/settings/local.py", "EXTRA = 1\n");
+    s.write("nginx/ssl/helpdesk.key", "not the key\n");
+    s.append("deploy/aws/ecs-task-definition.json", "\n");
+    let before = s.tree();
+    let run = s.cmd("rb-restore").args(["--dry-run", "--diff", &snap.id]).run().success();
+    let err = run.stderr();
+    // The live file (a/) against what the restore writes (b/); a file the restore removes.
+    assert!(
+        err.contains("--- a/core/config/settings/base.py\n+++ b/core/config/settings/base.py\n@@ -36,4 +36,3 @@\n         }\n     }\n USE_TZ = True\n-DEBUG = True\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--- a/core/config/settings/local.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-EXTRA = 1\n"),
+        "{err}"
+    );
+    // Secrets: the key (0600, under ssl/) and the masked file show their hashes, not a line.
+    assert!(err.contains("nginx/ssl/helpdesk.key: (secret file changed: sha256 "), "{err}");
+    assert!(err.contains("deploy/aws/ecs-task-definition.json: (secret file changed: sha256 "), "{err}");
+    assert!(!err.contains("not the key"), "{err}");
+    s.tree().assert_same(&before);
+    // With a restore, the diff comes first and the files are put back.
+    let done = s.cmd("rb-restore").args(["--diff", &snap.id]).run().success();
+    assert!(done.stderr().contains("-DEBUG = True"), "{}", done.stderr());
+    assert!(!s.read("core/config/settings/base.py").contains("DEBUG = True"));
+    let again = s.cmd("rb-restore").args(["--dry-run", "--diff", &snap.id]).run().success();
+    assert!(again.stderr().contains("rb-restore: nothing would change"), "{}", again.stderr());
+    // A bad mask glob is a usage error, nothing changed.
+    s.write("rollback.toml", "[diff]\nmask = [\"a[\"]\n");
+    let tree = s.tree();
+    s.cmd("rb-restore")
+        .args(["--dry-run", "--diff", &snap.id])
+        .run()
+        .code_is(2)
+        .one_line_error("[diff] mask \"a[\"");
+    s.tree().assert_same(&tree);
+}

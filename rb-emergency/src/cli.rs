@@ -60,6 +60,10 @@ pub enum Command {
         /// plan; change nothing, stop nothing
         #[arg(long)]
         dry_run: bool,
+        /// Show on stderr, first, how each file of the snapshot would change (a unified diff;
+        /// files that hold secrets by their hashes only)
+        #[arg(long)]
+        diff: bool,
         /// At a failed step, leave everything as it is for a human (exit 3) instead of putting
         /// it back
         #[arg(long)]

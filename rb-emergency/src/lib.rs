@@ -176,8 +176,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let health: HealthConfig = config.section("health")?;
     health.check()?;
     match cli.command {
-        Command::Run { from, yes, dry_run, no_revert } => {
-            let how = How { yes, dry_run, no_revert };
+        Command::Run { from, yes, dry_run, diff, no_revert } => {
+            let how = How { yes, dry_run, diff, no_revert };
             emergency_run(&store, &config, &emergency, &health, from.as_deref(), how, out)
         }
         Command::Status { since, format } => {
@@ -211,6 +211,7 @@ fn default_compose(emergency: &mut EmergencyConfig, config: &Config, root: &std:
 struct How {
     yes: bool,
     dry_run: bool,
+    diff: bool,
     no_revert: bool,
 }
 
@@ -437,6 +438,9 @@ fn emergency_run(
         None => store.latest(Some(&emergency.set))?,
     };
     rb_common::legacy::note_left_alone(&snap);
+    if how.diff {
+        rb_common::diff::show(store, config, &snap, Options::default())?;
+    }
     let preview = restore::preview(store, &snap, Options::default())?;
     let counts = format!(
         "{} would be created, {} modified, {} removed",

@@ -350,6 +350,15 @@ fn dry_run_and_a_missing_yes_change_nothing() {
     assert_eq!(done, ["verify", "preflight nginx", "preflight compose"], "{dry:?}");
     assert!(dry.dry_run && planned.len() == 12, "{dry:?}");
     s.tree().assert_same(&before);
+    // --diff shows, first, how each file would change.
+    let shown = rb(&st, &["run", "--dry-run", "--diff"]).run().success();
+    assert!(
+        shown.stderr().contains("--- a/core/config/settings/base.py\n+++ b/core/config/settings/base.py\n"),
+        "{}",
+        shown.stderr()
+    );
+    assert!(shown.stderr().contains("\n-CHANGED = 1\n"), "{}", shown.stderr());
+    s.tree().assert_same(&before);
     rb(&st, &["run"]).run().code_is(2).one_line_error("not on a terminal");
     s.tree().assert_same(&before);
     // On a terminal it shows the plan and asks; anything but `yes` does nothing.

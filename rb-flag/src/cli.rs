@@ -79,6 +79,9 @@ pub enum Command {
         /// Print what would be replaced; change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Say on stderr each flag's value before → after (with --dry-run: the value given)
+        #[arg(long)]
+        diff: bool,
     },
     /// Set every flag of a `flags` document on stdin (an undo from `set`); prints the values it replaces.
     /// With --file: restore the feature_flags settings file from a snapshot instead

@@ -271,7 +271,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 ..FlagsDoc::default()
             })
         }
-        Command::Set { pairs, create, dry_run } => {
+        Command::Set { pairs, create, dry_run, diff } => {
             if pairs.len() % 2 != 0 {
                 return Err(usage(format!(
                     "set takes NAME VALUE pairs; {} is left without a value",
@@ -282,7 +282,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let backend = backend(&config, &store.root)?;
             let changes: Vec<(String, Given)> =
                 pairs.chunks(2).map(|p| (p[0].clone(), Given::Word(p[1].clone()))).collect();
-            change(&store, backend.as_ref(), "set", &changes, &[], create, dry_run, out)
+            change(&store, backend.as_ref(), "set", &changes, &[], create, (dry_run, diff), out)
         }
         Command::Restore { file: None, dry_run } => {
             let (store, config) = cli.store.open()?;
@@ -291,7 +291,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             check_undo(&wanted, backend.as_ref())?;
             let changes: Vec<(String, Given)> =
                 wanted.flags.into_iter().map(|(name, value)| (name, Given::Value(value))).collect();
-            change(&store, backend.as_ref(), "restore", &changes, &wanted.absent, true, dry_run, out)
+            change(&store, backend.as_ref(), "restore", &changes, &wanted.absent, true, (dry_run, false), out)
         }
     }
 }
@@ -334,7 +334,7 @@ fn change(
     changes: &[(String, Given)],
     remove: &[String],
     create: bool,
-    dry_run: bool,
+    (dry_run, diff): (bool, bool),
     out: &mut Out,
 ) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
@@ -362,6 +362,21 @@ fn change(
         changed: changed.clone(),
         dry_run,
     };
+    // Before → after, for a person (the document keeps the before values, the undo).
+    let say_diff = |before: &Replaced, after: &dyn Fn(&str) -> String| {
+        for name in &changed {
+            let was = before.before.get(name).map_or_else(|| "(absent)".to_string(), Value::to_string);
+            common::note(&format!("{name}: {was} → {}", after(name)));
+        }
+    };
+    if diff && dry_run {
+        let given = |name: &str| match changes.iter().find(|(n, _)| n == name).map(|(_, g)| g) {
+            Some(Given::Word(w)) => format!("{w} (as given)"),
+            Some(Given::Value(v)) => v.to_string(),
+            None => "(removed)".to_string(),
+        };
+        say_diff(&preview, &given);
+    }
     if dry_run {
         common::note(&format!("dry run: would change {}; nothing was changed", changed.join(", ")));
         return out.emit(&doc(preview, true));
@@ -384,6 +399,12 @@ fn change(
     store.log_or_warn(event.set("flags").snapshot(&undo_id));
     drop(lock);
     let replaced = result?;
+    if diff {
+        let names: Vec<String> = changes.iter().map(|(n, _)| n.clone()).collect();
+        let now = backend.list(&names).unwrap_or_default();
+        let after = |name: &str| now.get(name).map_or_else(|| "(absent)".to_string(), Value::to_string);
+        say_diff(&replaced, &after);
+    }
     common::note(&format!(
         "changed {}; the values before are in {undo_shown} and in this document (rb-flag restore < it undoes)",
         changed.join(", ")

@@ -122,6 +122,9 @@ pub enum Command {
         /// Print the document of what it would do; run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Say on stderr, first, each app's position before → after and the steps between
+        #[arg(long)]
+        diff: bool,
     },
     /// Migrate each app of a `migration-state` (or a `migration-rollback`'s `before`) on
     /// stdin back to its last applied migration there: the roll-forward

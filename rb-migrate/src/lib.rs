@@ -413,6 +413,7 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
             no_backup,
             restore_on_failure,
             dry_run,
+            diff,
             ..
         } => {
             let (Some(app), Some(target)) = (app, target) else {
@@ -424,6 +425,7 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
                 backup: !no_backup,
                 restore_on_failure,
                 dry_run,
+                diff,
                 recovering: false,
             };
             rollback(store, db, &app, &target, how, out)
@@ -447,6 +449,8 @@ struct How {
     dry_run: bool,
     /// `--abort`'s roll-forward: it runs while the migration journal stands.
     recovering: bool,
+    /// `--diff`: say each app's position before → after first.
+    diff: bool,
 }
 
 /// What migrating `app` to `target` would run, from Django's executor.
@@ -579,6 +583,14 @@ fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: How, out: 
         common::note(&format!("{app} is already at {target}: nothing to do"));
         doc.after = Some(before);
         return out.emit(&doc);
+    }
+    if how.diff {
+        let undone: Vec<&str> = doc.steps.iter().map(|s| s.migration.as_str()).collect();
+        common::note(&format!(
+            "{app}: {} → {target}, undoing {}",
+            before.app(app).map(AppState::position).unwrap_or_default(),
+            if undone.is_empty() { "nothing".to_string() } else { undone.join(", ") }
+        ));
     }
     warn_loss(&doc.steps);
     doc.mode = Some(mode(&before, &doc.steps).to_string());

@@ -575,3 +575,20 @@ fn the_drills_flags_procedure_passes_on_typed_models() {
         s.tree().assert_same(&tree);
     }
 }
+
+#[test]
+fn set_diff_says_each_flag_before_and_after() {
+    let s = Scenario::django();
+    let before = s.tree();
+    s.cmd("rb-flag")
+        .args(["set", "ai_replies", "inactive", "--dry-run", "--diff"])
+        .run()
+        .success()
+        .stderr_has("rb-flag: ai_replies: \"active\" → inactive (as given)");
+    s.tree().assert_same(&before);
+    s.cmd("rb-flag")
+        .args(["set", "ai_replies", "inactive", "--diff"])
+        .run()
+        .success()
+        .stderr_has("rb-flag: ai_replies: \"active\" → \"inactive\"");
+}

@@ -74,6 +74,18 @@ fn rollback_and_apply_round_trip_with_the_schema_checked() {
 }
 
 #[test]
+fn rollback_diff_says_the_position_before_and_after() {
+    let s = Scenario::django();
+    let before = s.tree();
+    s.cmd("rb-migrate")
+        .args(["rollback", "features", "0001", "--dry-run", "--diff"])
+        .run()
+        .success()
+        .stderr_has("rb-migrate: features: 0003_seed_flags → 0001_initial, undoing features.0003_seed_flags, features.0002_feature_description");
+    s.tree().assert_same(&before);
+}
+
+#[test]
 fn a_plan_through_an_irreversible_migration_is_refused_before_anything_runs() {
     let s = Scenario::django();
     let plan: MigrationPlan = s.cmd("rb-migrate").args(["plan", "tickets", "0002"]).run().success().doc();

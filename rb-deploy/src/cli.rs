@@ -76,12 +76,18 @@ pub enum Command {
         /// Print the plan; change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Say on stderr, first, what runs before → after (revisions and what they are)
+        #[arg(long)]
+        diff: bool,
     },
     /// Bring the target back to a `deploy-state` document on stdin (from status, or a rollback's `before`)
     Restore {
         /// Print the plan; change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Say on stderr, first, what runs before → after (revisions and what they are)
+        #[arg(long)]
+        diff: bool,
     },
 }
 

@@ -298,10 +298,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             }
             out.raw(table.render().as_bytes())
         }
-        Command::Rollback { to, dry_run, .. } => {
-            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "rollback", out)
+        Command::Rollback { to, dry_run, diff, .. } => {
+            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, (dry_run, diff), "rollback", out)
         }
-        Command::Restore { dry_run } => {
+        Command::Restore { dry_run, diff } => {
             let wanted = wanted.ok_or_else(|| usage("no document"))?;
             let to = match (&wanted.current, &wanted.before) {
                 (Some(c), _) => c.id.clone(),
@@ -312,7 +312,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                     ));
                 }
             };
-            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, dry_run, "restore", out)
+            rollback(&store, t.as_ref(), &to, deploy.wait(), &health, (dry_run, diff), "restore", out)
         }
     }
 }
@@ -332,12 +332,19 @@ fn rollback(
     to: &str,
     wait: Wait,
     health: &HealthConfig,
-    dry_run: bool,
+    (dry_run, diff): (bool, bool),
     action: &str,
     out: &mut Out,
 ) -> Result<()> {
     let current = t.current()?;
     let target = t.resolve(to, &current)?;
+    if diff {
+        let what = |r: &Revision| match &r.detail {
+            Some(d) => format!("{} ({d})", r.id),
+            None => r.id.clone(),
+        };
+        common::note(&format!("{}: {} → {}", t.name(), what(&current), what(&target)));
+    }
     let mut doc = DeployState {
         target: t.name().to_string(),
         action: action.to_string(),

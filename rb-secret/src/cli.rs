@@ -70,6 +70,10 @@ pub enum Command {
         /// Print what would change; change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Say on stderr, first, the current version before → after (ids, stages, dates; never
+        /// a value)
+        #[arg(long)]
+        diff: bool,
     },
     /// Store a new value, read from stdin (one trailing newline dropped) or --from-file
     Set {

@@ -213,7 +213,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 ..doc("get")
             })
         }
-        Command::Rollback { name, to, dry_run } => {
+        Command::Rollback { name, to, dry_run, diff } => {
             let versions = b.versions(&name)?;
             let current = current(&versions, &b.full(&name))?;
             let target = if to == "previous" {
@@ -239,6 +239,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             }
             if to == "previous" {
                 refuse_toggle(&store, &b.full(&name), &current.id, &target.id)?;
+            }
+            if diff {
+                let what = |v: &Version| {
+                    let stages =
+                        if v.stages.is_empty() { String::new() } else { format!(" {}", v.stages.join(",")) };
+                    format!("{}{stages} ({})", v.id, v.created.as_deref().unwrap_or("?"))
+                };
+                common::note(&format!("{}: {} → {}", b.full(&name), what(&current), what(&target)));
             }
             let mut d =
                 SecretDoc { name: Some(b.full(&name)), before: Some(current.id.clone()), ..doc("rollback") };

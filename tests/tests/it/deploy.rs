@@ -250,7 +250,10 @@ fn ecs_rollback_goes_to_the_previous_revision_and_back() {
     let history: DeployState = rb(&["history"]).success().doc();
     let ids: Vec<&str> = history.revisions.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["helpdesk-task:3", "helpdesk-task:2", "helpdesk-task:1"]);
-    let dry: DeployState = rb(&["rollback", "--dry-run"]).success().doc();
+    let dry =
+        rb(&["rollback", "--dry-run", "--diff"]).success().stderr_has("rb-deploy: ecs: helpdesk-task:3");
+    assert!(dry.stderr().contains(" → helpdesk-task:2"), "{}", dry.stderr());
+    let dry: DeployState = dry.doc();
     assert_eq!(dry.after.as_deref(), Some("helpdesk-task:2"));
     assert_eq!(ecs_revision(&s, &moto), "helpdesk-task:3");
     let doc: DeployState = rb(&["rollback"]).success().doc();

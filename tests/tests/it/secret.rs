@@ -100,6 +100,15 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
     assert!(!masked.stdout().contains(&secret), "{}", masked.stdout());
     assert_eq!(masked.doc::<SecretDoc>().value.as_deref(), Some(rb_secret::MASK));
 
+    // --diff says the version before → after, never a value.
+    let dry = rb(&["rollback", "DB_PASSWORD", "--dry-run", "--diff"]).success();
+    let said = format!("rb-secret: helpdesk/DB_PASSWORD: {second} AWSCURRENT (");
+    assert!(
+        dry.stderr().contains(&said) && dry.stderr().contains(&format!("→ {first} AWSPREVIOUS (")),
+        "{}",
+        dry.stderr()
+    );
+    assert!(!dry.stderr().contains(&secret), "{}", dry.stderr());
     // Roll back: AWSCURRENT moves to the first version; the value never passes through rb.
     let back: SecretDoc = rb(&["rollback", "DB_PASSWORD"]).success().doc();
     assert_eq!(

@@ -23,6 +23,8 @@ needed=(
     "getcap libcap2-bin"
     "find findutils"
     "du coreutils"
+    "man man-db"
+    "docker-compose docker-compose"
 )
 if [ "${1-}" = bench ]; then
     needed+=("rsync rsync" "python3 python3" "du coreutils")

@@ -4,8 +4,9 @@
 //! First, whatever rb is doing, the process groups of the programs it runs ([`Running`],
 //! registered by [`crate::exec`]) are killed: they run in groups of their own, so a terminal's
 //! Ctrl-C reaches rb alone, and without this they would outlive it. Then, outside a
-//! [`Critical`] section, rb ends as the signal says (nothing is half-done there). Inside one — a snapshot being copied into the store, a restore
-//! staging, renaming and checking its files — the signal is counted and said on stderr, and
+//! [`Critical`] section, rb ends as the signal says (nothing is half-done there). Inside one
+//! — a snapshot being copied into the store, a restore staging, renaming and checking its
+//! files — the signal is counted and said on stderr, and
 //! the engine asks [`check`] at its safe points: before the first rename the staged files are
 //! removed and nothing changed (exit 1); after it the undo goes back, as `--abort` does (exit
 //! 1). A further signal while that runs stops it too, with the journal standing (exit 3 and
@@ -61,23 +62,27 @@ fn state() -> Option<&'static State> {
                     for sig in signals.forever() {
                         let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
                         groups.into_iter().for_each(kill_group);
-                        if let Some(s) = STATE.get().and_then(Option::as_ref) {
-                            if s.depth.load(Ordering::SeqCst) == 0 {
-                                // Nothing half-done: end as the signal says.
-                                let _ = signal_hook::low_level::emulate_default_handler(sig);
-                                return;
-                            }
-                            let n = s.count.fetch_add(1, Ordering::SeqCst) + 1;
-                            s.last.store(sig as usize, Ordering::SeqCst);
-                            crate::cli::warn(&if n == 1 {
-                                format!(
-                                    "{}: stopping at the next safe point and putting back what was changed (another signal stops that too)",
-                                    name(sig)
-                                )
-                            } else {
-                                format!("{} again: stopping now; the journal stays for --resume or --abort", name(sig))
-                            });
+                        // (Not yet set: the signal came while the handlers were being
+                        // installed, outside any section.)
+                        let Some(s) = STATE.get().and_then(Option::as_ref) else {
+                            let _ = signal_hook::low_level::emulate_default_handler(sig);
+                            return;
+                        };
+                        if s.depth.load(Ordering::SeqCst) == 0 {
+                            // Nothing half-done: end as the signal says.
+                            let _ = signal_hook::low_level::emulate_default_handler(sig);
+                            return;
                         }
+                        let n = s.count.fetch_add(1, Ordering::SeqCst) + 1;
+                        s.last.store(sig as usize, Ordering::SeqCst);
+                        crate::cli::warn(&if n == 1 {
+                            format!(
+                                "{}: stopping at the next safe point and putting back what was changed (another signal stops that too)",
+                                name(sig)
+                            )
+                        } else {
+                            format!("{} again: stopping now; the journal stays for --resume or --abort", name(sig))
+                        });
                     }
                 })
                 .ok()?;

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod diff;
 pub mod django;
 pub mod doc;
 pub mod error;

@@ -20,6 +20,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     match &cli.command {
         Some(cli::Command::List { set, format }) => list(&store, &config, set.as_deref(), *format, out),
+        Some(cli::Command::Diff { from, to, set, quick, format }) => {
+            diff(&store, from, to.as_deref(), set.as_deref(), *quick, *format, out)
+        }
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
         Some(cli::Command::Prune { keep, set, dry_run }) => {
             prune(&store, *keep, set.as_deref(), *dry_run, out)
@@ -269,6 +272,45 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
             "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
         ),
     )
+}
+
+fn diff(
+    store: &Store,
+    from: &str,
+    to: Option<&str>,
+    set: Option<&str>,
+    quick: bool,
+    format: rb_common::table::Format,
+    out: &mut Out,
+) -> Result<()> {
+    let a = store.resolve(from, set)?;
+    let d = match to {
+        Some(to) => {
+            let b = store.resolve(to, set)?;
+            rb_common::diff::between(&a, &b)?
+        }
+        None => {
+            rb_common::legacy::note_left_alone(&a);
+            rb_common::diff::against_live(store, &a, quick)?
+        }
+    };
+    common::note(&format!(
+        "{} -> {}: {} added, {} removed, {} modified, {} changed in metadata only",
+        d.from,
+        d.to,
+        d.added.len(),
+        d.removed.len(),
+        d.modified.len(),
+        d.meta.len()
+    ));
+    if format.table() {
+        let mut table = rb_common::table::Table::new(&["CHANGE", "PATH"]);
+        for (mark, path) in d.marked() {
+            table.row(vec![mark.to_string(), paths::escaped(path).into_owned()]);
+        }
+        return out.raw(table.render().as_bytes());
+    }
+    out.emit(&d)
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {

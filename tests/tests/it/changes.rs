@@ -1,0 +1,120 @@
+//! "See what will change": `rb-snapshot diff` between snapshots and against the live files,
+//! `rb-restore --only` for part of a set, and a set's `exclude` globs.
+
+use rb_common::diff::SnapshotDiff;
+use rb_common::snapshot::Manifest;
+use rb_tests::Scenario;
+
+/// A config snapshot at 12:00, changes, another at 12:30.
+fn changed_between() -> (Scenario, Manifest, Manifest) {
+    let s = Scenario::helpdesk();
+    let a: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:00:00Z").run().success().doc();
+    s.append("core/config/settings/base.py", "X = 1\n");
+    s.chmod("core/config/settings/staging.py", 0o600);
+    s.write("core/config/settings/local.py", "DEBUG = True\n");
+    s.remove("docker-compose.staging.yml");
+    let b: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:30:00Z").run().success().doc();
+    (s, a, b)
+}
+
+#[test]
+fn diff_between_two_snapshots_lists_added_removed_modified_and_meta() {
+    let (s, a, b) = changed_between();
+    let before = s.tree();
+    let run = s.cmd("rb-snapshot").args(["diff", &a.id, &b.id]).run().success();
+    let d: SnapshotDiff = run.doc();
+    assert_eq!(
+        d,
+        SnapshotDiff {
+            from: a.id.clone(),
+            to: b.id.clone(),
+            added: vec!["core/config/settings/local.py".into()],
+            removed: vec!["docker-compose.staging.yml".into()],
+            modified: vec!["core/config/settings/base.py".into()],
+            // The folder's mtime moved when local.py was added to it.
+            meta: vec!["core/config/settings".into(), "core/config/settings/staging.py".into()],
+            verified: true,
+        }
+    );
+    assert_eq!(run.stdout_values()[0]["kind"], "snapshot-diff");
+    run.stderr_is(&[&format!(
+        "rb-snapshot: {} -> {}: 1 added, 1 removed, 1 modified, 2 changed in metadata only",
+        a.id, b.id
+    )]);
+    // `latest` is B; the other way round, added and removed swap.
+    let back: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", "latest", &a.id]).run().success().doc();
+    assert_eq!((back.added, back.removed), (d.removed.clone(), d.added.clone()));
+    assert_eq!(back.modified, d.modified);
+    // As a table: one changed path a line, marked.
+    let table = s.cmd("rb-snapshot").args(["diff", &a.id, &b.id, "--format", "table"]).run().success();
+    assert_eq!(
+        table.stdout(),
+        "CHANGE  PATH\n\
+         m       core/config/settings\n\
+         M       core/config/settings/base.py\n\
+         +       core/config/settings/local.py\n\
+         m       core/config/settings/staging.py\n\
+         -       docker-compose.staging.yml\n"
+    );
+    // A diff reads; it changes nothing, and logs nothing.
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn diff_against_the_live_files_is_what_a_restore_would_put_back() {
+    let (s, a, b) = changed_between();
+    // Right after a snapshot, nothing differs.
+    let none: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", "latest"]).run().success().doc();
+    assert_eq!(
+        none,
+        SnapshotDiff { from: b.id.clone(), to: "live".into(), verified: true, ..SnapshotDiff::default() }
+    );
+    // Same size, same mtime, other content: found by content, missed by --quick.
+    let dev = "core/config/settings/development.py";
+    let meta = std::fs::metadata(s.path(dev)).unwrap();
+    let text = s.read(dev);
+    s.write(dev, text.replace('a', "b").replace('e', "f"));
+    let mtime = filetime::FileTime::from_last_modification_time(&meta);
+    filetime::set_file_mtime(s.path(dev), mtime).unwrap();
+    let before = s.tree();
+    let d: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", &a.id]).run().success().doc();
+    assert_eq!(
+        d,
+        SnapshotDiff {
+            from: a.id.clone(),
+            to: "live".into(),
+            added: vec!["core/config/settings/local.py".into()],
+            removed: vec!["docker-compose.staging.yml".into()],
+            modified: vec!["core/config/settings/base.py".into(), dev.into()],
+            meta: vec!["core/config/settings/staging.py".into()],
+            verified: true,
+        }
+    );
+    let quick: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", &b.id, "--quick"]).run().success().doc();
+    assert_eq!(
+        quick,
+        SnapshotDiff { from: b.id.clone(), to: "live".into(), verified: false, ..SnapshotDiff::default() }
+    );
+    // The restore's dry run agrees, read the other way round.
+    let dry: rb_common::restore::RestoreDoc =
+        s.cmd("rb-restore").args(["--dry-run", &a.id]).run().success().doc();
+    assert_eq!((dry.created, dry.removed), (d.removed.clone(), d.added.clone()));
+    let mut changed = [d.modified.clone(), d.meta.clone()].concat();
+    changed.sort();
+    assert_eq!(dry.modified, changed);
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn diff_of_a_snapshot_that_is_not_there_is_exit_1_and_a_bad_format_exit_2() {
+    let (s, a, _) = changed_between();
+    let before = s.tree();
+    s.cmd("rb-snapshot")
+        .args(["diff", &a.id, "config_20200101_000000"])
+        .run()
+        .code_is(1)
+        .one_line_error("no snapshot config_20200101_000000");
+    s.cmd("rb-snapshot").args(["diff", &a.id, "--format", "yaml"]).run().code_is(2);
+    s.cmd("rb-snapshot").args(["diff"]).run().code_is(2).stderr_has("<A>");
+    s.tree().assert_same(&before);
+}

@@ -293,6 +293,8 @@ struct Planner<'a> {
     snap: &'a Snapshot,
     opts: Options,
     desired: BTreeMap<&'a str, &'a Entry>,
+    /// The manifest's `exclude` globs: what they match is never modified or removed.
+    exclude: snapshot::Exclude,
     /// Paths removed (with everything under them): their descendants count as missing.
     gone: HashSet<String>,
     /// Paths created by this restore.
@@ -625,8 +627,10 @@ impl Planner<'_> {
             if child.file_type().is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t)) {
                 self.plan.sockets.push(child_rel.clone());
             }
+            let is_dir = child.file_type().is_ok_and(|t| t.is_dir());
             if !self.desired.contains_key(child_rel.as_str())
                 && self.store.as_deref() != Some(child_rel.as_str())
+                && !self.exclude.excludes(&child_rel, is_dir)
             {
                 extra.push(child_rel);
             }
@@ -642,7 +646,11 @@ impl Planner<'_> {
     /// Plans the removal of a path outside the entries that the snapshot says should not
     /// exist (a `missing` path or a glob match it did not have).
     fn unwanted(&mut self, rel: &str) -> Result<()> {
-        if self.desired.contains_key(rel) || self.is_gone(rel) || self.in_store(rel) {
+        if self.desired.contains_key(rel)
+            || self.is_gone(rel)
+            || self.in_store(rel)
+            || self.exclude.excludes_live(self.root, rel)
+        {
             return Ok(());
         }
         let mut at = rel;
@@ -772,6 +780,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         snap,
         opts,
         desired: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
+        exclude: snapshot::Exclude::new(&m.exclude)?,
         gone: HashSet::new(),
         made: HashSet::new(),
         touched: BTreeSet::new(),
@@ -1213,6 +1222,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         created: clock::rfc3339(&now),
         paths: listed,
         globs: Vec::new(),
+        exclude: Vec::new(),
         entries: Vec::new(),
         missing: plan.undo.missing.clone(),
         files: 0,

@@ -28,7 +28,8 @@ Examples:
 A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
 holes; files added since to a snapshotted folder, or matching a snapshotted glob, are removed
-(kept in the undo snapshot). Copies in the store never carry set-id bits or capabilities (the
+(kept in the undo snapshot), but never what the set's exclude globs match (recorded in the
+manifest: logs/, *.pid), which is neither modified nor removed. Copies in the store never carry set-id bits or capabilities (the
 manifest does); run as root, a store another user can write is refused (exit 2), and so is a
 journal or manifest whose paths leave the root.
 What differs is decided by content (each live file's SHA-256 against the manifest; --quick

@@ -22,7 +22,9 @@ Examples:
   # what would a restore of it change? (nothing, right after)
   rb-snapshot | rb-restore --dry-run
 
-Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
+Sets come from rollback.toml ([sets.NAME] paths = [...], exclude = [\"logs/\", \"*.pid\"])
+over the built-in config, nginx, compose, feature_flags; what a set excludes is never
+snapshotted, and a restore of the snapshot never modifies or removes it.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
 pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback

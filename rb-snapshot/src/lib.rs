@@ -33,7 +33,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 
 /// The set name and specs the command line asks for.
 fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Request> {
-    let (set, specs) = match &cli.name {
+    let (set, specs, exclude) = match &cli.name {
         Some(name) => {
             config::check_set_name(name)?;
             if config.sets.contains_key(name) {
@@ -44,7 +44,7 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("--name {name} needs the paths to back up")));
             }
             let specs = cli.args.iter().map(|a| spec_of(&store.root, a)).collect::<Result<Vec<_>>>()?;
-            (name.clone(), specs)
+            (name.clone(), specs, Vec::new())
         }
         None => {
             if cli.args.len() > 1 {
@@ -56,13 +56,14 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("{set} is a path, not a set name"))
                     .hint(format!("to back up paths, name the set: rb-snapshot --name NAME {set}")));
             }
-            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?)
+            let exclude = config.sets.get(set).map(|s| s.exclude.clone()).unwrap_or_default();
+            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?, exclude)
         }
     };
     for spec in &specs {
         snapshot::check_spec(spec)?;
     }
-    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link })
+    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link, exclude })
 }
 
 /// A path from the command line as a spec: an absolute path inside the root becomes

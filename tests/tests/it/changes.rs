@@ -118,3 +118,75 @@ fn diff_of_a_snapshot_that_is_not_there_is_exit_1_and_a_bad_format_exit_2() {
     s.cmd("rb-snapshot").args(["diff"]).run().code_is(2).stderr_has("<A>");
     s.tree().assert_same(&before);
 }
+
+/// The nginx set as the issue writes it: its folder, without logs and pid files.
+const NGINX_EXCLUDING: &str =
+    "[sets.nginx]\npaths = [\"nginx/\"]\nexclude = [\"logs/\", \"*.pid\"]\nverify = []\n";
+
+#[test]
+fn excluded_paths_are_neither_snapshotted_nor_modified_nor_removed_by_a_restore() {
+    let s = Scenario::helpdesk();
+    s.write("rollback.toml", NGINX_EXCLUDING);
+    s.write("nginx/logs/access.log", "GET /\n");
+    s.write("nginx/nginx.pid", "4242\n");
+    s.write("nginx/run/worker.pid", "4243\n");
+    // `logs/` is for folders: a file called logs is the set's like any other.
+    s.write("nginx/snippets/logs", "not a log folder\n");
+    let m: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    assert_eq!(m.exclude, ["logs/", "*.pid"]);
+    let recorded: Vec<&str> = m.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(recorded.contains(&"nginx/snippets/logs") && recorded.contains(&"nginx/run"), "{recorded:?}");
+    for p in ["nginx/logs", "nginx/logs/access.log", "nginx/nginx.pid", "nginx/run/worker.pid"] {
+        assert!(!recorded.contains(&p), "{p} was recorded");
+        assert!(!s.exists(&format!("backups/{}/{p}", m.id)), "{p} is in the store");
+    }
+    // The manifest keeps the list: a restore of it leaves them alone even once
+    // rollback.toml no longer excludes anything.
+    s.write("rollback.toml", "[sets.nginx]\npaths = [\"nginx/\"]\nverify = []\n");
+    s.append("nginx/logs/access.log", "GET /tickets\n");
+    s.write("nginx/logs/error.log", "oops\n");
+    s.write("nginx/nginx.pid", "5151\n");
+    s.write("nginx/run/new.pid", "5152\n");
+    s.append("nginx/nginx.conf", "# a bad edit\n");
+    s.write("nginx/conf.d/extra.conf", "server {}\n");
+    let excluded = ["nginx/logs", "nginx/nginx.pid", "nginx/run/worker.pid", "nginx/run/new.pid"];
+    let left = |s: &Scenario| {
+        let t = s.live();
+        t.0.into_iter()
+            .filter(|(p, _)| excluded.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))))
+            .collect::<Vec<_>>()
+    };
+    let before = left(&s);
+    // What changed since, as a diff sees it: the excluded paths are not the set's.
+    let d: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", &m.id]).run().success().doc();
+    assert_eq!(d.added, ["nginx/conf.d/extra.conf"]);
+    assert_eq!(d.modified, ["nginx/nginx.conf"]);
+    // A folder's own mtime is the set's, and moved when new.pid was added to it.
+    assert_eq!(d.meta, ["nginx/run"]);
+    assert!(d.removed.is_empty(), "{d:?}");
+    let done: rb_common::restore::RestoreDoc = s.cmd("rb-restore").arg(&m.id).run().success().doc();
+    assert_eq!(done.modified, ["nginx/nginx.conf", "nginx/run"]);
+    assert_eq!(done.removed, ["nginx/conf.d/extra.conf"]);
+    assert!(done.created.is_empty());
+    assert_eq!(left(&s), before, "an excluded path was touched");
+    assert_eq!(s.read("nginx/nginx.pid"), "5151\n");
+    assert_eq!(s.read("nginx/logs/error.log"), "oops\n");
+    // The undo holds what the restore replaced, and no log.
+    let undo = done.undo.unwrap();
+    assert!(s.exists(&format!("backups/{undo}/nginx/conf.d/extra.conf")));
+    assert!(!s.exists(&format!("backups/{undo}/nginx/logs")));
+    // Nothing is left to put back.
+    let again: SnapshotDiff = s.cmd("rb-snapshot").args(["diff", &m.id]).run().success().doc();
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
+fn an_exclude_that_leaves_the_root_is_refused_before_anything_changes() {
+    let s = Scenario::helpdesk();
+    s.write("rollback.toml", "[sets.nginx]\npaths = [\"nginx/\"]\nexclude = [\"../logs\"]\n");
+    let before = s.tree();
+    s.cmd("rb-snapshot").arg("nginx").run().code_is(2).one_line_error(
+        "rollback.toml: [sets.nginx] exclude: exclude \"../logs\": a glob relative to the root",
+    );
+    s.tree().assert_same(&before);
+}

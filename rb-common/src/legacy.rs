@@ -169,7 +169,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         xattrs: false,
     };
     store::check_manifest(&manifest)?;
-    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored })
+    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new() })
 }
 
 fn children(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {

@@ -242,6 +242,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 snapshot: Some(id),
                 set: Some(FLAGS_SET.to_string()),
                 dry_run,
+                only: Vec::new(),
                 keep_extra: false,
                 checksum: false,
                 quick: false,

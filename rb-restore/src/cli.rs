@@ -9,6 +9,8 @@ Examples:
   rb-restore config_20251013_120000
   # the newest nginx snapshot
   rb-restore latest --set nginx
+  # only one file and one folder of it
+  rb-restore latest --only nginx/nginx.conf nginx/ssl/
   # what would change right now? (nothing)
   rb-snapshot | rb-restore --dry-run
   rb-restore --dry-run config_20251013_120000
@@ -60,6 +62,11 @@ pub struct Cli {
     /// Print what would be created, modified and removed; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore only these files or folders of the set (as restic's --include): nothing else
+    /// is compared, checked or changed, so a damaged file elsewhere in the snapshot does not
+    /// block them. A path the set does not have is refused (exit 2). Give the snapshot first
+    #[arg(long, value_name = "PATH", num_args = 1.., value_delimiter = None)]
+    pub only: Vec<String>,
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have
     #[arg(long)]
     pub keep_extra: bool,
@@ -71,7 +78,7 @@ pub struct Cli {
     #[arg(long)]
     pub checksum: bool,
     /// Finish an interrupted restore from its journal (exactly as planned)
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort"])]
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort", "only"])]
     pub resume: bool,
     /// Undo an interrupted restore: put back what was there before it, exactly. With a journal
     /// that cannot be read, name the undo to put back (the error names the newest)
@@ -79,7 +86,7 @@ pub struct Cli {
         long,
         value_name = "UNDO_ID",
         num_args = 0..=1,
-        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"]
+        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "only"]
     )]
     pub abort: Option<Option<String>>,
     /// Where the project and its backups are.

@@ -190,3 +190,114 @@ fn an_exclude_that_leaves_the_root_is_refused_before_anything_changes() {
     );
     s.tree().assert_same(&before);
 }
+
+/// The live tree but the exact paths in `except`.
+fn live_but(s: &Scenario, except: &[&str]) -> rb_tests::Tree {
+    let mut t = s.live();
+    t.0.retain(|p, _| !except.contains(&p.as_str()));
+    t
+}
+
+#[test]
+fn restore_only_takes_back_the_paths_asked_for_even_when_another_file_is_damaged() {
+    let s = Scenario::helpdesk();
+    let m: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let base = "core/config/settings/base.py";
+    let dev = "core/config/settings/development.py";
+    let local = "core/config/settings/local.py";
+    let staging = "docker-compose.staging.yml";
+    let original = s.live();
+    s.append(base, "X = 1\n");
+    s.append(dev, "Y = 2\n");
+    s.write(local, "DEBUG = True\n");
+    s.remove(staging);
+    // The snapshot's copy of development.py is damaged: a whole restore is refused.
+    let copy = format!("backups/{}/{dev}", m.id);
+    s.chmod(&copy, 0o644).write(&copy, "damaged\n");
+    let before = s.tree();
+    s.cmd("rb-restore")
+        .arg(&m.id)
+        .run()
+        .code_is(1)
+        .stderr_has(&format!("snapshot {} is damaged: 1 file ({dev})", m.id));
+    // Nothing changed but the log of the failure (and the lock's holder).
+    let quiet = ["backups/.rb/lock", "backups/rollback.log"];
+    s.tree().without(&quiet).assert_same(&before.clone().without(&quiet));
+    let before = s.tree();
+    // The dry run of a part says what it would do, and changes nothing.
+    let dry: rb_common::restore::RestoreDoc = s
+        .cmd("rb-restore")
+        .args([m.id.as_str(), "--dry-run", "--only", base, local, staging])
+        .run()
+        .success()
+        .doc();
+    assert_eq!(
+        (dry.created.clone(), dry.modified.clone(), dry.removed.clone()),
+        (vec![staging.to_string()], vec![base.to_string()], vec![local.to_string()])
+    );
+    // Sorted, as the document lists paths.
+    assert_eq!(dry.only, [base, local, staging]);
+    s.tree().assert_same(&before);
+    // The part: base.py back, local.py (added since to a folder recorded whole) removed, the
+    // compose file made again; development.py and everything else as they were.
+    let untouched = live_but(&s, &[base, local, staging, "core/config/settings", ""]);
+    let run = s
+        .cmd("rb-restore")
+        .args([m.id.as_str(), "--only", base, &format!("./{local}"), staging])
+        .run()
+        .success();
+    let done: rb_common::restore::RestoreDoc = run.doc();
+    assert_eq!(
+        (done.created.clone(), done.modified.clone(), done.removed.clone()),
+        (dry.created, dry.modified, dry.removed)
+    );
+    assert_eq!(done.only, dry.only);
+    run.stderr_has(&format!(
+        "rb-restore: restored {} (only {base}, {local}, {staging}): 1 created, 1 modified, 1 removed",
+        m.id
+    ));
+    assert_eq!(live_but(&s, &[base, local, staging, "core/config/settings", ""]), untouched);
+    for p in [base, staging] {
+        assert_eq!(s.live().0.get(p), original.0.get(p), "{p}");
+    }
+    assert!(!s.exists(local));
+    assert!(s.read(dev).ends_with("Y = 2\n"));
+    // Its undo puts the part back as it was.
+    let undone = before.clone().without(&["backups"]);
+    s.cmd("rb-restore").arg(done.undo.unwrap()).run().success();
+    assert_eq!(
+        live_but(&s, &["core/config/settings", ""]),
+        live_but_tree(undone, &["core/config/settings", ""])
+    );
+}
+
+fn live_but_tree(mut t: rb_tests::Tree, except: &[&str]) -> rb_tests::Tree {
+    t.0.retain(|p, _| !except.contains(&p.as_str()));
+    t
+}
+
+#[test]
+fn restore_only_a_path_the_set_does_not_have_is_exit_2_and_changes_nothing() {
+    let s = Scenario::helpdesk();
+    s.write("rollback.toml", NGINX_EXCLUDING);
+    s.write("nginx/logs/access.log", "GET /\n");
+    let m: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    s.append("nginx/nginx.conf", "# a bad edit\n");
+    let before = s.tree();
+    s.cmd("rb-restore").args([m.id.as_str(), "--only", "manage.py"]).run().code_is(2).one_line_error(
+        &format!("manage.py is not in snapshot {} (set nginx): --only takes its files and folders", m.id),
+    );
+    s.cmd("rb-restore")
+        .args([m.id.as_str(), "--only", "nginx/logs/access.log"])
+        .run()
+        .code_is(2)
+        .stderr_has("nginx/logs/access.log is excluded from set nginx");
+    s.cmd("rb-restore").args([m.id.as_str(), "--only", "../etc/passwd"]).run().code_is(2);
+    s.cmd("rb-restore").args(["--resume", "--only", "nginx/nginx.conf"]).run().code_is(2);
+    s.tree().assert_same(&before);
+    // A folder of the set is taken whole.
+    let done: rb_common::restore::RestoreDoc =
+        s.cmd("rb-restore").args([m.id.as_str(), "--only", "nginx/"]).run().success().doc();
+    assert_eq!(done.modified, ["nginx/nginx.conf"]);
+    assert_eq!(done.only, ["nginx"]);
+}

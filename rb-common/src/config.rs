@@ -31,6 +31,13 @@ pub struct SetConfig {
     /// put back. E.g. `["python", "manage.py", "check", "--deploy"]`.
     #[serde(default)]
     pub verify: Option<Vec<String>>,
+    /// Globs of paths inside the set's paths that are never snapshotted, modified or removed
+    /// by a restore (`["logs/", "*.pid"]`). A glob without a `/` matches a name at any depth
+    /// (as in `.gitignore`), one with a `/` the project-relative path; a trailing `/` matches
+    /// folders only; whatever is inside a match is excluded with it. Recorded in the manifest,
+    /// so a restore of that snapshot leaves them alone even if this list changed since.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// The whole file, with the built-in defaults filled in.
@@ -56,8 +63,11 @@ struct File {
 /// The seed's "Files to Backup" lists. The `nginx` set's (and `config`'s `nginx/nginx.conf`)
 /// grow at snapshot time into the files nginx reads: [`crate::nginx::set_specs`].
 pub fn default_sets() -> BTreeMap<String, SetConfig> {
-    let set =
-        |paths: &[&str]| SetConfig { paths: paths.iter().map(|p| p.to_string()).collect(), verify: None };
+    let set = |paths: &[&str]| SetConfig {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+        verify: None,
+        exclude: Vec::new(),
+    };
     BTreeMap::from([
         (
             "config".to_string(),
@@ -112,6 +122,8 @@ impl Config {
             if set.paths.is_empty() {
                 return Err(usage(format!("{origin}: [sets.{name}] has no paths")));
             }
+            crate::snapshot::Exclude::new(&set.exclude)
+                .map_err(|e| e.context(format!("{origin}: [sets.{name}] exclude")))?;
             sets.insert(name, set);
         }
         Ok(Config { sets, written, other: file.other })

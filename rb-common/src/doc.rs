@@ -10,6 +10,7 @@
 //! ```json
 //! {"rb":1,"kind":"snapshot","id":"config_20251013_120000","set":"config","created":"2025-10-13T12:00:00+00:00","paths":["core/config/settings/","nginx/nginx.conf"],"entries":[{"path":"core/config/settings","type":"dir","mode":"0755","mtime":"2025-10-13T11:59:00Z"},{"path":"nginx/nginx.conf","type":"file","mode":"0644","mtime":"2025-10-13T11:58:00Z","size":812,"sha256":"9f86…"}],"missing":["deploy/render/render.yaml"],"files":1,"bytes":812,"verified":true}
 //! {"rb":1,"kind":"restore","snapshot":"config_20251013_120000","undo":"undo_20251013_120501","created":[],"modified":["nginx/nginx.conf"],"removed":["core/config/settings/local.py"],"verified":true,"dry_run":false}
+//! {"rb":1,"kind":"snapshot-diff","from":"config_20251013_120000","to":"live","added":["core/config/settings/local.py"],"removed":[],"modified":["core/config/settings/base.py"],"meta":["core/config/settings/staging.py"],"verified":true}
 //! {"rb":1,"kind":"event","time":"2025-10-13T12:05:01+00:00","tool":"rb-restore","action":"restore","ok":true,"message":"ROLLBACK SUCCESS","snapshot":"config_20251013_120000","undo":"undo_20251013_120501"}
 //! ```
 //!
@@ -19,7 +20,7 @@
 //! it is there ([`crate::paths`]).
 //!
 //! The field-level meaning of each kind is on its Rust type: [`crate::snapshot::Manifest`],
-//! [`crate::restore::RestoreDoc`], [`crate::store::Event`].
+//! [`crate::restore::RestoreDoc`], [`crate::changes::SnapshotDiff`], [`crate::store::Event`].
 
 use std::io::{self, BufRead, IsTerminal, Write};
 

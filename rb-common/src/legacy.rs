@@ -157,6 +157,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         created,
         paths: paths.into_iter().map(str::to_string).collect(),
         globs: Vec::new(),
+        exclude: Vec::new(),
         entries,
         missing: Vec::new(),
         files,
@@ -168,7 +169,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         xattrs: false,
     };
     store::check_manifest(&manifest)?;
-    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored })
+    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new() })
 }
 
 fn children(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
@@ -203,7 +204,7 @@ impl Builder {
             self.entries.insert(rel.to_string(), entry);
             Ok(())
         };
-        snapshot::walk(actual, rel, false, None, &mut visit)
+        snapshot::walk(actual, rel, false, None, &snapshot::Exclude::default(), &mut visit)
     }
 }
 /// The paths of its set that an old-script backup does not have (an nginx backup without

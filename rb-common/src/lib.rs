@@ -4,6 +4,7 @@
 //! Each module says what it is for; DESIGN.md says why. The tools (`rb-snapshot`,
 //! `rb-restore`, …) are thin layers over this crate.
 
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -235,6 +235,10 @@ pub struct RestoreDoc {
     pub check: Option<String>,
     /// True when nothing was changed because `--dry-run` was given.
     pub dry_run: bool,
+    /// For `rb-restore --only`: the paths the restore was limited to (nothing else was
+    /// compared, checked or changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "paths::list")]
+    pub only: Vec<String>,
     /// For `rb-restore --abort`: the snapshot whose interrupted restore was undone; `snapshot`
     /// is then its undo, put back, and the lists say what putting it back changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,6 +297,8 @@ struct Planner<'a> {
     snap: &'a Snapshot,
     opts: Options,
     desired: BTreeMap<&'a str, &'a Entry>,
+    /// The manifest's `exclude` globs: what they match is never modified or removed.
+    exclude: snapshot::Exclude,
     /// Paths removed (with everything under them): their descendants count as missing.
     gone: HashSet<String>,
     /// Paths created by this restore.
@@ -625,8 +631,10 @@ impl Planner<'_> {
             if child.file_type().is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t)) {
                 self.plan.sockets.push(child_rel.clone());
             }
+            let is_dir = child.file_type().is_ok_and(|t| t.is_dir());
             if !self.desired.contains_key(child_rel.as_str())
                 && self.store.as_deref() != Some(child_rel.as_str())
+                && !self.exclude.excludes(&child_rel, is_dir)
             {
                 extra.push(child_rel);
             }
@@ -642,7 +650,11 @@ impl Planner<'_> {
     /// Plans the removal of a path outside the entries that the snapshot says should not
     /// exist (a `missing` path or a glob match it did not have).
     fn unwanted(&mut self, rel: &str) -> Result<()> {
-        if self.desired.contains_key(rel) || self.is_gone(rel) || self.in_store(rel) {
+        if self.desired.contains_key(rel)
+            || self.is_gone(rel)
+            || self.in_store(rel)
+            || self.exclude.excludes_live(self.root, rel)
+        {
             return Ok(());
         }
         let mut at = rel;
@@ -744,6 +756,88 @@ impl Planner<'_> {
     }
 }
 
+/// `snap` limited to the paths `only` names (`rb-restore ID --only PATH…`, as restic's
+/// `--include`): each a file or folder of the set (an entry, a path under a folder recorded
+/// whole, a `missing` path, or a glob's match), given relative to the root (or absolute
+/// inside it). The result holds the entries at and under those paths, and as `missing` the
+/// live paths there that the snapshot did not have (a restore removes them); the folders above
+/// them are left as they are (created if missing). So a plan of it, and the check of the
+/// snapshot's files before anything is written, cover those paths only. A path that is not in
+/// the set is refused (exit 2).
+pub fn narrow(root: &Path, snap: &Snapshot, only: &[String]) -> Result<Snapshot> {
+    let m = &snap.manifest;
+    let at_or_under = |rel: &str, p: &str| rel == p || paths::is_under(rel, p);
+    let mut asked: Vec<String> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for arg in only {
+        let rel = if Path::new(arg).is_absolute() {
+            paths::relative_to(root, Path::new(arg))?
+        } else {
+            arg.trim_start_matches("./").trim_end_matches('/').to_string()
+        };
+        paths::check_rel(&rel, "--only path")?;
+        let has_entries = m.entries.iter().any(|e| at_or_under(&e.path, &rel));
+        let unrecorded = m.entries.iter().any(|e| e.is_full_dir() && paths::is_under(&rel, &e.path))
+            || m.missing.iter().any(|p| at_or_under(&rel, p))
+            || m.globs.iter().filter_map(|g| glob::Pattern::new(g).ok()).any(|g| {
+                let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+                std::iter::successors(Some(rel.as_str()), |p| paths::parent(p))
+                    .any(|p| g.matches_with(p, opts))
+            });
+        let above_missing = m.missing.iter().any(|p| paths::is_under(p, &rel));
+        if !(has_entries || unrecorded || above_missing) {
+            return Err(usage(format!(
+                "{} is not in snapshot {} (set {}): --only takes its files and folders",
+                paths::escaped(&rel),
+                m.id,
+                m.set
+            ))
+            .hint(format!("rb-snapshot diff {} lists what differs", m.id)));
+        }
+        // Added since to a folder recorded whole, a glob's match it did not have, or a path it
+        // recorded as missing: the part's restore removes it.
+        if !has_entries && unrecorded {
+            removed.push(rel.clone());
+        }
+        if snapshot::Exclude::new(&m.exclude)?.excludes_live(root, &rel) {
+            return Err(usage(format!(
+                "{} is excluded from set {} (exclude {:?} in snapshot {}): a restore never touches it",
+                paths::escaped(&rel),
+                m.set,
+                m.exclude,
+                m.id
+            )));
+        }
+        asked.push(rel);
+    }
+    let wanted = |rel: &str| asked.iter().any(|p| at_or_under(rel, p));
+    let mut part = snap.clone();
+    let pm = &mut part.manifest;
+    pm.entries.retain(|e| wanted(&e.path));
+    let kept: HashSet<String> = pm.entries.iter().map(|e| e.path.clone()).collect();
+    for e in &mut pm.entries {
+        // A hard link of a file left out is written as a copy: never linked to a live file.
+        if e.link.as_ref().is_some_and(|to| !kept.contains(to)) {
+            e.link = None;
+        }
+    }
+    let mut missing: Vec<String> = m.missing.iter().filter(|p| wanted(p)).cloned().collect();
+    missing.extend(removed);
+    for g in &m.globs {
+        missing
+            .extend(snapshot::glob_matches(root, g)?.into_iter().filter(|h| wanted(h) && !kept.contains(h)));
+    }
+    missing.sort();
+    missing.dedup();
+    pm.missing = missing;
+    pm.globs = Vec::new();
+    (pm.files, pm.bytes) = snapshot::totals(&pm.entries);
+    asked.sort();
+    asked.dedup();
+    part.only = asked;
+    Ok(part)
+}
+
 /// Compares the snapshot with the live tree under `root` and plans the restore. Reads only
 /// metadata and the live files whose size matches (only metadata with `quick`); changes
 /// nothing.
@@ -772,6 +866,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         snap,
         opts,
         desired: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
+        exclude: snapshot::Exclude::new(&m.exclude)?,
         gone: HashSet::new(),
         made: HashSet::new(),
         touched: BTreeSet::new(),
@@ -1213,6 +1308,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         created: clock::rfc3339(&now),
         paths: listed,
         globs: Vec::new(),
+        exclude: Vec::new(),
         entries: Vec::new(),
         missing: plan.undo.missing.clone(),
         files: 0,
@@ -1238,6 +1334,7 @@ fn doc_for(snap: &Snapshot, plan: &Plan, opts: Options, dry_run: bool) -> Restor
         verified: m.verified && !opts.quick,
         check: None,
         dry_run,
+        only: snap.only.clone(),
         aborted: None,
         cleaned: Vec::new(),
     }

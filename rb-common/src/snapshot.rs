@@ -51,6 +51,10 @@ pub struct Manifest {
     /// The globs among `paths`: a restore removes their current matches that are not entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub globs: Vec<String>,
+    /// The set's `exclude` globs when it was taken: those paths were not recorded, and a
+    /// restore of this snapshot neither modifies nor removes them ([`Exclude`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Every file, folder and symlink recorded, sorted by path.
     pub entries: Vec<Entry>,
     /// Paths the set named that did not exist; a restore removes them.
@@ -252,6 +256,75 @@ pub struct Expanded {
     pub globs: Vec<String>,
 }
 
+/// A set's `exclude` globs, compiled: paths a snapshot never records and a restore never
+/// modifies or removes. A glob without a `/` (but a trailing one) matches a name at any
+/// depth, as in `.gitignore`; one with a `/` matches the project-relative path from the root;
+/// a trailing `/` matches folders only. What is inside a match is excluded with it.
+#[derive(Debug, Clone, Default)]
+pub struct Exclude {
+    /// (pattern, matches the whole path rather than a name, folders only)
+    globs: Vec<(glob::Pattern, bool, bool)>,
+}
+
+impl Exclude {
+    /// Compiles `specs`, refusing (exit 2) one that is empty, absolute, has `..` or is not a glob.
+    pub fn new(specs: &[String]) -> Result<Exclude> {
+        let mut globs = Vec::new();
+        for spec in specs {
+            let dir_only = spec.ends_with('/');
+            let body = spec.strip_suffix('/').unwrap_or(spec);
+            if body.is_empty() || body.starts_with('/') || body.split('/').any(|p| p == ".." || p.is_empty())
+            {
+                return Err(usage(format!(
+                    "exclude {spec:?}: a glob relative to the root (`logs/`, `*.pid`, `nginx/temp/*`)"
+                )));
+            }
+            let pattern = glob::Pattern::new(body).map_err(|e| usage(format!("exclude {spec:?}: {e}")))?;
+            globs.push((pattern, body.contains('/'), dir_only));
+        }
+        Ok(Exclude { globs })
+    }
+
+    /// True when there is nothing to exclude.
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    /// True when `rel` (a folder when `is_dir`) or a folder above it is excluded.
+    pub fn excludes(&self, rel: &str, is_dir: bool) -> bool {
+        if self.globs.is_empty() {
+            return false;
+        }
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        // `rel` itself, then each folder above it (a folder: trailing-`/` globs apply).
+        let mut at = Some(rel);
+        let mut dir = is_dir;
+        while let Some(path) = at {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let hit = self.globs.iter().any(|(g, whole, dir_only)| {
+                (!dir_only || dir) && g.matches_with(if *whole { path } else { name }, opts)
+            });
+            if hit {
+                return true;
+            }
+            at = paths::parent(path);
+            dir = true;
+        }
+        false
+    }
+
+    /// [`Exclude::excludes`] for a path of the live tree under `root` (read with `lstat`: a
+    /// symlink to a folder is not a folder).
+    pub fn excludes_live(&self, root: &Path, rel: &str) -> bool {
+        !self.globs.is_empty()
+            && self.excludes(rel, fs::symlink_metadata(root.join(paths::os(rel))).is_ok_and(|m| m.is_dir()))
+    }
+}
+
 /// True if `spec` is a glob rather than a literal path.
 pub fn is_glob(spec: &str) -> bool {
     spec.contains(['*', '?', '['])
@@ -287,7 +360,8 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
 /// Resolves a set's specs against the live tree under `root`. The folders above each path
 /// are recorded too, shallow (their own mode and mtime), so that a restore leaves them
 /// exactly as they were as well: a restore changes their entries, and with them their mtimes.
-pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expanded> {
+/// Paths `exclude` excludes are left out (a literal one as if it were not named).
+pub fn expand(root: &Path, specs: &[String], store: Option<&str>, exclude: &Exclude) -> Result<Expanded> {
     let in_store = |rel: &str| store.is_some_and(|s| rel == s || paths::is_under(rel, s));
     let mut x = Expanded::default();
     let mut items: BTreeMap<String, bool> = BTreeMap::new(); // path -> shallow
@@ -314,13 +388,17 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
         }
         if is_glob(rel) {
             x.globs.push(rel.to_string());
-            for hit in glob_matches(root, rel)?.into_iter().filter(|h| !in_store(h)) {
+            for hit in glob_matches(root, rel)?
+                .into_iter()
+                .filter(|h| !in_store(h) && !exclude.excludes_live(root, h))
+            {
                 add(&hit, &mut items);
             }
             continue;
         }
         paths::check_ancestors(root, rel)?;
         match fs::symlink_metadata(root.join(rel)) {
+            Ok(meta) if exclude.excludes(rel, meta.is_dir()) => {}
             Ok(_) => add(rel, &mut items),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => x.missing.push(rel.to_string()),
             Err(e) => return Err(failed(format!("reading {rel}: {e}"))),
@@ -344,17 +422,24 @@ pub fn expand(root: &Path, specs: &[String], store: Option<&str>) -> Result<Expa
 
 /// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
 /// for it and (for a folder recorded whole) everything inside, parents before children.
-/// `skip` is a path never entered (the store, when it is inside the tree). A socket is passed
-/// over, with a warning naming it (see [`is_socket`]).
+/// `skip` is a path never entered (the store, when it is inside the tree), and so is what
+/// `exclude` excludes. A socket is passed over, with a warning naming it (see [`is_socket`]).
 pub fn walk(
     base: &Path,
     rel: &str,
     shallow: bool,
     skip: Option<&str>,
+    exclude: &Exclude,
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
     let meta = fs::symlink_metadata(base).ctx(|| format!("reading {rel}"))?;
-    walk_from(base, rel, &meta, shallow, skip, visit)
+    walk_from(base, rel, &meta, shallow, &Walk { skip, exclude }, visit)
+}
+
+/// What [`walk`] never enters.
+struct Walk<'a> {
+    skip: Option<&'a str>,
+    exclude: &'a Exclude,
 }
 
 /// [`walk`] with the item's metadata already read: children's come from their folder's
@@ -364,7 +449,7 @@ fn walk_from(
     rel: &str,
     meta: &fs::Metadata,
     shallow: bool,
-    skip: Option<&str>,
+    not: &Walk<'_>,
     visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
 ) -> Result<()> {
     if is_socket(meta) {
@@ -384,14 +469,16 @@ fn walk_from(
         let child = child.ctx(|| format!("listing {shown}"))?;
         let name = child.file_name();
         let child_rel = format!("{rel}/{}", paths::from_os(&name));
-        if skip != Some(child_rel.as_str()) {
+        if not.skip != Some(child_rel.as_str()) {
             let meta = child.metadata().ctx(|| format!("reading {}", paths::escaped(&child_rel)))?;
-            children.push((child_rel, child.path(), meta));
+            if !not.exclude.excludes(&child_rel, meta.is_dir()) {
+                children.push((child_rel, child.path(), meta));
+            }
         }
     }
     children.sort_by(|a, b| a.0.cmp(&b.0));
     for (child_rel, child_path, meta) in children {
-        walk_from(&child_path, &child_rel, &meta, false, skip, visit)?;
+        walk_from(&child_path, &child_rel, &meta, false, not, visit)?;
     }
     Ok(())
 }
@@ -487,12 +574,14 @@ struct FileJob<'a> {
 /// Records `items` under `root`. With `dest`, puts each into `dest` at its relative path
 /// (files copied and hashed in one read, on every core, or hard-linked from `link` when
 /// unchanged; modes, mtimes and symlinks kept); without, only reads metadata (a dry run).
-/// `skip` is never entered (the store). Returns the entries sorted by path, each path once.
+/// `skip` is never entered (the store), nor what `exclude` excludes. Returns the entries
+/// sorted by path, each path once.
 pub fn capture<'a>(
     root: &Path,
     items: &[Item],
     dest: Option<&Path>,
     skip: Option<&str>,
+    exclude: &Exclude,
     link: Option<&LinkDest<'a>>,
 ) -> Result<Vec<Entry>> {
     // A plain list, sorted once at the end: a map's nodes cost more than the entries (100,000
@@ -565,7 +654,7 @@ pub fn capture<'a>(
             entries.push(entry);
             Ok(())
         };
-        walk(&root.join(paths::os(&item.path)), &item.path, item.shallow, skip, &mut visit)?;
+        walk(&root.join(paths::os(&item.path)), &item.path, item.shallow, skip, exclude, &mut visit)?;
     }
     // Hard links within the set: every file after the first of an inode (in path order)
     // records it, and its copy in the store is a link to that first copy.
@@ -752,12 +841,14 @@ pub struct Request {
     pub dry_run: bool,
     /// Hard-link files unchanged since the set's previous snapshot (`--no-link` turns it off).
     pub link: bool,
+    /// The set's `exclude` globs: never recorded (and recorded in the manifest as such).
+    pub exclude: Vec<String>,
 }
 
 /// Resolves what `req` would record, refusing (exit 2, nothing touched) paths that leave
 /// the root or reach into the store, and a set none of whose paths exist (the wrong folder).
 pub fn resolve(store: &Store, req: &Request) -> Result<Expanded> {
-    let x = expand(&store.root, &req.specs, store.rel_in_root().as_deref())?;
+    let x = expand(&store.root, &req.specs, store.rel_in_root().as_deref(), &Exclude::new(&req.exclude)?)?;
     if x.items.is_empty() {
         return Err(usage(format!(
             "none of the paths of set {} exist under {}: is that the project root?",
@@ -781,6 +872,7 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
         created: clock::rfc3339(&now),
         paths: req.specs.clone(),
         globs: x.globs,
+        exclude: req.exclude.clone(),
         entries: Vec::new(),
         missing: x.missing,
         files: 0,
@@ -793,7 +885,8 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     };
     if req.dry_run {
         manifest.id = store.next_id(&req.set, &now)?;
-        manifest.entries = capture(&store.root, &x.items, None, store_rel.as_deref(), None)?;
+        let exclude = Exclude::new(&manifest.exclude)?;
+        manifest.entries = capture(&store.root, &x.items, None, store_rel.as_deref(), &exclude, None)?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         return Ok(manifest);
     }
@@ -842,7 +935,9 @@ pub fn write_snapshot(
     let _critical = crate::signals::Critical::open();
     let built = (|| {
         fs::DirBuilder::new().mode(0o755).create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        manifest.entries = capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref(), link)?;
+        let exclude = Exclude::new(&manifest.exclude)?;
+        manifest.entries =
+            capture(&store.root, items, Some(&tmp), store.rel_in_root().as_deref(), &exclude, link)?;
         (manifest.files, manifest.bytes) = totals(&manifest.entries);
         let meta = tmp.join(META_DIR);
         fs::create_dir(&meta).ctx(|| format!("creating {}", meta.display()))?;
@@ -913,6 +1008,21 @@ mod tests {
             sparse: false,
         };
         assert_eq!(sums_text(&[file("a b"), file("x\\y\nz")]), b"ab  a b\n\\ab  x\\\\y\\nz\n");
+    }
+
+    #[test]
+    fn excludes_names_at_any_depth_paths_from_the_root_and_folders_with_a_slash() {
+        let x = Exclude::new(&["logs/".into(), "*.pid".into(), "nginx/temp/*".into()]).unwrap();
+        assert!(x.excludes("nginx/logs", true));
+        assert!(x.excludes("nginx/logs/access.log", false));
+        assert!(!x.excludes("nginx/logs", false), "logs/ is for folders");
+        assert!(x.excludes("nginx/run/nginx.pid", false));
+        assert!(x.excludes("nginx/temp/client_body/1", false));
+        assert!(!x.excludes("other/nginx/temp/a", false), "a glob with a / starts at the root");
+        assert!(!x.excludes("nginx/nginx.conf", false));
+        assert!(Exclude::new(&["../x".into()]).is_err());
+        assert!(Exclude::new(&["/etc".into()]).is_err());
+        assert!(Exclude::new(&["a/[".into()]).is_err());
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct Snapshot {
     pub sources: std::collections::BTreeMap<String, PathBuf>,
     /// For legacy backups: what the folder holds that rb does not know where to put.
     pub ignored: Vec<String>,
+    /// The paths a restore of it is limited to ([`crate::restore::narrow`], `--only`);
+    /// empty for the whole snapshot.
+    pub only: Vec<String>,
 }
 
 impl Snapshot {
@@ -765,7 +768,13 @@ impl Store {
         }
         check_manifest(&manifest).map_err(|e| e.context(&shown))?;
         pause_point("snapshot-loaded");
-        Ok(Snapshot { manifest, dir: dir.to_path_buf(), sources: Default::default(), ignored: Vec::new() })
+        Ok(Snapshot {
+            manifest,
+            dir: dir.to_path_buf(),
+            sources: Default::default(),
+            ignored: Vec::new(),
+            only: Vec::new(),
+        })
     }
 
     /// The newest complete snapshot of `set` (any set but undo when `None`): the `latest`

@@ -243,6 +243,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 set: Some(FLAGS_SET.to_string()),
                 dry_run,
                 diff: false,
+                only: Vec::new(),
                 keep_extra: false,
                 checksum: false,
                 quick: false,

@@ -9,6 +9,8 @@ Examples:
   rb-restore config_20251013_120000
   # the newest nginx snapshot
   rb-restore latest --set nginx
+  # only one file and one folder of it
+  rb-restore latest --only nginx/nginx.conf nginx/ssl/
   # what would change right now? (nothing)
   rb-snapshot | rb-restore --dry-run
   rb-restore --dry-run config_20251013_120000
@@ -28,7 +30,8 @@ Examples:
 A restore is exact: files come back with their content, owner (as root), mode, ACLs, extended
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
 holes; files added since to a snapshotted folder, or matching a snapshotted glob, are removed
-(kept in the undo snapshot). Copies in the store never carry set-id bits or capabilities (the
+(kept in the undo snapshot), but never what the set's exclude globs match (recorded in the
+manifest: logs/, *.pid), which is neither modified nor removed. Copies in the store never carry set-id bits or capabilities (the
 manifest does); run as root, a store another user can write is refused (exit 2), and so is a
 journal or manifest whose paths leave the root.
 What differs is decided by content (each live file's SHA-256 against the manifest; --quick
@@ -64,6 +67,11 @@ pub struct Cli {
     /// their hashes
     #[arg(long)]
     pub diff: bool,
+    /// Restore only these files or folders of the set (as restic's --include): nothing else
+    /// is compared, checked or changed, so a damaged file elsewhere in the snapshot does not
+    /// block them. A path the set does not have is refused (exit 2). Give the snapshot first
+    #[arg(long, value_name = "PATH", num_args = 1.., value_delimiter = None)]
+    pub only: Vec<String>,
     /// Merge, as `cp -r` did: remove nothing the snapshot does not have
     #[arg(long)]
     pub keep_extra: bool,
@@ -75,7 +83,7 @@ pub struct Cli {
     #[arg(long)]
     pub checksum: bool,
     /// Finish an interrupted restore from its journal (exactly as planned)
-    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort"])]
+    #[arg(long, conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "abort", "only"])]
     pub resume: bool,
     /// Undo an interrupted restore: put back what was there before it, exactly. With a journal
     /// that cannot be read, name the undo to put back (the error names the newest)
@@ -83,7 +91,7 @@ pub struct Cli {
         long,
         value_name = "UNDO_ID",
         num_args = 0..=1,
-        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum"]
+        conflicts_with_all = ["snapshot", "set", "keep_extra", "quick", "checksum", "only"]
     )]
     pub abort: Option<Option<String>>,
     /// Where the project and its backups are.

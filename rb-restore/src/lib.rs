@@ -36,6 +36,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         )));
     }
     rb_common::legacy::note_left_alone(&snap);
+    let snap = match cli.only.is_empty() {
+        true => snap,
+        false => restore::narrow(&store.root, &snap, &cli.only)?,
+    };
     let opts = Options { keep_extra: cli.keep_extra, quick: cli.quick, after: None };
     if cli.diff {
         rb_common::diff::show(&store, &config, &snap, opts)?;
@@ -88,6 +92,13 @@ fn emit_after_change(out: &mut Out, doc: &RestoreDoc) -> Result<()> {
 }
 
 fn summary(doc: &RestoreDoc) {
+    let only = match doc.only.is_empty() {
+        true => String::new(),
+        false => format!(
+            " (only {})",
+            doc.only.iter().map(|p| rb_common::paths::escaped(p)).collect::<Vec<_>>().join(", ")
+        ),
+    };
     let counts = format!(
         "{} created, {} modified, {} removed",
         doc.created.len(),
@@ -114,14 +125,17 @@ fn summary(doc: &RestoreDoc) {
             ),
         });
     } else if doc.dry_run {
-        common::note(&format!("dry run of {}: {counts} if restored; nothing was changed", doc.snapshot));
+        common::note(&format!(
+            "dry run of {}{only}: {counts} if restored; nothing was changed",
+            doc.snapshot
+        ));
     } else if let Some(undo) = &doc.undo {
         common::note(&format!(
-            "restored {}: {counts}; `rb-restore {undo}` puts back what was replaced",
+            "restored {}{only}: {counts}; `rb-restore {undo}` puts back what was replaced",
             doc.snapshot
         ));
     } else {
-        common::note(&format!("nothing to change: the files already match {}", doc.snapshot));
+        common::note(&format!("nothing to change: the files already match {}{only}", doc.snapshot));
     }
     if !doc.verified {
         common::warn(&format!(

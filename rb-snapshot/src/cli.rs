@@ -14,12 +14,17 @@ Examples:
   rb-snapshot list config
   # re-hash the newest snapshot
   rb-snapshot verify latest
+  # what changed between two snapshots, and since the newest
+  rb-snapshot diff config_20251013_120000 latest
+  rb-snapshot diff latest --format table
   # what keeping 10 of each set would remove
   rb-snapshot prune --keep 10 --dry-run
   # what would a restore of it change? (nothing, right after)
   rb-snapshot | rb-restore --dry-run
 
-Sets come from rollback.toml ([sets.NAME] paths = [...]) over the built-in config, nginx, compose, feature_flags.
+Sets come from rollback.toml ([sets.NAME] paths = [...], exclude = [\"logs/\", \"*.pid\"])
+over the built-in config, nginx, compose, feature_flags; what a set excludes is never
+snapshotted, and a restore of the snapshot never modifies or removes it.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
 pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback
@@ -82,6 +87,29 @@ pub enum Command {
         /// Print what would be removed; remove nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// What changed from snapshot A to snapshot B, or to the live files without B: one
+    /// `snapshot-diff` document listing the paths added, removed, modified (content) and
+    /// changed in mode, owner or mtime only (`meta`). Against the live files it says exactly
+    /// what `rb-restore A` would put back. Exit 0 whether or not anything differs
+    Diff {
+        /// The older side: a snapshot id, or `latest`
+        #[arg(value_name = "A")]
+        from: String,
+        /// The newer side: a snapshot id, or `latest` [default: the live files]
+        #[arg(value_name = "B")]
+        to: Option<String>,
+        /// With `latest`: the newest snapshot of this set
+        #[arg(long, value_name = "SET")]
+        set: Option<String>,
+        /// Against the live files: trust size and mtime instead of comparing every file's
+        /// SHA-256 (the document then says `verified: false`)
+        #[arg(long)]
+        quick: bool,
+        /// `table` (one changed path a line: + added, - removed, M content, m mode/owner/mtime
+        /// only), `json` (the document), or `auto`: a table on a terminal, JSON on a pipe
+        #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+        format: rb_common::table::Format,
     },
     /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file (or
     /// `no snapshot ID` when a prune removed it meanwhile)

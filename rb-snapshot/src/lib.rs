@@ -20,6 +20,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     match &cli.command {
         Some(cli::Command::List { set, format }) => list(&store, &config, set.as_deref(), *format, out),
+        Some(cli::Command::Diff { from, to, set, quick, format }) => {
+            diff(&store, from, to.as_deref(), set.as_deref(), *quick, *format, out)
+        }
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
         Some(cli::Command::Prune { keep, set, dry_run }) => {
             prune(&store, *keep, set.as_deref(), *dry_run, out)
@@ -30,7 +33,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 
 /// The set name and specs the command line asks for.
 fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Request> {
-    let (set, specs) = match &cli.name {
+    let (set, specs, exclude) = match &cli.name {
         Some(name) => {
             config::check_set_name(name)?;
             if config.sets.contains_key(name) {
@@ -41,7 +44,7 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("--name {name} needs the paths to back up")));
             }
             let specs = cli.args.iter().map(|a| spec_of(&store.root, a)).collect::<Result<Vec<_>>>()?;
-            (name.clone(), specs)
+            (name.clone(), specs, Vec::new())
         }
         None => {
             if cli.args.len() > 1 {
@@ -53,13 +56,14 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("{set} is a path, not a set name"))
                     .hint(format!("to back up paths, name the set: rb-snapshot --name NAME {set}")));
             }
-            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?)
+            let exclude = config.sets.get(set).map(|s| s.exclude.clone()).unwrap_or_default();
+            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?, exclude)
         }
     };
     for spec in &specs {
         snapshot::check_spec(spec)?;
     }
-    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link })
+    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link, exclude })
 }
 
 /// A path from the command line as a spec: an absolute path inside the root becomes
@@ -269,6 +273,45 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
             "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
         ),
     )
+}
+
+fn diff(
+    store: &Store,
+    from: &str,
+    to: Option<&str>,
+    set: Option<&str>,
+    quick: bool,
+    format: rb_common::table::Format,
+    out: &mut Out,
+) -> Result<()> {
+    let a = store.resolve(from, set)?;
+    let d = match to {
+        Some(to) => {
+            let b = store.resolve(to, set)?;
+            rb_common::changes::between(&a, &b)?
+        }
+        None => {
+            rb_common::legacy::note_left_alone(&a);
+            rb_common::changes::against_live(store, &a, quick)?
+        }
+    };
+    common::note(&format!(
+        "{} -> {}: {} added, {} removed, {} modified, {} changed in metadata only",
+        d.from,
+        d.to,
+        d.added.len(),
+        d.removed.len(),
+        d.modified.len(),
+        d.meta.len()
+    ));
+    if format.table() {
+        let mut table = rb_common::table::Table::new(&["CHANGE", "PATH"]);
+        for (mark, path) in d.marked() {
+            table.row(vec![mark.to_string(), paths::escaped(path).into_owned()]);
+        }
+        return out.raw(table.render().as_bytes());
+    }
+    out.emit(&d)
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {

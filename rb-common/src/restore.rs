@@ -1222,6 +1222,8 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         undo_for: Some(snap.manifest.id.clone()),
         dry_run: false,
         xattrs: true,
+        message: None,
+        tags: Vec::new(),
     };
     snapshot::write_snapshot(store, &now, manifest, &items, None)
 }

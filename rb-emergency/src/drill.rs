@@ -132,7 +132,14 @@ fn set_round_trip(sb: &Sandbox, set: &str, check: Option<&restore::Check>) -> Re
     let lock = sb.store.lock()?;
     let manifest = snapshot::take(
         &sb.store,
-        &Request { set: set.to_string(), specs: paths.clone(), dry_run: false, link: true },
+        &Request {
+            set: set.to_string(),
+            specs: paths.clone(),
+            dry_run: false,
+            link: true,
+            message: None,
+            move_latest: true,
+        },
     )?;
     let path = sb.store.root.join(&first);
     let mut changed = std::fs::read(&path).map_err(|e| failed(format!("{first}: {e}")))?;

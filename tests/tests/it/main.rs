@@ -17,6 +17,7 @@ mod format;
 mod full;
 mod hang;
 mod install;
+mod keep;
 mod legacy;
 mod migrate;
 mod migrate_pg;

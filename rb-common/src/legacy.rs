@@ -167,6 +167,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         dry_run: false,
         xattrs: false,
         message: None,
+        adhoc: false,
         tags: Vec::new(),
     };
     store::check_manifest(&manifest)?;

@@ -1223,6 +1223,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         dry_run: false,
         xattrs: true,
         message: None,
+        adhoc: false,
         tags: Vec::new(),
     };
     snapshot::write_snapshot(store, &now, manifest, &items, None)

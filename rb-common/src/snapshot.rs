@@ -81,6 +81,10 @@ pub struct Manifest {
     /// in `.rb/tags` beside the manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// True for an ad-hoc snapshot (`rb-snapshot --name NAME PATH…`): never what `latest`
+    /// means unless its set is named.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adhoc: bool,
     /// The snapshot's tags, from `.rb/tags` (filled in by a listing; never written to the
     /// manifest file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -805,6 +809,7 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
         dry_run: req.dry_run,
         xattrs: true,
         message: req.message.clone(),
+        adhoc: !req.move_latest,
         tags: Vec::new(),
     };
     if req.dry_run {

@@ -1046,7 +1046,7 @@ impl Store {
                 // A hand-made folder is "latest" only while no rb snapshot is newer than it.
                 let made = meta.modified().ok().map(|t| clock::stamp(&DateTime::<Local>::from(t)));
                 let newer =
-                    self.list()?.into_iter().rev().find(|l| l.set != UNDO_SET && l.origin == Origin::Rb);
+                    self.list()?.into_iter().rev().find(|l| l.origin == Origin::Rb && self.may_be_latest(l));
                 match (made, newer) {
                     (Some(made), Some(newer)) if newer.stamp > made => {
                         crate::cli::warn(&format!(
@@ -1070,13 +1070,20 @@ impl Store {
             .rev()
             .find(|l| match set {
                 Some(s) => l.set == s,
-                None => l.set != UNDO_SET,
+                None => self.may_be_latest(l),
             })
             .ok_or_else(|| {
                 let what = set.map(|s| format!(" of set {s}")).unwrap_or_default();
                 failed(format!("no snapshot{what} in {}", self.shown())).hint("take one with rb-snapshot")
             })?;
         self.load(&newest.id)
+    }
+
+    /// Whether `l` can be what `latest` means when no set is named: not an undo, not an
+    /// ad-hoc (`--name`) snapshot. A manifest that cannot be read says nothing here: loading
+    /// it reports why.
+    fn may_be_latest(&self, l: &Listed) -> bool {
+        l.set != UNDO_SET && !(l.origin == Origin::Rb && self.load(&l.id).is_ok_and(|s| s.manifest.adhoc))
     }
 
     /// Resolves a command-line argument: `latest`, an id, or the path of a snapshot folder
@@ -1228,5 +1235,21 @@ mod tests {
         assert!(check_id("../x").is_err());
         assert!(check_id(".rb").is_err());
         assert!(check_id("config_20251013_120000").is_ok());
+    }
+
+    #[test]
+    fn durations_and_tags() {
+        assert_eq!(parse_duration("7d").ok(), chrono::Duration::try_days(7));
+        assert_eq!(parse_duration("2w").ok(), chrono::Duration::try_weeks(2));
+        assert_eq!(parse_duration("90s").ok(), chrono::Duration::try_seconds(90));
+        for bad in ["", "7", "d", "7 days", "0d", "-1d", "1y", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for good in ["good", "v2.4", "pre_deploy-1"] {
+            assert!(check_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -43,6 +43,12 @@ fn a_tagged_good_snapshot_is_latest_good_is_never_pruned_and_ad_hoc_never_moves_
     let adhoc =
         snap(&s, "2025-10-13T03:00:00Z", &["--name", "test_config", "core/config/settings/development.py"]);
     assert_eq!(latest(&s), bad.id, "an ad-hoc snapshot never moves latest");
+    assert!(adhoc.adhoc && !bad.adhoc);
+    // Nor is it `latest` when the link is gone (the newest in the listing is then used).
+    std::fs::remove_file(s.path("backups/latest")).unwrap();
+    let dry: RestoreDoc = s.cmd("rb-restore").args(["latest", "--dry-run"]).run().success().doc();
+    assert_eq!(dry.snapshot, bad.id);
+    std::os::unix::fs::symlink(&bad.id, s.path("backups/latest")).unwrap();
 
     // latest-good wherever latest is accepted.
     let v: Manifest = s.cmd("rb-snapshot").args(["verify", "latest-good"]).run().success().doc();

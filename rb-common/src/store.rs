@@ -253,6 +253,15 @@ pub fn check_tag(tag: &str) -> Result<()> {
     Err(usage(format!("{tag:?} is not a tag: tags are letters, digits, `.`, `_` and `-` (such as good)")))
 }
 
+/// Refuses (exit 2) to tag a backup of the old scripts: its folder has no `.rb/` of rb's.
+pub fn check_taggable(snap: &Snapshot) -> Result<()> {
+    if !snap.manifest.legacy {
+        return Ok(());
+    }
+    Err(usage(format!("{} was made by the old scripts: rb tags only its own snapshots", snap.manifest.id))
+        .hint("take a snapshot with rb-snapshot and tag that"))
+}
+
 /// Every string in a JSON value: what a journal refers to (snapshot, undo and backup ids).
 fn strings(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
     match value {
@@ -807,20 +816,15 @@ impl Store {
         read_tags(&self.dir.join(id))
     }
 
-    /// Adds `add` to and removes `remove` from the tags of rb snapshot `id` (the caller holds
-    /// the lock), writing `.rb/tags` atomically; returns the tags it has now.
-    pub fn retag(&self, id: &str, add: &[String], remove: &[String]) -> Result<Vec<String>> {
+    /// Adds `add` to and removes `remove` from the tags of rb snapshot `snap` (the caller
+    /// holds the lock), writing `.rb/tags` atomically; returns the tags it has now.
+    pub fn retag(&self, snap: &Snapshot, add: &[String], remove: &[String]) -> Result<Vec<String>> {
         for t in add.iter().chain(remove) {
             check_tag(t)?;
         }
-        let snap = self.load(id)?;
-        if snap.manifest.legacy {
-            return Err(usage(format!(
-                "{} was made by the old scripts: rb tags only its own snapshots",
-                snap.manifest.id
-            ))
-            .hint("take a snapshot with rb-snapshot and tag that"));
-        }
+        check_taggable(snap)?;
+        // A prune may have removed it between the caller's load and its lock.
+        snap.check_present()?;
         let mut tags = read_tags(&snap.dir);
         tags.retain(|t| !remove.contains(t));
         tags.extend(add.iter().cloned());

@@ -334,17 +334,11 @@ fn tag(store: &Store, id: &str, tags: &[String], remove: bool, out: &mut Out) ->
     }
     // Resolved before the lock, so that a wrong id leaves the store as it was.
     let snap = store.resolve(id, None)?;
-    if snap.manifest.legacy {
-        return Err(usage(format!(
-            "{} was made by the old scripts: rb tags only its own snapshots",
-            snap.manifest.id
-        ))
-        .hint("take a snapshot with rb-snapshot and tag that"));
-    }
+    rb_common::store::check_taggable(&snap)?;
     let _lock = store.lock()?;
     let id = &snap.manifest.id.clone();
     let (add, drop): (&[String], &[String]) = if remove { (&[], tags) } else { (tags, &[]) };
-    let now = store.retag(id, add, drop)?;
+    let now = store.retag(&snap, add, drop)?;
     store.log_or_warn(
         rb_common::store::Event::new("tag", true).snapshot(id).set(&snap.manifest.set).message("TAG SUCCESS"),
     );

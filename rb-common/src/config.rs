@@ -332,7 +332,7 @@ pub fn check_seconds(what: &str, v: f64, max: f64) -> Result<()> {
 }
 
 /// Names that cannot be set names: they mean something else on the command line or in ids.
-const RESERVED: &[&str] = &["latest", "undo", "list", "verify", "prune"];
+const RESERVED: &[&str] = &["latest", "latest-good", "undo", "list", "verify", "prune", "tag"];
 
 /// A set name is a word of letters, digits, `_` and `-`, not starting with `-`, and not one
 /// of the reserved words.

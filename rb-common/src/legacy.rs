@@ -167,6 +167,9 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         undo_for: None,
         dry_run: false,
         xattrs: false,
+        message: None,
+        adhoc: false,
+        tags: Vec::new(),
     };
     store::check_manifest(&manifest)?;
     Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new() })

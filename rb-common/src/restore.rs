@@ -1318,6 +1318,9 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest
         undo_for: Some(snap.manifest.id.clone()),
         dry_run: false,
         xattrs: true,
+        message: None,
+        adhoc: false,
+        tags: Vec::new(),
     };
     snapshot::write_snapshot(store, &now, manifest, &items, None)
 }

@@ -80,6 +80,19 @@ pub struct Manifest {
     /// leaves extended attributes as they are.
     #[serde(default, skip_serializing_if = "is_false")]
     pub xattrs: bool,
+    /// Why it was taken (`rb-snapshot --message "before 2.4 deploy"`), as kubectl's
+    /// change-cause. Tags are not here: they change after the snapshot is taken, so they live
+    /// in `.rb/tags` beside the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// True for an ad-hoc snapshot (`rb-snapshot --name NAME PATH…`): never what `latest`
+    /// means unless its set is named.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adhoc: bool,
+    /// The snapshot's tags, from `.rb/tags` (filled in by a listing; never written to the
+    /// manifest file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Document for Manifest {
@@ -843,6 +856,10 @@ pub struct Request {
     pub link: bool,
     /// The set's `exclude` globs: never recorded (and recorded in the manifest as such).
     pub exclude: Vec<String>,
+    /// Why it is taken (`--message`), kept in the manifest.
+    pub message: Option<String>,
+    /// Whether `latest` moves to it: not for an ad-hoc (`--name`) snapshot.
+    pub move_latest: bool,
 }
 
 /// Resolves what `req` would record, refusing (exit 2, nothing touched) paths that leave
@@ -861,7 +878,8 @@ pub fn resolve(store: &Store, req: &Request) -> Result<Expanded> {
 }
 
 /// Takes a snapshot of `req` into the store (the caller holds the lock), or describes it
-/// for a dry run. Logs the event and moves `latest` for a non-undo snapshot.
+/// for a dry run. Logs the event and moves `latest` when `req.move_latest` (not for an
+/// ad-hoc `--name` snapshot).
 pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     let now = clock::now()?;
     let store_rel = store.rel_in_root();
@@ -882,6 +900,9 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
         undo_for: None,
         dry_run: req.dry_run,
         xattrs: true,
+        message: req.message.clone(),
+        adhoc: !req.move_latest,
+        tags: Vec::new(),
     };
     if req.dry_run {
         manifest.id = store.next_id(&req.set, &now)?;
@@ -908,6 +929,9 @@ pub fn take(store: &Store, req: &Request) -> Result<Manifest> {
     };
     store.log_or_warn(event.set(&req.set));
     let manifest = result?;
+    if !req.move_latest {
+        return Ok(manifest);
+    }
     store.point_latest(&manifest.id).map_err(|e| {
         crate::error::partial(
             format!(

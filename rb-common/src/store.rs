@@ -42,6 +42,16 @@ pub const DEFAULT_DIR: &str = "backups";
 pub const LOG: &str = "rollback.log";
 /// The link to the newest snapshot.
 pub const LATEST: &str = "latest";
+/// The argument naming the newest snapshot tagged [`GOOD`] (accepted wherever `latest` is).
+pub const LATEST_GOOD: &str = "latest-good";
+/// The tag `latest-good` looks for.
+pub const GOOD: &str = "good";
+/// A snapshot's tags, one a line, in its `.rb` folder (never in the manifest: tags change
+/// after a snapshot is taken, and the manifest and its sums never do).
+pub const TAGS: &str = "tags";
+/// The first line of an environment file rb-envfile wrote; the old scripts' `env > file`
+/// backups have the same names and no such line, and prune never touches them.
+pub const ENVFILE_HEADER: &str = "# rb-envfile 1";
 /// The file in the store's `.rb` folder that names the project root it belongs to.
 pub const ROOT_MARKER: &str = "root";
 /// The journal of a restore in progress, in the store's `.rb` folder.
@@ -161,15 +171,110 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a prune removes and keeps.
+/// What a prune keeps of each set (or kind of file): the newest `keep`, and those taken
+/// within `within` of now. One that either rule keeps is kept (as restic's `--keep-last` and
+/// `--keep-within` combine).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    /// Keep the newest N.
+    pub keep: Option<usize>,
+    /// Keep those younger than this.
+    pub within: Option<chrono::Duration>,
+}
+
+/// What a prune removes and keeps: names of store entries (a snapshot folder's id, or a
+/// file's name such as `db_20251013_120000.sqlite3`).
 #[derive(Debug, Clone, Default)]
 pub struct PrunePlan {
-    /// Ids to remove, oldest first.
+    /// Names to remove, oldest first within each set.
     pub remove: Vec<String>,
-    /// Ids kept.
+    /// Names kept.
     pub keep: Vec<String>,
-    /// Ids kept although beyond N, with why.
+    /// Names kept although the rules would remove them, with why.
     pub protected: Vec<(String, String)>,
+    /// Bytes the removal frees: files whose every hard link is removed with it.
+    pub freed: u64,
+}
+
+/// A file rb writes into the store beside the snapshots, which a prune covers.
+#[derive(Debug, Clone)]
+pub struct RbFile {
+    /// Its name in the store (`db_20251013_120000.sqlite3`).
+    pub name: String,
+    /// Its id: the name without the extension.
+    pub id: String,
+    /// What kind: `db`, `env`, `flags`, `report`, `migration`.
+    pub set: String,
+    /// `YYYYMMDD_HHMMSS` from the id.
+    pub stamp: String,
+    /// The clash suffix.
+    pub suffix: u32,
+}
+
+/// The files rb writes into the store, by prefix and extension: database backups
+/// (rb-migrate), environment files (rb-envfile, only with [`ENVFILE_HEADER`]), feature-flag
+/// states (rb-flag), reports (rb-emergency) and migration documents (rb-migrate).
+const RB_FILES: &[(&str, &str)] = &[
+    ("db", "sqlite3"),
+    ("db", "dump"),
+    ("env", "env"),
+    ("flags", "json"),
+    ("report", "json"),
+    ("migration", "json"),
+];
+
+/// Parses a duration such as `7d`, `12h`, `30m`, `2w`, `90s` (`--keep-within`).
+pub fn parse_duration(text: &str) -> Result<chrono::Duration> {
+    let bad =
+        || usage(format!("{text:?} is not a duration")).hint("give a number and a unit: 30m, 12h, 7d, 2w");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs)
+        .and_then(chrono::Duration::try_seconds)
+        .filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(bad)
+}
+
+/// Checks a tag: letters, digits, `.`, `_`, `-`, at most 64, not starting with `-`.
+pub fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 64
+        && !tag.starts_with('-')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    Err(usage(format!("{tag:?} is not a tag: tags are letters, digits, `.`, `_` and `-` (such as good)")))
+}
+
+/// Refuses (exit 2) to tag a backup of the old scripts: its folder has no `.rb/` of rb's.
+pub fn check_taggable(snap: &Snapshot) -> Result<()> {
+    if !snap.manifest.legacy {
+        return Ok(());
+    }
+    Err(usage(format!("{} was made by the old scripts: rb tags only its own snapshots", snap.manifest.id))
+        .hint("take a snapshot with rb-snapshot and tag that"))
+}
+
+/// Every string in a JSON value: what a journal refers to (snapshot, undo and backup ids).
+fn strings(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.insert(s.clone());
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
 }
 
 /// The store and the project root it backs up.
@@ -564,44 +669,198 @@ impl Store {
         }
     }
 
-    /// Which snapshots `rb-snapshot prune --keep N [SET]` removes: all but the newest `keep`
-    /// of each set, except the one `latest` points to and those a pending journal needs. The
-    /// old scripts' backups are never removed.
-    pub fn prune_plan(&self, keep: usize, set: Option<&str>) -> Result<PrunePlan> {
-        let mut protect: Vec<(String, &str)> = Vec::new();
+    /// What `rb-snapshot prune [SET]` removes: of each set of rb snapshots and each kind of
+    /// file rb writes ([`Store::rb_files`]), all but what `rules` keep, except the snapshot
+    /// `latest` points to, tagged snapshots, and what a pending restore or migration journal
+    /// refers to. The old scripts' backups are never removed.
+    pub fn prune_plan(&self, rules: Retention, set: Option<&str>) -> Result<PrunePlan> {
+        let mut protect: Vec<(String, String)> = Vec::new();
         if let Ok(target) = fs::read_link(self.dir.join(LATEST))
             && let Some(t) = target.to_str()
         {
-            protect.push((t.to_string(), "`latest` points to it"));
+            protect.push((t.to_string(), "`latest` points to it".into()));
         }
         if let Some((snapshot, undo, _)) = self.pending()? {
-            protect.push((snapshot, "an interrupted restore needs it"));
-            protect.push((undo, "an interrupted restore needs it"));
+            protect.push((snapshot, "an interrupted restore needs it".into()));
+            protect.push((undo, "an interrupted restore needs it".into()));
         }
-        let mut plan = PrunePlan::default();
-        let mut by_set: std::collections::BTreeMap<String, Vec<Listed>> = Default::default();
+        for (journal, what) in [
+            (self.journal_path(), "an interrupted restore needs it"),
+            (self.migration_journal_path(), "an interrupted migration rollback needs it"),
+        ] {
+            let Ok(text) = fs::read_to_string(&journal) else { continue };
+            let mut refs = Default::default();
+            strings(&serde_json::from_str(&text).unwrap_or_default(), &mut refs);
+            protect.extend(refs.into_iter().map(|r| (r, what.to_string())));
+        }
+        // (set, stamp, suffix, name, id, is a snapshot folder)
+        let mut items: Vec<(String, String, u32, String, String, bool)> = Vec::new();
         for l in self.list()? {
-            if l.origin == Origin::Rb && set.is_none_or(|s| s == l.set) {
-                by_set.entry(l.set.clone()).or_default().push(l);
+            if l.origin == Origin::Rb {
+                items.push((l.set, l.stamp, l.suffix, l.id.clone(), l.id, true));
             }
         }
+        for f in self.rb_files()? {
+            items.push((f.set, f.stamp, f.suffix, f.name, f.id, false));
+        }
+        items.retain(|i| set.is_none_or(|s| s == i.0));
+        items.sort();
+        let young = match rules.within {
+            Some(d) => Some(clock::stamp(&(clock::now()? - d))),
+            None => None,
+        };
+        let mut plan = PrunePlan::default();
+        let mut by_set: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for i in items {
+            by_set.entry(i.0.clone()).or_default().push(i);
+        }
         for (_, listed) in by_set {
-            let old = listed.len().saturating_sub(keep);
-            for (i, l) in listed.into_iter().enumerate() {
-                match protect.iter().find(|(id, _)| *id == l.id) {
-                    Some((_, why)) if i < old => {
-                        plan.protected.push((l.id.clone(), why.to_string()));
-                        plan.keep.push(l.id);
+            let old = rules.keep.map_or(listed.len(), |k| listed.len().saturating_sub(k));
+            for (n, (_, stamp, _, name, id, folder)) in listed.into_iter().enumerate() {
+                let kept = n >= old || young.as_ref().is_some_and(|y| stamp >= *y);
+                if kept {
+                    plan.keep.push(name);
+                    continue;
+                }
+                let tags = if folder { self.tags(&id) } else { Vec::new() };
+                let why = protect
+                    .iter()
+                    .find(|(p, _)| *p == id || *p == name)
+                    .map(|(_, why)| why.clone())
+                    .or_else(|| (!tags.is_empty()).then(|| format!("tagged {}", tags.join(", "))));
+                match why {
+                    Some(why) => {
+                        plan.protected.push((name.clone(), why));
+                        plan.keep.push(name);
                     }
-                    _ if i < old => plan.remove.push(l.id),
-                    _ => plan.keep.push(l.id),
+                    None => plan.remove.push(name),
                 }
             }
         }
+        plan.freed = self.freed_by(&plan.remove).last().copied().unwrap_or(0);
         Ok(plan)
     }
 
-    /// Removes snapshot `id` from the store: renamed out of sight into `.rb/tmp/` first
+    /// The bytes removing the first k+1 of the store entries `names` frees, for each k: the
+    /// size of each regular file in them whose every hard link is among them (a file that a
+    /// kept snapshot links is not freed).
+    pub fn freed_by(&self, names: &[String]) -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
+        // (dev, ino) → (links seen, links there are, size, the last name holding one)
+        let mut seen: std::collections::HashMap<(u64, u64), (u64, u64, u64, usize)> = Default::default();
+        for (i, name) in names.iter().enumerate() {
+            for entry in walkdir::WalkDir::new(self.dir.join(name)).into_iter().flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_file() {
+                    let e = seen.entry((meta.dev(), meta.ino())).or_insert((0, meta.nlink(), meta.len(), i));
+                    e.0 += 1;
+                    e.3 = i;
+                }
+            }
+        }
+        let mut at = vec![0u64; names.len()];
+        for (n, links, len, last) in seen.into_values() {
+            if n >= links {
+                at[last] += len;
+            }
+        }
+        at.iter()
+            .scan(0u64, |sum, b| {
+                *sum += b;
+                Some(*sum)
+            })
+            .collect()
+    }
+
+    /// The files rb wrote into the store beside its snapshots, oldest first: database
+    /// backups, environment files that carry [`ENVFILE_HEADER`] (not the old scripts' `env >
+    /// file` backups of the same names), flag states, reports and migration documents.
+    pub fn rb_files(&self) -> Result<Vec<RbFile>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(failed(format!("listing {}: {e}", self.shown()))),
+        };
+        for entry in entries {
+            let entry = entry.ctx(|| format!("listing {}", self.shown()))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((id, ext)) = name.rsplit_once('.') else { continue };
+            let Some((set, stamp, suffix)) = parse_id(id) else { continue };
+            if !RB_FILES.contains(&(set, ext)) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            if set == "env" && !self.is_rb_envfile(&entry.path()) {
+                continue;
+            }
+            out.push(RbFile {
+                name: name.to_string(),
+                id: id.to_string(),
+                set: set.to_string(),
+                stamp: stamp.to_string(),
+                suffix,
+            });
+        }
+        out.sort_by(|a, b| (&a.stamp, a.suffix, &a.name).cmp(&(&b.stamp, b.suffix, &b.name)));
+        Ok(out)
+    }
+
+    fn is_rb_envfile(&self, path: &Path) -> bool {
+        use std::io::Read;
+        let mut head = [0u8; ENVFILE_HEADER.len()];
+        fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+            && head == ENVFILE_HEADER.as_bytes()
+    }
+
+    /// The tags of snapshot `id` (its `.rb/tags`, one a line), sorted; none when it has no
+    /// such file.
+    pub fn tags(&self, id: &str) -> Vec<String> {
+        read_tags(&self.dir.join(id))
+    }
+
+    /// Adds `add` to and removes `remove` from the tags of rb snapshot `snap` (the caller
+    /// holds the lock), writing `.rb/tags` atomically; returns the tags it has now.
+    pub fn retag(&self, snap: &Snapshot, add: &[String], remove: &[String]) -> Result<Vec<String>> {
+        for t in add.iter().chain(remove) {
+            check_tag(t)?;
+        }
+        check_taggable(snap)?;
+        // A prune may have removed it between the caller's load and its lock.
+        snap.check_present()?;
+        let mut tags = read_tags(&snap.dir);
+        tags.retain(|t| !remove.contains(t));
+        tags.extend(add.iter().cloned());
+        tags.sort();
+        tags.dedup();
+        let path = snap.dir.join(META_DIR).join(TAGS);
+        if tags.is_empty() {
+            fsx::remove_any(&path)?;
+        } else {
+            let text: String = tags.iter().map(|t| format!("{t}\n")).collect();
+            fsx::atomic_write(&path, text.as_bytes(), fsx::Mode(0o644))?;
+        }
+        fsx::sync_dir(&snap.dir.join(META_DIR))?;
+        Ok(tags)
+    }
+
+    /// The newest rb snapshot tagged [`GOOD`], of `set` (any set but undo when `None`).
+    pub fn latest_good(&self, set: Option<&str>) -> Result<Snapshot> {
+        let good = self
+            .list()?
+            .into_iter()
+            .rev()
+            .filter(|l| l.origin == Origin::Rb && set.map_or(l.set != UNDO_SET, |s| l.set == s))
+            .find(|l| self.tags(&l.id).iter().any(|t| t == GOOD))
+            .ok_or_else(|| {
+                let what = set.map(|s| format!(" of set {s}")).unwrap_or_default();
+                failed(format!("no snapshot{what} tagged {GOOD} in {}", self.shown()))
+                    .hint(format!("`rb-snapshot tag ID {GOOD}` tags one; rb-snapshot list shows the tags"))
+            })?;
+        self.load(&good.id)
+    }
+
+    /// Removes snapshot `id` (or a file rb wrote, by its name) from the store: renamed out of sight into `.rb/tmp/` first
     /// (atomic: from then on it is not in the store), then deleted, so it is never seen
     /// half-removed. The caller holds the lock. A failed rename is an error (the snapshot is
     /// still there); a deletion that fails after it is returned as `Ok(Some(why))`: the
@@ -625,7 +884,8 @@ impl Store {
             self.shown(),
             gone.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         );
-        Ok(fs::remove_dir_all(&gone)
+        let removed = if gone.is_dir() { fs::remove_dir_all(&gone) } else { fs::remove_file(&gone) };
+        Ok(removed
             .ctx(|| format!("the files of {id} (moved to {shown}) could not be deleted"))
             .err()
             .map(|e| e.message().to_string()))
@@ -718,6 +978,9 @@ impl Store {
         if id == LATEST {
             return self.latest(None);
         }
+        if id == LATEST_GOOD {
+            return self.latest_good(None);
+        }
         if parse_id(id).is_none() {
             let e = usage(format!(
                 "{id:?} is not a snapshot id: ids are <set>_<YYYYMMDD_HHMMSS>, as config_20251013_120000"
@@ -768,6 +1031,8 @@ impl Store {
         }
         check_manifest(&manifest).map_err(|e| e.context(&shown))?;
         pause_point("snapshot-loaded");
+        let mut manifest = manifest;
+        manifest.tags = read_tags(dir);
         Ok(Snapshot {
             manifest,
             dir: dir.to_path_buf(),
@@ -794,7 +1059,7 @@ impl Store {
                 // A hand-made folder is "latest" only while no rb snapshot is newer than it.
                 let made = meta.modified().ok().map(|t| clock::stamp(&DateTime::<Local>::from(t)));
                 let newer =
-                    self.list()?.into_iter().rev().find(|l| l.set != UNDO_SET && l.origin == Origin::Rb);
+                    self.list()?.into_iter().rev().find(|l| l.origin == Origin::Rb && self.may_be_latest(l));
                 match (made, newer) {
                     (Some(made), Some(newer)) if newer.stamp > made => {
                         crate::cli::warn(&format!(
@@ -818,7 +1083,7 @@ impl Store {
             .rev()
             .find(|l| match set {
                 Some(s) => l.set == s,
-                None => l.set != UNDO_SET,
+                None => self.may_be_latest(l),
             })
             .ok_or_else(|| {
                 let what = set.map(|s| format!(" of set {s}")).unwrap_or_default();
@@ -827,11 +1092,21 @@ impl Store {
         self.load(&newest.id)
     }
 
+    /// Whether `l` can be what `latest` means when no set is named: not an undo, not an
+    /// ad-hoc (`--name`) snapshot. A manifest that cannot be read says nothing here: loading
+    /// it reports why.
+    fn may_be_latest(&self, l: &Listed) -> bool {
+        l.set != UNDO_SET && !(l.origin == Origin::Rb && self.load(&l.id).is_ok_and(|s| s.manifest.adhoc))
+    }
+
     /// Resolves a command-line argument: `latest`, an id, or the path of a snapshot folder
     /// inside the store.
     pub fn resolve(&self, arg: &str, set: Option<&str>) -> Result<Snapshot> {
         if arg == LATEST {
             return self.latest(set);
+        }
+        if arg == LATEST_GOOD {
+            return self.latest_good(set);
         }
         if !arg.contains('/') {
             return self.load(arg);
@@ -852,6 +1127,16 @@ impl Store {
                 .hint("give a snapshot id, `latest`, or a folder directly inside the store")),
         }
     }
+}
+
+/// The tags in `dir/.rb/tags`, sorted, without blanks.
+fn read_tags(dir: &Path) -> Vec<String> {
+    let text = fs::read_to_string(dir.join(META_DIR).join(TAGS)).unwrap_or_default();
+    let mut tags: Vec<String> =
+        text.lines().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 /// Checks what an entry asks a restore to set: a mode within the permission bits, owner ids
@@ -963,5 +1248,21 @@ mod tests {
         assert!(check_id("../x").is_err());
         assert!(check_id(".rb").is_err());
         assert!(check_id("config_20251013_120000").is_ok());
+    }
+
+    #[test]
+    fn durations_and_tags() {
+        assert_eq!(parse_duration("7d").ok(), chrono::Duration::try_days(7));
+        assert_eq!(parse_duration("2w").ok(), chrono::Duration::try_weeks(2));
+        assert_eq!(parse_duration("90s").ok(), chrono::Duration::try_seconds(90));
+        for bad in ["", "7", "d", "7 days", "0d", "-1d", "1y", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for good in ["good", "v2.4", "pre_deploy-1"] {
+            assert!(check_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -50,7 +50,8 @@ pub struct Cli {
 pub enum Command {
     /// Roll the whole stack back to a snapshot: a `report` document, one entry per step
     Run {
-        /// The snapshot [default: the newest of the `config` set]
+        /// The snapshot: an id, `latest-good` (the newest of the set tagged good) [default:
+        /// the newest of the `config` set]
         #[arg(long, value_name = "ID")]
         from: Option<String>,
         /// Run without asking (required when not on a terminal)

@@ -138,6 +138,8 @@ fn set_round_trip(sb: &Sandbox, set: &str, check: Option<&restore::Check>) -> Re
             dry_run: false,
             link: true,
             exclude: sb.config.sets.get(set).map(|s| s.exclude.clone()).unwrap_or_default(),
+            message: None,
+            move_latest: true,
         },
     )?;
     let path = sb.store.root.join(&first);

@@ -434,6 +434,8 @@ fn emergency_run(
 ) -> Result<()> {
     // Before anything stops: the snapshot, verified; every program, found.
     let snap = match from {
+        // `latest-good` as `latest`: of the set the runbook restores.
+        Some(id) if id == rb_common::store::LATEST_GOOD => store.latest_good(Some(&emergency.set))?,
         Some(id) => store.resolve(id, None)?,
         None => store.latest(Some(&emergency.set))?,
     };

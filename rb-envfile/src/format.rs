@@ -13,8 +13,9 @@
 
 use rb_common::error::{Result, usage};
 
-/// The first line of every file rb writes, before the scope.
-pub const HEADER: &str = "# rb-envfile 1";
+/// The first line of every file rb writes, before the scope (shared with the store, whose
+/// prune touches only environment files that start with it).
+pub const HEADER: &str = rb_common::store::ENVFILE_HEADER;
 
 /// A captured environment: variables in capture order, and listed names that were not set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

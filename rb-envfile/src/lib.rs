@@ -399,6 +399,13 @@ pub fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
 }
 
 fn locate(store: &Store, arg: &str) -> Result<PathBuf> {
+    if arg == store::LATEST_GOOD {
+        return Err(usage(format!(
+            "environment backups carry no tags, so `{}` names none",
+            store::LATEST_GOOD
+        ))
+        .hint("give `latest` or an id (env_YYYYMMDD_HHMMSS); rb-snapshot tag tags snapshots"));
+    }
     if arg == store::LATEST {
         return match backups(store).first() {
             Some(id) => Ok(store.dir.join(format!("{id}.env"))),

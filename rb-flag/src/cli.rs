@@ -86,9 +86,9 @@ pub enum Command {
     /// Set every flag of a `flags` document on stdin (an undo from `set`); prints the values it replaces.
     /// With --file: restore the feature_flags settings file from a snapshot instead
     Restore {
-        /// Restore the feature_flags file set from this snapshot (an id, `latest`, or the old
-        /// scripts' `feature_flags_<time>.py` backup)
-        #[arg(long, value_name = "ID|latest")]
+        /// Restore the feature_flags file set from this snapshot (an id, `latest`,
+        /// `latest-good`, or the old scripts' `feature_flags_<time>.py` backup)
+        #[arg(long, value_name = "ID|latest|latest-good")]
         file: Option<String>,
         /// Print what would be replaced; change nothing
         #[arg(long)]

@@ -231,6 +231,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 command: None,
                 args: vec![FLAGS_SET.to_string()],
                 name: None,
+                message: None,
                 dry_run,
                 no_link: false,
                 store: cli.store,

@@ -77,9 +77,10 @@ pub enum Command {
     /// Restore a snapshot, test it, reload and confirm; if any of it fails, put the files back
     /// (and reload them, if a reload was attempted)
     Restore {
-        /// The snapshot: an id, `latest` (the newest nginx snapshot), or its folder in the
-        /// store [default: a `snapshot` document on stdin]
-        #[arg(value_name = "ID|latest|PATH")]
+        /// The snapshot: an id, `latest` (the newest nginx snapshot), `latest-good` (the
+        /// newest nginx snapshot tagged good), or its folder in the store [default: a
+        /// `snapshot` document on stdin]
+        #[arg(value_name = "ID|latest|latest-good|PATH")]
         snapshot: Option<String>,
         /// Print what would be created, modified and removed; change nothing, run nothing
         #[arg(long)]

@@ -69,6 +69,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
                 command: None,
                 args: vec![SET.to_string()],
                 name: None,
+                message: None,
                 dry_run,
                 no_link,
                 store: cli.store,

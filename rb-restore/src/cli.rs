@@ -46,17 +46,19 @@ input, 3 partly changed, or restored but stdout failed (the error says how to fi
 
 /// Put a snapshot back, exactly: verified first, what it replaces kept, atomic per file.
 ///
-/// The snapshot is named by id, `latest`, the path of its folder in the store, or a document
+/// The snapshot is named by id, `latest`, `latest-good` (the newest tagged good), the path of
+/// its folder in the store, or a document
 /// on stdin (`snapshot` from rb-snapshot; `restore` from rb-restore, to undo that restore).
 /// Prints a `restore` document naming the undo snapshot and the paths created, modified and
 /// removed.
 #[derive(Debug, Parser)]
 #[command(name = "rb-restore", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The snapshot: an id, `latest`, or its folder in the store [default: a document on stdin]
-    #[arg(value_name = "ID|latest|PATH")]
+    /// The snapshot: an id, `latest`, `latest-good` (the newest tagged good), or its folder
+    /// in the store [default: a document on stdin]
+    #[arg(value_name = "ID|latest|latest-good|PATH")]
     pub snapshot: Option<String>,
-    /// With `latest`: the newest snapshot of this set
+    /// With `latest` or `latest-good`: the newest (tagged good) snapshot of this set
     #[arg(long, value_name = "SET")]
     pub set: Option<String>,
     /// Print what would be created, modified and removed; change nothing

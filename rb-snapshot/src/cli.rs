@@ -9,7 +9,11 @@ Examples:
   rb-snapshot
   # back up what nginx reads and nginx/ssl/, keep the document
   rb-snapshot nginx > before.json
+  rb-snapshot --message 'before 2.4 deploy'
+  # an ad-hoc snapshot (never moves `latest`)
   rb-snapshot --name test_config core/config/settings/development.py
+  # mark one good: `latest-good` names the newest so tagged, prune keeps it
+  rb-snapshot tag config_20251013_120000 good
   # every config snapshot, oldest first
   rb-snapshot list config
   # re-hash the newest snapshot
@@ -17,15 +21,16 @@ Examples:
   # what changed between two snapshots, and since the newest
   rb-snapshot diff config_20251013_120000 latest
   rb-snapshot diff latest --format table
-  # what keeping 10 of each set would remove
-  rb-snapshot prune --keep 10 --dry-run
+  # what keeping 10 of each set (and a week's) would remove and free
+  rb-snapshot prune --keep 10 --keep-within 7d --dry-run
   # what would a restore of it change? (nothing, right after)
   rb-snapshot | rb-restore --dry-run
 
 Sets come from rollback.toml ([sets.NAME] paths = [...], exclude = [\"logs/\", \"*.pid\"])
 over the built-in config, nginx, compose, feature_flags; what a set excludes is never
 snapshotted, and a restore of the snapshot never modifies or removes it.
-Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest.
+Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest
+(not an ad-hoc --name one); `latest-good` is the newest tagged good.
 Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
 pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback
 holds the lock.";
@@ -48,6 +53,9 @@ pub struct Cli {
     /// Back up the PATHs given as an ad-hoc set called NAME (its ids are `NAME_<time>`)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Why it is taken ("before 2.4 deploy"), kept in the manifest and shown by `list`
+    #[arg(long, short, value_name = "TEXT")]
+    pub message: Option<String>,
     /// Print the document of the snapshot it would take (without hashes), write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -73,15 +81,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
         format: rb_common::table::Format,
     },
-    /// Remove old snapshots: keep the newest N of each set (never the one `latest` points to,
-    /// never one an interrupted restore needs; the old scripts' backups are left alone). Files
-    /// an earlier prune could not delete (in backups/.rb/tmp/, blocking nothing) are deleted
-    /// first; any that still cannot be is exit 3
+    /// Remove old snapshots and old files rb wrote: keep the newest N of each set and of each
+    /// kind of file (database backups db_*, env_* files with rb's header, flags_*, report_*,
+    /// migration_*), and those younger than --keep-within. Never removed: the snapshot
+    /// `latest` points to, a tagged snapshot, what a pending restore or migration journal
+    /// refers to, the old scripts' backups (env_* without `# rb-envfile 1` among them). Says
+    /// how many bytes it frees. Files an earlier prune could not delete (in backups/.rb/tmp/,
+    /// blocking nothing) are deleted first; any that still cannot be is exit 3
+    #[command(group = clap::ArgGroup::new("rule").required(true).multiple(true))]
     Prune {
         /// How many of each set to keep
-        #[arg(long, value_name = "N")]
-        keep: usize,
-        /// Only this set (`undo` for the undo snapshots)
+        #[arg(long, value_name = "N", group = "rule")]
+        keep: Option<usize>,
+        /// Also keep everything younger than DURATION (30m, 12h, 7d, 2w)
+        #[arg(long, value_name = "DURATION", group = "rule")]
+        keep_within: Option<String>,
+        /// Only this set or kind of file (`undo` for the undo snapshots, `db`, `env`, …)
         #[arg(value_name = "SET")]
         set: Option<String>,
         /// Print what would be removed; remove nothing
@@ -111,13 +126,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
         format: rb_common::table::Format,
     },
+    /// Add tags to a snapshot (or remove them with --remove): kept in backups/ID/.rb/tags,
+    /// never in the manifest. A tagged snapshot is never pruned; `latest-good` names the
+    /// newest tagged `good`. Prints the snapshot's document with its tags
+    Tag {
+        /// A snapshot id, `latest` or `latest-good`
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The tags (letters, digits, `.`, `_`, `-`), such as good
+        #[arg(value_name = "TAG", required = true)]
+        tags: Vec<String>,
+        /// Remove these tags instead of adding them
+        #[arg(long)]
+        remove: bool,
+    },
     /// Re-hash every file of a snapshot; exit 1 naming every damaged or missing file (or
     /// `no snapshot ID` when a prune removed it meanwhile)
     Verify {
-        /// A snapshot id, or `latest`
-        #[arg(value_name = "ID|latest")]
+        /// A snapshot id, `latest`, or `latest-good` (the newest tagged good)
+        #[arg(value_name = "ID|latest|latest-good")]
         id: String,
-        /// With `latest`: the newest snapshot of this set
+        /// With `latest` or `latest-good`: the newest of this set
         #[arg(long, value_name = "SET")]
         set: Option<String>,
     },

@@ -10,7 +10,7 @@ use rb_common::doc::{Changed, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::restore::{check_file, damaged};
 use rb_common::snapshot::{self, Manifest, Node};
-use rb_common::store::Store;
+use rb_common::store::{Retention, Store};
 use rb_common::{cli as common, paths};
 
 pub use cli::Cli;
@@ -24,9 +24,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             diff(&store, from, to.as_deref(), set.as_deref(), *quick, *format, out)
         }
         Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
-        Some(cli::Command::Prune { keep, set, dry_run }) => {
-            prune(&store, *keep, set.as_deref(), *dry_run, out)
+        Some(cli::Command::Prune { keep, keep_within, set, dry_run }) => {
+            prune(&store, *keep, keep_within.as_deref(), set.as_deref(), *dry_run, out)
         }
+        Some(cli::Command::Tag { id, tags, remove }) => tag(&store, id, tags, *remove, out),
         None => take(&store, &config, &cli, out),
     }
 }
@@ -63,7 +64,21 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
     for spec in &specs {
         snapshot::check_spec(spec)?;
     }
-    Ok(snapshot::Request { set, specs, dry_run: cli.dry_run, link: !cli.no_link, exclude })
+    if let Some(m) = &cli.message
+        && (m.trim().is_empty() || m.contains('\n'))
+    {
+        return Err(usage("--message needs one line of text (why the snapshot is taken)"));
+    }
+    Ok(snapshot::Request {
+        set,
+        specs,
+        dry_run: cli.dry_run,
+        link: !cli.no_link,
+        exclude,
+        message: cli.message.clone(),
+        // An ad-hoc snapshot is a side copy, never what `latest` means.
+        move_latest: cli.name.is_none(),
+    })
 }
 
 /// A path from the command line as a spec: an absolute path inside the root becomes
@@ -118,7 +133,8 @@ fn list(
 ) -> Result<()> {
     let mut unreadable = 0;
     let as_table = format.table();
-    let mut table = rb_common::table::Table::new(&["ID", "SET", "CREATED", "FILES", "BYTES", "KIND"]);
+    let mut table =
+        rb_common::table::Table::new(&["ID", "SET", "CREATED", "FILES", "BYTES", "KIND", "TAGS", "MESSAGE"]);
     let listed: Vec<_> = store.list()?.into_iter().filter(|l| set.is_none_or(|s| s == l.set)).collect();
     if let Some(set) = set
         && listed.is_empty()
@@ -139,11 +155,16 @@ fn list(
                         m.files.to_string(),
                         m.bytes.to_string(),
                         how.to_string(),
+                        m.tags.join(","),
+                        m.message.clone().unwrap_or_default(),
                     ]);
                     continue;
                 }
+                let tags =
+                    if m.tags.is_empty() { String::new() } else { format!(" [{}]", m.tags.join(", ")) };
+                let message = m.message.as_ref().map(|t| format!(": {t}")).unwrap_or_default();
                 common::note(&format!(
-                    "{}  {}  {} files, {} bytes, {how}",
+                    "{}  {}  {} files, {} bytes, {how}{tags}{message}",
                     m.id, m.created, m.files, m.bytes
                 ));
                 out.emit(m)?;
@@ -166,18 +187,25 @@ fn list(
     Ok(())
 }
 
-/// The `prune` document: what was (or, with `dry_run`, would be) removed and kept.
+/// The `prune` document: what was (or, with `dry_run`, would be) removed and kept, by name
+/// in the store (a snapshot's id, a file's name such as `db_20251013_120000.sqlite3`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct PruneDoc {
-    /// How many of each set were kept.
-    pub keep: usize,
+    /// How many of each set were kept (`--keep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<usize>,
+    /// What younger than this was kept (`--keep-within`, as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_within: Option<String>,
     /// The set pruned, when one was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<String>,
-    /// The snapshots removed, oldest first.
+    /// The snapshots and files removed, oldest first within each set.
     pub removed: Vec<String>,
-    /// The rb snapshots kept, oldest first (with why, for those kept beyond N).
+    /// The rb snapshots and files kept.
     pub kept: Vec<String>,
+    /// The bytes the removal frees (or would): files whose every hard link was removed.
+    pub freed_bytes: u64,
     /// True when nothing was removed because `--dry-run` was given.
     pub dry_run: bool,
 }
@@ -187,29 +215,57 @@ impl rb_common::doc::Document for PruneDoc {
     const SOURCE: &'static str = "rb-snapshot prune";
 }
 
-fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut Out) -> Result<()> {
-    if keep == 0 {
+/// "3 snapshots and 26 files" for removed names (a file's name has an extension).
+fn what(names: &[String]) -> String {
+    let files = names.iter().filter(|n| n.contains('.')).count();
+    let snaps = names.len() - files;
+    match (snaps, files) {
+        (_, 0) => common::count(snaps, "snapshot", "snapshots"),
+        (0, _) => common::count(files, "file", "files"),
+        _ => format!(
+            "{} and {}",
+            common::count(snaps, "snapshot", "snapshots"),
+            common::count(files, "file", "files")
+        ),
+    }
+}
+
+fn prune(
+    store: &Store,
+    keep: Option<usize>,
+    within: Option<&str>,
+    set: Option<&str>,
+    dry_run: bool,
+    out: &mut Out,
+) -> Result<()> {
+    if keep == Some(0) {
         return Err(usage("--keep 0 would remove every snapshot; keep at least 1"));
     }
+    let rules = Retention { keep, within: within.map(rb_common::store::parse_duration).transpose()? };
     let lock = if dry_run { None } else { Some(store.lock()?) };
-    let plan = store.prune_plan(keep, set)?;
+    let plan = store.prune_plan(rules, set)?;
     for (id, why) in &plan.protected {
         common::note(&format!("keeping {id}: {why}"));
     }
+    let doc = |removed: Vec<String>, freed_bytes: u64| PruneDoc {
+        keep,
+        keep_within: within.map(str::to_string),
+        set: set.map(str::to_string),
+        removed,
+        kept: plan.keep.clone(),
+        freed_bytes,
+        dry_run,
+    };
     if dry_run {
         common::note(&format!(
-            "would remove {}, kept {}",
-            common::count(plan.remove.len(), "snapshot", "snapshots"),
+            "would remove {}, freeing {}; kept {}",
+            what(&plan.remove),
+            common::count(plan.freed as usize, "byte", "bytes"),
             plan.keep.len()
         ));
-        return out.emit(&PruneDoc {
-            keep,
-            set: set.map(str::to_string),
-            removed: plan.remove,
-            kept: plan.keep,
-            dry_run,
-        });
+        return out.emit(&doc(plan.remove.clone(), plan.freed));
     }
+    let freed_at = store.freed_by(&plan.remove);
     // What earlier prunes could not delete first: a prune run again finishes the last one.
     let mut left = store.clear_pruned();
     let mut removed = Vec::new();
@@ -234,13 +290,15 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
         Some(p) => event.message("PRUNE FAILED").error(&failed(p.clone())),
     });
     drop(lock);
+    let n = removed.len();
+    let freed = n.checked_sub(1).map_or(0, |i| freed_at[i]);
     common::note(&format!(
-        "removed {}, kept {}",
-        common::count(removed.len(), "snapshot", "snapshots"),
+        "removed {}, freeing {}; kept {}",
+        what(&removed),
+        common::count(freed as usize, "byte", "bytes"),
         plan.keep.len()
     ));
-    let n = removed.len();
-    let doc = PruneDoc { keep, set: set.map(str::to_string), removed, kept: plan.keep, dry_run };
+    let doc = doc(removed, freed);
     if let Some(e) = stuck
         && n == 0
         && left.is_empty()
@@ -253,7 +311,7 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
         let done = if n == 0 {
             "no snapshot was removed".to_string()
         } else {
-            format!("{n} snapshots were removed from the store")
+            format!("{} were removed from the store", what(&doc.removed))
         };
         return Err(rb_common::error::partial(
             format!("{done}, but {}", problems.join("; ")),
@@ -269,7 +327,7 @@ fn prune(store: &Store, keep: usize, set: Option<&str>, dry_run: bool, out: &mut
     out.emit_after_change(
         &doc,
         &Changed::new(
-            format!("{n} snapshots were removed"),
+            format!("{} were removed", what(&doc.removed)),
             "a pruned snapshot cannot be put back; rb-snapshot list shows what is kept",
         ),
     )
@@ -312,6 +370,33 @@ fn diff(
         return out.raw(table.render().as_bytes());
     }
     out.emit(&d)
+}
+
+fn tag(store: &Store, id: &str, tags: &[String], remove: bool, out: &mut Out) -> Result<()> {
+    for t in tags {
+        rb_common::store::check_tag(t)?;
+    }
+    // Resolved before the lock, so that a wrong id leaves the store as it was.
+    let snap = store.resolve(id, None)?;
+    rb_common::store::check_taggable(&snap)?;
+    let _lock = store.lock()?;
+    let id = &snap.manifest.id.clone();
+    let (add, drop): (&[String], &[String]) = if remove { (&[], tags) } else { (tags, &[]) };
+    let now = store.retag(&snap, add, drop)?;
+    store.log_or_warn(
+        rb_common::store::Event::new("tag", true).snapshot(id).set(&snap.manifest.set).message("TAG SUCCESS"),
+    );
+    let shown = if now.is_empty() { "no tags".to_string() } else { format!("tags {}", now.join(", ")) };
+    common::note(&format!("{id}: {shown}"));
+    let mut m = snap.manifest;
+    m.tags = now;
+    out.emit_after_change(
+        &m,
+        &Changed::new(
+            format!("the tags of {id} were changed"),
+            format!("rb-snapshot list shows them; `rb-snapshot tag {id} --remove TAG` takes one off"),
+        ),
+    )
 }
 
 fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {

@@ -21,8 +21,10 @@ fn snapshot_list_as_a_table_byte_for_byte_and_json_on_a_pipe() {
     let row = |m: &Manifest| {
         format!("{:<22}  {:<6}  {:<25}  {:<5}  {:<5}  hashed\n", m.id, m.set, m.created, m.files, m.bytes)
     };
-    let header =
-        format!("{:<22}  {:<6}  {:<25}  {:<5}  {:<5}  KIND\n", "ID", "SET", "CREATED", "FILES", "BYTES");
+    let header = format!(
+        "{:<22}  {:<6}  {:<25}  {:<5}  {:<5}  KIND    TAGS  MESSAGE\n",
+        "ID", "SET", "CREATED", "FILES", "BYTES"
+    );
     assert_eq!(table, format!("{header}{}{}", row(&a), row(&b)));
     // A pipe gets the documents, as --format json does.
     let piped = s.cmd("rb-snapshot").arg("list").run().success();

@@ -18,6 +18,7 @@ mod format;
 mod full;
 mod hang;
 mod install;
+mod keep;
 mod legacy;
 mod migrate;
 mod migrate_pg;

@@ -777,15 +777,7 @@ impl Store {
     /// file` backups of the same names), flag states, reports and migration documents.
     pub fn rb_files(&self) -> Result<Vec<RbFile>> {
         let mut out = Vec::new();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(failed(format!("listing {}: {e}", self.shown()))),
-        };
-        for entry in entries {
-            let entry = entry.ctx(|| format!("listing {}", self.shown()))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for (name, entry) in self.entries()? {
             let Some((id, ext)) = name.rsplit_once('.') else { continue };
             let Some((set, stamp, suffix)) = parse_id(id) else { continue };
             if !RB_FILES.contains(&(set, ext)) || !entry.file_type().is_ok_and(|t| t.is_file()) {
@@ -915,20 +907,30 @@ impl Store {
         left
     }
 
+    /// The store folder's entries whose names are UTF-8 (rb writes no other), with their
+    /// names; none when the store does not exist yet.
+    fn entries(&self) -> Result<Vec<(String, fs::DirEntry)>> {
+        let listing = match fs::read_dir(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(failed(format!("listing {}: {e}", self.shown()))),
+        };
+        let mut out = Vec::new();
+        for entry in listing {
+            let entry = entry.ctx(|| format!("listing {}", self.shown()))?;
+            if let Some(name) = entry.file_name().to_str() {
+                out.push((name.to_string(), entry));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every complete snapshot in the store, oldest first (by the time in the id, then the
     /// clash suffix). Folders being built, the log and the lock are not snapshots.
     pub fn list(&self) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(failed(format!("listing {}: {e}", self.shown()))),
-        };
-        for entry in entries {
-            let entry = entry.ctx(|| format!("listing {}", self.shown()))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(listed) = self.classify(name) {
+        for (name, _) in self.entries()? {
+            if let Some(listed) = self.classify(&name) {
                 out.push(listed);
             }
         }

@@ -38,3 +38,27 @@ pub fn from_stamp(stamp: &str) -> Option<String> {
     use chrono::TimeZone;
     Local.from_local_datetime(&naive).earliest().map(|t| rfc3339(&t))
 }
+
+/// Parses a duration such as `7d`, `12h`, `30m`, `2w`, `90s` (`rb-snapshot prune
+/// --keep-within`, `rb-emergency status --since`).
+pub fn parse_duration(text: &str) -> crate::error::Result<chrono::Duration> {
+    let bad = || {
+        crate::error::usage(format!("{text:?} is not a duration"))
+            .hint("give a number and a unit: 30m, 12h, 7d, 2w")
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs)
+        .and_then(chrono::Duration::try_seconds)
+        .filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(bad)
+}

@@ -223,27 +223,6 @@ const RB_FILES: &[(&str, &str)] = &[
     ("migration", "json"),
 ];
 
-/// Parses a duration such as `7d`, `12h`, `30m`, `2w`, `90s` (`--keep-within`).
-pub fn parse_duration(text: &str) -> Result<chrono::Duration> {
-    let bad =
-        || usage(format!("{text:?} is not a duration")).hint("give a number and a unit: 30m, 12h, 7d, 2w");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = text.split_at(split);
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs)
-        .and_then(chrono::Duration::try_seconds)
-        .filter(|d| *d > chrono::Duration::zero())
-        .ok_or_else(bad)
-}
-
 /// Checks a tag: letters, digits, `.`, `_`, `-`, at most 64, not starting with `-`.
 pub fn check_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
@@ -1254,11 +1233,11 @@ mod tests {
 
     #[test]
     fn durations_and_tags() {
-        assert_eq!(parse_duration("7d").ok(), chrono::Duration::try_days(7));
-        assert_eq!(parse_duration("2w").ok(), chrono::Duration::try_weeks(2));
-        assert_eq!(parse_duration("90s").ok(), chrono::Duration::try_seconds(90));
+        assert_eq!(crate::clock::parse_duration("7d").ok(), chrono::Duration::try_days(7));
+        assert_eq!(crate::clock::parse_duration("2w").ok(), chrono::Duration::try_weeks(2));
+        assert_eq!(crate::clock::parse_duration("90s").ok(), chrono::Duration::try_seconds(90));
         for bad in ["", "7", "d", "7 days", "0d", "-1d", "1y", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(crate::clock::parse_duration(bad).is_err(), "{bad}");
         }
         for good in ["good", "v2.4", "pre_deploy-1"] {
             assert!(check_tag(good).is_ok(), "{good}");

@@ -827,15 +827,7 @@ fn notify(emergency: &EmergencyConfig, log: &mut Steps, report: &Report, snap: &
 
 /// `90m`, `24h`, `7d` as seconds.
 fn parse_since(text: &str) -> Result<i64> {
-    let bad = || usage(format!("--since {text:?}: give a number and m, h or d (90m, 24h, 7d)"));
-    let (n, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    match unit {
-        "m" => n.checked_mul(60).ok_or_else(bad),
-        "h" => n.checked_mul(3600).ok_or_else(bad),
-        "d" => n.checked_mul(86_400).ok_or_else(bad),
-        _ => Err(bad()),
-    }
+    clock::parse_duration(text).map(|d| d.num_seconds()).map_err(|e| e.context("--since"))
 }
 
 fn status(

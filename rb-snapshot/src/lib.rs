@@ -241,7 +241,7 @@ fn prune(
     if keep == Some(0) {
         return Err(usage("--keep 0 would remove every snapshot; keep at least 1"));
     }
-    let rules = Retention { keep, within: within.map(rb_common::store::parse_duration).transpose()? };
+    let rules = Retention { keep, within: within.map(rb_common::clock::parse_duration).transpose()? };
     let lock = if dry_run { None } else { Some(store.lock()?) };
     let plan = store.prune_plan(rules, set)?;
     for (id, why) in &plan.protected {

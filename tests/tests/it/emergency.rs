@@ -455,6 +455,12 @@ fn status_counts_what_the_audit_log_says() {
     assert_eq!(m["last_failure"]["error"], "boom");
     let recent: Report = rb(&st, &["status", "--since", "2h"]).run().success().doc();
     assert_eq!(recent.metrics.unwrap()["rollbacks"]["total"], 1);
+    let tree = s.tree();
+    rb(&st, &["status", "--since", "5x"])
+        .run()
+        .code_is(2)
+        .one_line_error("--since: \"5x\" is not a duration");
+    s.tree().assert_same(&tree);
     s.program(s.base.join("bin/web-stop")).run().success();
     rb(&st, &["status"]).run().code_is(1);
 }

@@ -145,13 +145,13 @@ fn one(rel: &str, old: &Side, new: &Side, mask: &Mask) -> String {
     out
 }
 
-/// Prints on stderr (`--diff`) what restoring `snap` would change now, file by file, with
-/// `[diff] mask` from `config`; `nothing would change` when nothing would.
-pub fn show(store: &Store, config: &Config, snap: &Snapshot, opts: crate::restore::Options) -> Result<()> {
+/// Prints on stderr (`--diff`) what restoring `snap` changes, file by file, as `doc` (its
+/// preview, computed once by the caller) lists it, with `[diff] mask` from `config`;
+/// `nothing would change` when nothing would.
+pub fn show(store: &Store, config: &Config, snap: &Snapshot, doc: &RestoreDoc) -> Result<()> {
     use std::io::Write;
     let mask = Mask::of(config)?;
-    let doc = crate::restore::preview(store, snap, opts)?;
-    let text = restore(&store.root, snap, &doc, &mask);
+    let text = restore(&store.root, snap, doc, &mask);
     let text = if text.is_empty() { format!("{}: nothing would change\n", crate::cli::tool()) } else { text };
     std::io::stderr()
         .write_all(text.as_bytes())

@@ -440,10 +440,10 @@ fn emergency_run(
         None => store.latest(Some(&emergency.set))?,
     };
     rb_common::legacy::note_left_alone(&snap);
-    if how.diff {
-        rb_common::diff::show(store, config, &snap, Options::default())?;
-    }
     let preview = restore::preview(store, &snap, Options::default())?;
+    if how.diff {
+        rb_common::diff::show(store, config, &snap, &preview)?;
+    }
     let counts = format!(
         "{} would be created, {} modified, {} removed",
         preview.created.len(),

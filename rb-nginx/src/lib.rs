@@ -97,11 +97,18 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             let _ = checksum; // accepted as before: comparing by content is the default now
             let opts = Options { keep_extra: false, quick: false, after: Some("`rb-nginx reload`") };
             let how = How { opts, reload: !no_reload };
-            if diff {
-                rb_common::diff::show(&store, &config, &snap, opts)?;
-            }
-            if dry_run {
-                return preview(&store, &snap, how, out);
+            if dry_run || diff {
+                // One plan (it hashes every live file) for the diff and the dry run's document.
+                if dry_run {
+                    rb_common::legacy::note_left_alone(&snap);
+                }
+                let doc = restore::preview(&store, &snap, opts)?;
+                if diff {
+                    rb_common::diff::show(&store, &config, &snap, &doc)?;
+                }
+                if dry_run {
+                    return preview(&snap, doc, how, out);
+                }
             }
             restore_snapshot(&store, &config, &snap, how, out)
         }
@@ -191,9 +198,7 @@ fn counts(doc: &RestoreDoc) -> String {
     format!("{} created, {} modified, {} removed", doc.created.len(), doc.modified.len(), doc.removed.len())
 }
 
-fn preview(store: &Store, snap: &Snapshot, how: How, out: &mut Out) -> Result<()> {
-    rb_common::legacy::note_left_alone(snap);
-    let doc = restore::preview(store, snap, how.opts)?;
+fn preview(snap: &Snapshot, doc: RestoreDoc, how: How, out: &mut Out) -> Result<()> {
     let then = if how.reload { "test and reload" } else { "test" };
     let step = Step::ok(
         "restore",

@@ -41,13 +41,16 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         false => restore::narrow(&store.root, &snap, &cli.only)?,
     };
     let opts = Options { keep_extra: cli.keep_extra, quick: cli.quick, after: None };
-    if cli.diff {
-        rb_common::diff::show(&store, &config, &snap, opts)?;
-    }
-    if cli.dry_run {
+    if cli.dry_run || cli.diff {
+        // One plan (it hashes every live file) for the diff and the dry run's document.
         let doc = restore::preview(&store, &snap, opts)?;
-        summary(&doc);
-        return out.emit(&doc);
+        if cli.diff {
+            rb_common::diff::show(&store, &config, &snap, &doc)?;
+        }
+        if cli.dry_run {
+            summary(&doc);
+            return out.emit(&doc);
+        }
     }
     let check = config.check_for_snapshot(&snap.manifest)?;
     // Bad input (a path that leads out of the root) and a verify program that is not there

@@ -139,6 +139,7 @@ fn list(
     if let Some(set) = set
         && listed.is_empty()
         && !config.sets.contains_key(set)
+        && set != snapshot::UNDO_SET
     {
         config.set(set)?; // the error that lists the sets there are
     }

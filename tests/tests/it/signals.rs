@@ -46,6 +46,14 @@ fn wait_for(s: &Scenario, rel: &str) {
     }
 }
 
+/// Sends `sig` once the run has written `reached` and `after_ms` more have passed (it is then
+/// held at a failpoint).
+fn interrupt(s: &Scenario, child: &Child, reached: &str, after_ms: u64, sig: &str) {
+    wait_for(s, reached);
+    std::thread::sleep(Duration::from_millis(after_ms));
+    signal(child, sig);
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -59,9 +67,7 @@ fn sigint_before_the_first_rename_removes_what_was_staged_and_changes_nothing() 
         .arg("latest")
         .env("FAILPOINTS", "restore-step=51*off->1*sleep(3000)->off")
         .spawn();
-    wait_for(&s, "backups/.rb/journal.json");
-    std::thread::sleep(Duration::from_millis(500));
-    signal(&child, "-INT");
+    interrupt(&s, &child, "backups/.rb/journal.json", 500, "-INT");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -81,9 +87,7 @@ fn sigterm_after_the_first_rename_puts_the_undo_back() {
     // 1 + FILES + (one per folder: 11) staging points, then a dozen renames: held there 3 s.
     let hold = format!("restore-step={}*off->1*sleep(3000)->off", HELD_IN_RENAMES);
     let child = s.cmd("rb-restore").arg("latest").env("FAILPOINTS", hold).spawn();
-    wait_for(&s, "backups/.rb/journal.json");
-    std::thread::sleep(Duration::from_millis(800));
-    signal(&child, "-TERM");
+    interrupt(&s, &child, "backups/.rb/journal.json", 800, "-TERM");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -93,6 +97,8 @@ fn sigterm_after_the_first_rename_puts_the_undo_back() {
     );
     s.live().assert_same(&broken);
     rb_tests::no_restore_leftovers(&s);
+    // Everything is as it was: the undo it no longer needs is gone from the store too.
+    assert!(s.cmd("rb-snapshot").args(["list", "undo"]).run().success().stdout().is_empty());
     let events = s.events();
     assert_eq!(events.last().unwrap()["message"], "ROLLBACK FAILED");
 }
@@ -103,9 +109,7 @@ fn a_second_signal_stops_the_putting_back_and_leaves_the_journal_for_abort() {
     // From a dozen renames on, every step is held 1 s: the put-back too.
     let hold = format!("restore-step={HELD_IN_RENAMES}*off->sleep(1000)");
     let child = s.cmd("rb-restore").arg("latest").env("FAILPOINTS", hold).spawn();
-    wait_for(&s, "backups/.rb/journal.json");
-    std::thread::sleep(Duration::from_millis(800));
-    signal(&child, "-INT");
+    interrupt(&s, &child, "backups/.rb/journal.json", 800, "-INT");
     // The held rename ends, the put-back starts and is held at its first step.
     std::thread::sleep(Duration::from_millis(1500));
     signal(&child, "-INT");
@@ -135,9 +139,7 @@ fn sigint_during_a_snapshot_stores_nothing() {
     // From the 20th file on, each copy is held 300 ms.
     let child =
         s.cmd("rb-snapshot").arg("data").env("FAILPOINTS", "snapshot-file=20*off->sleep(300)").spawn();
-    wait_for(&s, "backups/.rb/tmp");
-    std::thread::sleep(Duration::from_millis(800));
-    signal(&child, "-INT");
+    interrupt(&s, &child, "backups/.rb/tmp", 800, "-INT");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

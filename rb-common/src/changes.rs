@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::doc::Document;
 use crate::error::Result;
 use crate::fsx;
+use crate::manifest::{Entry, Node};
 use crate::paths;
 use crate::restore::{self, Options, Step};
-use crate::snapshot::{Entry, Node};
 use crate::store::{Snapshot, Store};
 
 /// `to` when the other side is the live tree.

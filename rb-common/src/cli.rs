@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
 use clap::Parser;
 
@@ -16,29 +15,9 @@ use crate::doc::Out;
 use crate::error::{Context, Error, Result};
 use crate::store::{self, Store};
 
-static TOOL: OnceLock<&'static str> = OnceLock::new();
+pub use crate::ui::{count, note, tool, warn};
 
-/// The running tool's name (`rb-restore`), for messages.
-pub fn tool() -> &'static str {
-    TOOL.get().copied().unwrap_or("rb")
-}
-
-/// Prints `tool: warning: message` on stderr.
-pub fn warn(message: &str) {
-    eprintln!("{}: warning: {message}", tool());
-}
-
-/// `1 file`, `3 files`: a count and its noun, in the number it takes.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Prints `tool: message` on stderr: progress for the human watching.
-pub fn note(message: &str) {
-    eprintln!("{}: {message}", tool());
-}
-
-/// Prints an error as STYLE.md says: details, then one error line, then hints. An error
+/// Prints an error the one way every rb error is printed: details, then one error line, then hints. An error
 /// without a message ([`crate::error::quiet`]) prints nothing: its exit code is the answer.
 pub fn report(e: &Error) {
     let tool = tool();
@@ -66,7 +45,7 @@ pub fn main_with<C: Parser>(
     run: fn(C, &mut Out) -> Result<()>,
     usage_code: fn(&[std::ffi::OsString]) -> u8,
 ) -> ExitCode {
-    let _ = TOOL.set(tool);
+    crate::ui::set_tool(tool);
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     let cli = match C::try_parse() {

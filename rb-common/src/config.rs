@@ -12,10 +12,15 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, failed, usage};
-use crate::restore::Check;
+use crate::journal::Check;
+
+/// The set of the feature-flags settings file, and where the seed's backups of it go back.
+pub const FLAGS_SET: &str = "feature_flags";
+/// The feature-flags settings file (`cp backups/feature_flags_X.py core/config/settings/`).
+pub const FLAGS_FILE: &str = "core/config/settings/feature_flags.py";
 
 /// The file name at the project root.
-pub const FILE: &str = "rollback.toml";
+pub use crate::paths::CONFIG_FILE as FILE;
 
 /// The project's nginx configuration, as the seed keeps it.
 pub const NGINX_CONF: &str = "nginx/nginx.conf";
@@ -82,7 +87,7 @@ pub fn default_sets() -> BTreeMap<String, SetConfig> {
         ),
         ("nginx".to_string(), set(&["nginx/nginx.conf", "nginx/ssl/"])),
         ("compose".to_string(), set(&["docker-compose*.yml"])),
-        (crate::legacy::FLAGS_SET.to_string(), set(&[crate::legacy::FLAGS_FILE])),
+        (FLAGS_SET.to_string(), set(&[FLAGS_FILE])),
     ])
 }
 
@@ -122,7 +127,7 @@ impl Config {
             if set.paths.is_empty() {
                 return Err(usage(format!("{origin}: [sets.{name}] has no paths")));
             }
-            crate::snapshot::Exclude::new(&set.exclude)
+            crate::manifest::Exclude::new(&set.exclude)
                 .map_err(|e| e.context(format!("{origin}: [sets.{name}] exclude")))?;
             sets.insert(name, set);
         }
@@ -166,7 +171,7 @@ impl Config {
     /// set holding `nginx/nginx.conf` (`config`) once `[nginx]` is configured. An undo
     /// snapshot has none: it puts back whatever was there.
     pub fn check_for(&self, set: &str) -> Result<Option<Check>> {
-        if set == crate::snapshot::UNDO_SET {
+        if set == crate::manifest::UNDO_SET {
             return Ok(None);
         }
         match self.sets.get(set).and_then(|s| s.verify.clone()) {
@@ -184,10 +189,10 @@ impl Config {
 
     /// The command that checks a restore of snapshot `m`: [`Config::check_for`] its set, and
     /// for the undo of an nginx restore the nginx set's (`nginx -t`), as its snapshot had.
-    pub fn check_for_snapshot(&self, m: &crate::snapshot::Manifest) -> Result<Option<Check>> {
-        let undoes = m.undo_for.as_deref().and_then(crate::store::parse_id).map(|(set, _, _)| set);
+    pub fn check_for_snapshot(&self, m: &crate::manifest::Manifest) -> Result<Option<Check>> {
+        let undoes = m.undo_for.as_deref().and_then(crate::manifest::parse_id).map(|(set, _, _)| set);
         match undoes {
-            Some(set) if m.set == crate::snapshot::UNDO_SET && set == "nginx" => self.check_for(set),
+            Some(set) if m.set == crate::manifest::UNDO_SET && set == "nginx" => self.check_for(set),
             _ => self.check_for(&m.set),
         }
     }

@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::{Result, usage};
+use crate::manifest::Node;
 use crate::paths;
 use crate::restore::RestoreDoc;
-use crate::snapshot::Node;
 use crate::store::{Snapshot, Store};
 
 /// `[diff]` in rollback.toml.
@@ -152,7 +152,7 @@ pub fn show(store: &Store, config: &Config, snap: &Snapshot, doc: &RestoreDoc) -
     use std::io::Write;
     let mask = Mask::of(config)?;
     let text = restore(&store.root, snap, doc, &mask);
-    let text = if text.is_empty() { format!("{}: nothing would change\n", crate::cli::tool()) } else { text };
+    let text = if text.is_empty() { format!("{}: nothing would change\n", crate::ui::tool()) } else { text };
     std::io::stderr()
         .write_all(text.as_bytes())
         .map_err(|e| crate::error::failed(format!("writing the diff: {e}")))

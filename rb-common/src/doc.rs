@@ -169,8 +169,8 @@ pub fn read_stdin_values() -> Result<Vec<(Value, String)>> {
 
 /// Where documents go: stdout, one line each, flushed at once so a pipe reader sees it.
 ///
-/// A write error (the reader went away) is reported, never swallowed: see STYLE.md's note on
-/// broken pipes. A tool that changed something writes its undo to the store first, then
+/// A write error (the reader went away: a broken pipe) is reported, never swallowed, since
+/// the reader may be the next step of a rollback. A tool that changed something writes its undo to the store first, then
 /// prints with [`Out::emit_after_change`], so a failed stdout is exit 3, not "nothing changed".
 pub struct Out {
     sink: Box<dyn Write>,

@@ -1,10 +1,10 @@
-//! The one error type of every rb tool, and the exit codes of DESIGN.md.
+//! The one error type of every rb tool, and the exit codes of `docs/design.md`.
 //!
 //! An rb error is a sentence for the person on call, not a backtrace: what failed, naming the
 //! file, id or program, plus an optional hint of what to do next. Its [`Kind`] *is* the exit
 //! code, and the numbers appear only in [`Kind::code`]. Context is added at the boundary where
 //! the file or program is known ([`Context::ctx`]), so every message is printed once, on one
-//! line, by [`crate::cli::main`].
+//! line, by `cli::main`.
 
 use std::fmt;
 
@@ -25,7 +25,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The process exit code for this kind, as DESIGN.md's table gives it.
+    /// The process exit code for this kind, as the exit-code table of `docs/design.md` gives it.
     pub fn code(self) -> u8 {
         match self {
             Kind::Failed => 1,
@@ -154,13 +154,46 @@ pub fn locked(message: impl Into<String>) -> Error {
 }
 
 /// Adds context to foreign errors (I/O, JSON, TOML) and turns them into a [`Kind::Failed`]
-/// error, or keeps an rb error's kind while prefixing its message.
+/// error. Only for [`Foreign`] errors: an rb [`Error`] already has its kind (a Usage or
+/// Partial error must not become Failed on its way up), so it takes [`ErrContext::within`],
+/// and this does not compile:
+///
+/// ```compile_fail
+/// use rb_common::error::{Context, usage};
+/// let bad: rb_common::Result<()> = Err(usage("a path that leaves the root"));
+/// let _ = bad.ctx(|| "reading the journal");
+/// ```
 pub trait Context<T> {
     /// `result.ctx(|| format!("reading {}", path.display()))`.
     fn ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+/// An error of another library or of std, which [`Context::ctx`] turns into an rb error of kind
+/// [`Kind::Failed`]; never rb's own [`Error`].
+pub trait Foreign: fmt::Display {}
+
+impl Foreign for std::io::Error {}
+impl Foreign for std::fmt::Error {}
+impl Foreign for std::str::Utf8Error {}
+impl Foreign for std::string::FromUtf8Error {}
+impl Foreign for std::num::ParseIntError {}
+impl Foreign for std::num::ParseFloatError {}
+impl Foreign for std::path::StripPrefixError {}
+impl Foreign for std::time::SystemTimeError {}
+impl Foreign for serde_json::Error {}
+impl Foreign for toml::de::Error {}
+impl Foreign for toml::ser::Error {}
+impl Foreign for chrono::ParseError {}
+impl Foreign for tempfile::PersistError {}
+impl Foreign for tempfile::PathPersistError {}
+impl Foreign for ureq::Error {}
+impl Foreign for which::Error {}
+impl Foreign for walkdir::Error {}
+impl Foreign for rustix::io::Errno {}
+impl Foreign for glob::PatternError {}
+impl Foreign for glob::GlobError {}
+
+impl<T, E: Foreign> Context<T> for std::result::Result<T, E> {
     fn ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
         self.map_err(|e| {
             let text = e.to_string();
@@ -206,6 +239,15 @@ mod tests {
     #[test]
     fn codes_are_designs() {
         assert_eq!([Kind::Failed, Kind::Usage, Kind::Partial, Kind::Locked].map(Kind::code), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn within_keeps_the_kind_of_an_rb_error() {
+        for kind in [Kind::Usage, Kind::Partial, Kind::Locked, Kind::Failed] {
+            let e: Result<()> = Err(Error::new(kind, "inner"));
+            let e = e.within(|| "outer").unwrap_err();
+            assert_eq!((e.kind(), e.message()), (kind, "outer: inner"));
+        }
     }
 
     #[test]

@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::FILE;
 use crate::error::{Result, failed, usage};
 
 /// What a finished program said.
@@ -117,7 +116,7 @@ impl Timeout {
     pub fn exec() -> Timeout {
         Timeout {
             limit: Duration::from_millis(DEFAULT_MS.load(Ordering::Relaxed)),
-            setting: format!("[exec] timeout_s in {FILE}"),
+            setting: format!("[exec] timeout_s in {}", crate::paths::CONFIG_FILE),
         }
     }
 

@@ -78,7 +78,7 @@ pub fn poll(config: &HealthConfig) -> Health {
         // Said when the answer changes, and every 10 s while it does not.
         if said.as_ref().is_none_or(|(s, at): &(String, Instant)| *s != last || at.elapsed().as_secs() >= 10)
         {
-            crate::cli::note(&format!(
+            crate::ui::note(&format!(
                 "health check {}: {last}; trying again ({:.0}s of {:.0}s)",
                 config.url,
                 start.elapsed().as_secs_f64(),

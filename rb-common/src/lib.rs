@@ -1,8 +1,25 @@
 //! `rb-common`: what every rb tool shares — documents, the store, the snapshot and restore
 //! engines, path safety, atomic writes, external programs, configuration, errors and `main`.
 //!
-//! Each module says what it is for; DESIGN.md says why. The tools (`rb-snapshot`,
+//! Each module says what it is for; `docs/design.md` says why. The tools (`rb-snapshot`,
 //! `rb-restore`, …) are thin layers over this crate.
+//!
+//! # Layers
+//!
+//! Every import points down this table, or left within a row: a module uses only modules of
+//! lower layers and those listed before it in its own layer, so nothing imports in a circle
+//! (a test reads this table and each module's `crate::` paths and holds it).
+//!
+//! | layer | modules | what they are |
+//! | --- | --- | --- |
+//! | 0 | error, ui, clock, paths, fsx, lock, http, table, signals, exec | the ground: errors, what is said on stderr, time, paths, files, programs |
+//! | 1 | doc, manifest, journal | the documents and their checks: plain data |
+//! | 2 | config | `rollback.toml` |
+//! | 3 | store | the backups folder, and (`store::legacy`) the old scripts' backups in it |
+//! | 4 | snapshot, restore, changes, diff, nginx, django, health | the engines |
+//! | 5 | cli | the way in and out of every tool |
+
+// layers: error ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health | cli
 
 pub mod changes;
 pub mod cli;
@@ -16,15 +33,17 @@ pub mod exec;
 pub mod fsx;
 pub mod health;
 pub mod http;
-pub mod legacy;
+pub mod journal;
 pub mod lock;
+pub mod manifest;
 pub mod nginx;
 pub mod paths;
-pub mod progress;
 pub mod restore;
 pub mod signals;
 pub mod snapshot;
 pub mod store;
 pub mod table;
+pub mod ui;
 
 pub use error::{Error, Result};
+pub use store::legacy;

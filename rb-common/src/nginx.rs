@@ -18,11 +18,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{note, warn};
 use crate::config::{Config, FILE, NGINX_CONF};
 use crate::error::Result;
 use crate::exec;
-use crate::snapshot::is_glob;
+use crate::manifest::is_glob;
+use crate::ui::{note, warn};
 
 /// The project's nginx folder: relative paths in nginx.conf are relative to it.
 pub const DIR: &str = "nginx";
@@ -462,8 +462,7 @@ pub fn test_staged(
     snap: &crate::store::Snapshot,
     removed: &[String],
 ) -> Result<Staged> {
-    use crate::error::{Context, failed};
-    use crate::snapshot::Node;
+    use crate::error::Context;
     let Some(program) = command.first() else {
         return Err(crate::error::usage(format!("{FILE}: [nginx] command is empty")));
     };
@@ -483,6 +482,23 @@ pub fn test_staged(
         .tempdir()
         .ctx(|| "creating a staging folder for nginx -t".to_string())?;
     let stage = staging.path();
+    stage_tree(root, stage, snap, removed)?;
+    let run_prefix = stage.join(".rb-prefix");
+    let absolute = prepare_and_scan(root, &stage.join(DIR), &run_prefix)?;
+    let argv = staged_argv(command, &run_prefix, &stage.join(NGINX_CONF));
+    // nginx's messages name the staged files by the project paths they stand for.
+    let output = exec::run(&argv, root, &format!("nginx.command in {FILE}"))?
+        .replaced(&format!("{}/", run_prefix.display()), "")
+        .replaced(&format!("{}/", stage.display()), "");
+    Ok(Staged::Tested { argv, absolute, output })
+}
+
+/// Fills `stage` with the project as nginx will see it after the restore of `snap`: the
+/// project's top-level entries linked, `nginx/` as it is, the snapshot's files over it, and
+/// what the restore removes gone.
+fn stage_tree(root: &Path, stage: &Path, snap: &crate::store::Snapshot, removed: &[String]) -> Result<()> {
+    use crate::error::{Context, failed};
+    use crate::manifest::Node;
     let link = |from: &Path, to: &Path| -> Result<()> {
         std::os::unix::fs::symlink(from, to)
             .ctx(|| format!("linking {} into the staging folder", from.display()))
@@ -537,14 +553,20 @@ pub fn test_staged(
             Err(_) => {}
         }
     }
+    Ok(())
+}
+
+/// Makes the runtime folders the staged configuration names (under `run_prefix`) and returns
+/// the project paths it names absolutely.
+fn prepare_and_scan(root: &Path, staged: &Path, run_prefix: &Path) -> Result<Vec<String>> {
+    use crate::error::Context;
     // What the staged configuration names: runtime folders to make, project paths named
     // absolutely.
-    let run_prefix = stage.join(".rb-prefix");
     fs::create_dir_all(run_prefix.join("logs")).ctx(|| "creating the staged prefix".to_string())?;
     let roots: Vec<String> =
         [root.to_path_buf(), canonical(root)].iter().map(|r| format!("{}/", r.display())).collect();
     let mut absolute = BTreeSet::new();
-    for file in walkdir::WalkDir::new(&staged).follow_links(true).into_iter().flatten() {
+    for file in walkdir::WalkDir::new(staged).follow_links(true).into_iter().flatten() {
         if !file.file_type().is_file() || file.metadata().map_or(true, |m| m.len() > 1 << 20) {
             continue;
         }
@@ -571,7 +593,13 @@ pub fn test_staged(
             }
         }
     }
-    let mut argv = vec![program.clone()];
+    Ok(absolute.into_iter().collect())
+}
+
+/// The nginx command pointed at the staging folder: `-t -p PREFIX/ -c CONF`, the user's own
+/// `-p`, `-c`, `-t`, `-T` and `-q` dropped.
+fn staged_argv(command: &[String], run_prefix: &Path, conf: &Path) -> Vec<String> {
+    let mut argv = vec![command[0].clone()];
     let mut rest = command[1..].iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -587,13 +615,9 @@ pub fn test_staged(
         "-p".to_string(),
         format!("{}/", run_prefix.display()),
         "-c".to_string(),
-        stage.join(NGINX_CONF).display().to_string(),
+        conf.display().to_string(),
     ]);
-    // nginx's messages name the staged files by the project paths they stand for.
-    let output = exec::run(&argv, root, &format!("nginx.command in {FILE}"))?
-        .replaced(&format!("{}/", run_prefix.display()), "")
-        .replaced(&format!("{}/", stage.display()), "");
-    Ok(Staged::Tested { argv, absolute: absolute.into_iter().collect(), output })
+    argv
 }
 
 #[cfg(test)]

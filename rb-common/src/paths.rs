@@ -24,6 +24,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Context, Result, failed, usage};
 
+/// The configuration's file name at the project root (read by `config`; named in messages
+/// from below it, such as a program's time limit).
+pub const CONFIG_FILE: &str = "rollback.toml";
+
 /// A path as the user would type it: relative to the current folder when under it.
 pub fn shown(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();

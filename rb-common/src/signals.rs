@@ -60,22 +60,30 @@ fn state() -> Option<&'static State> {
                 .name("rb-signals".to_string())
                 .spawn(move || {
                     for sig in signals.forever() {
-                        let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
-                        groups.into_iter().for_each(kill_group);
+                        let kill_running = || {
+                            let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+                            groups.into_iter().for_each(kill_group);
+                        };
                         // (Not yet set: the signal came while the handlers were being
                         // installed, outside any section.)
                         let Some(s) = STATE.get().and_then(Option::as_ref) else {
+                            kill_running();
                             let _ = signal_hook::low_level::emulate_default_handler(sig);
                             return;
                         };
                         if s.depth.load(Ordering::SeqCst) == 0 {
                             // Nothing half-done: end as the signal says.
+                            kill_running();
                             let _ = signal_hook::low_level::emulate_default_handler(sig);
                             return;
                         }
+                        // Counted before the programs are killed: the engine that sees its
+                        // program die must already know why, or it would take this signal,
+                        // arriving while it puts things back, for a second one.
                         let n = s.count.fetch_add(1, Ordering::SeqCst) + 1;
                         s.last.store(sig as usize, Ordering::SeqCst);
-                        crate::cli::warn(&if n == 1 {
+                        kill_running();
+                        crate::ui::warn(&if n == 1 {
                             format!(
                                 "{}: stopping at the next safe point and putting back what was changed (another signal stops that too)",
                                 name(sig)

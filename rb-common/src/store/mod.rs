@@ -1,7 +1,7 @@
 //! The backups store: snapshot ids, finding a snapshot (`latest`, an id, a path), the lock,
 //! the audit log, and publishing new snapshots.
 //!
-//! Layout (DESIGN.md, "The store"):
+//! Layout (`docs/design.md`, "The store"):
 //!
 //! ```text
 //! backups/
@@ -28,10 +28,14 @@ use crate::clock;
 use crate::doc::{self, Document};
 use crate::error::{Context, Error, Result, failed, partial, usage};
 use crate::fsx;
-use crate::legacy::{self, LegacyKind};
+use crate::journal;
+pub mod legacy;
+
 use crate::lock::Lock;
+use crate::manifest::{MANIFEST, META_DIR, Manifest, UNDO_SET};
+pub use crate::manifest::{check_id, check_manifest, check_xattr_names, parse_id};
 use crate::paths;
-use crate::snapshot::{self, MANIFEST, META_DIR, Manifest, UNDO_SET};
+use legacy::LegacyKind;
 
 /// How a snapshot removed by a prune is named in `.rb/tmp/` until it is deleted.
 const PRUNED: &str = ".pruned";
@@ -142,33 +146,6 @@ pub struct Listed {
     pub suffix: u32,
     /// Who made it.
     pub origin: Origin,
-}
-
-/// An id split into its parts: `test_config_20251013_120000-2` → (`test_config`,
-/// `20251013_120000`, 2).
-pub fn parse_id(id: &str) -> Option<(&str, &str, u32)> {
-    let (body, suffix) = match id.rsplit_once('-') {
-        Some((body, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && body.len() > 16 => {
-            (body, n.parse().ok()?)
-        }
-        _ => (id, 1),
-    };
-    if body.len() < 17 || !body.is_char_boundary(body.len() - 16) {
-        return None;
-    }
-    let (set, stamp) = body.split_at(body.len() - 16);
-    let stamp = stamp.strip_prefix('_')?;
-    let b = stamp.as_bytes();
-    let ok = b.len() == 15 && b[8] == b'_' && b.iter().enumerate().all(|(i, c)| i == 8 || c.is_ascii_digit());
-    (ok && !set.is_empty()).then_some((set, stamp, suffix))
-}
-
-/// Checks that `id` is a plain name that cannot leave the store.
-pub fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.contains('/') || id.contains('\0') || id.starts_with('.') {
-        return Err(usage(format!("{id:?} is not a snapshot id (such as config_20251013_120000)")));
-    }
-    Ok(())
 }
 
 /// What a prune keeps of each set (or kind of file): the newest `keep`, and those taken
@@ -487,31 +464,32 @@ impl Store {
     /// (the journal's `after`), if there is one. A journal that cannot say them (damaged) is
     /// pending too, with the newest undo and its snapshot: what `--abort UNDO_ID` puts back.
     pub fn pending(&self) -> Result<Option<(String, String, Option<String>)>> {
-        let path = self.journal_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let after = field("after");
-        if let (Some(snapshot), Some(undo)) = (field("snapshot"), field("undo")) {
-            return Ok(Some((snapshot, undo, after)));
+        match self.journal() {
+            Ok(None) => Ok(None),
+            Ok(Some(j)) => Ok(Some((j.snapshot, j.undo, j.after))),
+            Err(e) if !self.journal_path().exists() => Err(e),
+            Err(_) => {
+                let (undo, of) = self.newest_undo().unwrap_or_default();
+                let unknown = || "?".to_string();
+                Ok(Some((of.unwrap_or_else(unknown), if undo.is_empty() { unknown() } else { undo }, None)))
+            }
         }
-        let (undo, of) = self.newest_undo().unwrap_or_default();
-        let unknown = || "?".to_string();
-        Ok(Some((of.unwrap_or_else(unknown), if undo.is_empty() { unknown() } else { undo }, after)))
+    }
+
+    /// The journal of a pending restore, read and typed ([`crate::journal::read`]): `None` when
+    /// there is none; an error (kind Failed) saying what is wrong with one that is damaged.
+    /// Its paths are not checked here: the restore engine checks them before it acts.
+    pub fn journal(&self) -> Result<Option<journal::Journal>> {
+        journal::read(&self.journal_path(), &format!("{}/{META_DIR}/{JOURNAL}", self.shown()))
     }
 
     /// Why the journal of a restore cannot be read, when it is there and cannot (emptied,
     /// cut short, not a journal).
     pub fn journal_damage(&self) -> Option<String> {
-        let text = fs::read_to_string(self.journal_path()).ok()?;
-        let shown = format!("{}/{META_DIR}/{JOURNAL}", self.shown());
-        doc::from_line::<crate::restore::Journal>(text.trim_end(), &shown)
-            .err()
-            .map(|e| e.message().to_string())
+        match self.journal() {
+            Err(e) if self.journal_path().exists() => Some(e.message().to_string()),
+            _ => None,
+        }
     }
 
     /// The error for a restore journal that cannot be read (`why`): it cannot say what to
@@ -554,7 +532,7 @@ impl Store {
     /// reason to misreport what was done.
     pub fn log_or_warn(&self, event: Event) {
         if let Err(e) = self.log(event) {
-            crate::cli::warn(&format!("could not write the audit log: {}", e.message()));
+            crate::ui::warn(&format!("could not write the audit log: {}", e.message()));
         }
     }
 
@@ -603,7 +581,7 @@ impl Store {
                     if name.to_str() == Some(id) {
                         return Err(e);
                     }
-                    crate::cli::warn(&format!("left behind by a killed run, not removable: {}", e.message()));
+                    crate::ui::warn(&format!("left behind by a killed run, not removable: {}", e.message()));
                 }
             }
         }
@@ -641,7 +619,7 @@ impl Store {
 
     fn warn_legacy_latest(&self) {
         if !self.warned_latest.replace(true) {
-            crate::cli::warn(&format!(
+            crate::ui::warn(&format!(
                 "{}/latest is a folder made by hand; rb reads it as a legacy snapshot and does not replace it",
                 self.shown()
             ));
@@ -663,13 +641,11 @@ impl Store {
             protect.push((snapshot, "an interrupted restore needs it".into()));
             protect.push((undo, "an interrupted restore needs it".into()));
         }
-        for (journal, what) in [
-            (self.journal_path(), "an interrupted restore needs it"),
-            (self.migration_journal_path(), "an interrupted migration rollback needs it"),
-        ] {
-            let Ok(text) = fs::read_to_string(&journal) else { continue };
+        // rb-migrate's journal is its own document: every id it names is kept.
+        if let Ok(text) = fs::read_to_string(self.migration_journal_path()) {
             let mut refs = Default::default();
             strings(&serde_json::from_str(&text).unwrap_or_default(), &mut refs);
+            let what = "an interrupted migration rollback needs it";
             protect.extend(refs.into_iter().map(|r| (r, what.to_string())));
         }
         // (set, stamp, suffix, name, id, is a snapshot folder)
@@ -1043,7 +1019,7 @@ impl Store {
                     self.list()?.into_iter().rev().find(|l| l.origin == Origin::Rb && self.may_be_latest(l));
                 match (made, newer) {
                     (Some(made), Some(newer)) if newer.stamp > made => {
-                        crate::cli::warn(&format!(
+                        crate::ui::warn(&format!(
                             "{}/latest is a folder made by hand at {made}, older than {}; using {}",
                             self.shown(),
                             newer.id,
@@ -1118,97 +1094,6 @@ fn read_tags(dir: &Path) -> Vec<String> {
     tags.sort();
     tags.dedup();
     tags
-}
-
-/// Checks what an entry asks a restore to set: a mode within the permission bits, owner ids
-/// that are ids, and only the extended attributes rb restores.
-fn check_entry_meta(e: &snapshot::Entry) -> Result<()> {
-    let what = format!("entry {:?}", paths::escaped(&e.path));
-    if let snapshot::Node::File { mode, .. }
-    | snapshot::Node::Dir { mode, .. }
-    | snapshot::Node::Fifo { mode }
-    | snapshot::Node::Char { mode, .. }
-    | snapshot::Node::Block { mode, .. } = &e.node
-    {
-        mode.check(&what)?;
-    }
-    for id in e.uid.iter().chain(&e.gid) {
-        fsx::check_id(*id, &what)?;
-    }
-    check_xattr_names(e.xattrs.keys(), &what)
-}
-
-/// Refuses extended attributes rb does not restore (`trusted.*`, `security.selinux`, …).
-pub fn check_xattr_names<'a>(names: impl IntoIterator<Item = &'a String>, what: &str) -> Result<()> {
-    match names.into_iter().find(|n| !fsx::is_kept_xattr(n)) {
-        Some(n) => Err(usage(format!("{what} has the extended attribute {n:?}, which rb does not restore"))),
-        None => Ok(()),
-    }
-}
-
-/// Checks every path in a manifest (relative, inside the root, no entry below a non-folder),
-/// so that a manifest cannot make a restore write outside the root.
-pub fn check_manifest(m: &Manifest) -> Result<()> {
-    check_id(&m.id)?;
-    let mut kinds = std::collections::HashMap::new();
-    for e in &m.entries {
-        if let snapshot::Node::File { sha256: None, .. } = e.node
-            && !m.legacy
-            && !m.dry_run
-        {
-            return Err(usage(format!("entry {:?} has no sha256", e.path)));
-        }
-        paths::check_rel(&e.path, "entry").map_err(|e| e.with_kind(crate::error::Kind::Usage))?;
-        if e.path == META_DIR || e.path.starts_with(".rb/") {
-            return Err(usage(format!("entry {:?} is inside rb's reserved .rb folder", e.path)));
-        }
-        if kinds.insert(e.path.as_str(), matches!(e.node, snapshot::Node::Dir { .. })).is_some() {
-            return Err(usage(format!("entry {:?} appears twice", e.path)));
-        }
-        if let snapshot::Node::File { sha256: Some(h), .. } = &e.node
-            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
-        }
-        check_entry_meta(e)?;
-        if let Some(to) = &e.link {
-            let first = m.entries.binary_search_by(|x| x.path.as_str().cmp(to)).ok().map(|i| &m.entries[i]);
-            let ok = to < &e.path
-                && matches!(e.node, snapshot::Node::File { .. })
-                && first.is_some_and(|f| matches!(f.node, snapshot::Node::File { .. }) && f.link.is_none());
-            if !ok {
-                return Err(usage(format!(
-                    "entry {:?} is a hard link of {to:?}, which is not an earlier file of the snapshot",
-                    e.path
-                )));
-            }
-        }
-    }
-    // Sorted, so that a folder is always planned before what is in it.
-    for pair in m.entries.windows(2) {
-        if pair[0].path >= pair[1].path {
-            return Err(usage(format!(
-                "entries are not sorted by path: {:?} before {:?}",
-                pair[0].path, pair[1].path
-            )));
-        }
-    }
-    for e in &m.entries {
-        let mut at = e.path.as_str();
-        while let Some(parent) = paths::parent(at) {
-            if kinds.get(parent) == Some(&false) {
-                return Err(usage(format!("entry {:?} is inside {parent:?}, which is not a folder", e.path)));
-            }
-            at = parent;
-        }
-    }
-    for p in &m.missing {
-        paths::check_rel(p, "missing path")?;
-    }
-    for g in &m.globs {
-        snapshot::check_spec(g)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use super::{Snapshot, Store};
 use crate::error::{Context, Result};
-use crate::snapshot::{self, Entry, Manifest, Node};
-use crate::store::{self, Snapshot, Store};
+use crate::manifest::{self, Entry, Manifest, Node};
 
 /// Which kind of seed-made backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +52,14 @@ impl LegacyKind {
 
 /// The kind of a store folder without a manifest, judged by its name.
 pub fn kind_of_dir(name: &str) -> Option<LegacyKind> {
-    match store::parse_id(name)?.0 {
+    match manifest::parse_id(name)?.0 {
         "config" => Some(LegacyKind::ConfigDir),
         "nginx" => Some(LegacyKind::NginxDir),
         _ => None,
     }
 }
 
-/// The set of the feature-flags settings file, and where the seed's backups of it go back.
-pub const FLAGS_SET: &str = "feature_flags";
-/// The feature-flags settings file (`cp backups/feature_flags_X.py core/config/settings/`).
-pub const FLAGS_FILE: &str = "core/config/settings/feature_flags.py";
+pub use crate::config::{FLAGS_FILE, FLAGS_SET};
 
 /// The kind of a store file, judged by its name (`docker-compose_X.yml`, `feature_flags_X.py`).
 pub fn kind_of_file(name: &str) -> Option<LegacyKind> {
@@ -72,7 +69,7 @@ pub fn kind_of_file(name: &str) -> Option<LegacyKind> {
         _ => return None,
     };
     let want = if kind == LegacyKind::ComposeFile { "docker-compose" } else { FLAGS_SET };
-    (store::parse_id(stem)?.0 == want).then_some(kind)
+    (manifest::parse_id(stem)?.0 == want).then_some(kind)
 }
 
 /// The file name in the store of a single-file legacy backup `id` of `kind`.
@@ -136,14 +133,14 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         )));
     }
     for name in &b.ignored {
-        crate::cli::warn(&format!(
+        crate::ui::warn(&format!(
             "{}/{id}/{name}: the old scripts never put this in a {set} backup; it is ignored",
             store.shown()
         ));
     }
     let entries: Vec<Entry> = b.entries.into_values().collect();
-    let (files, bytes) = snapshot::totals(&entries);
-    let created = match store::parse_id(id) {
+    let (files, bytes) = manifest::totals(&entries);
+    let created = match manifest::parse_id(id) {
         Some((_, stamp, _)) => crate::clock::from_stamp(stamp),
         None => fs::metadata(&dir)
             .ok()
@@ -171,7 +168,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         adhoc: false,
         tags: Vec::new(),
     };
-    store::check_manifest(&manifest)?;
+    manifest::check_manifest(&manifest)?;
     Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new() })
 }
 
@@ -200,14 +197,14 @@ impl Builder {
     /// when `merge`, exact otherwise.
     fn add(&mut self, actual: &Path, rel: &str, merge: bool) -> Result<()> {
         let mut visit = |path: &Path, rel: &str, meta: &fs::Metadata| -> Result<()> {
-            let entry = snapshot::entry_of(path, rel, meta, merge && meta.is_dir())?;
+            let entry = manifest::entry_of(path, rel, meta, merge && meta.is_dir())?;
             if matches!(entry.node, Node::File { .. }) {
                 self.sources.insert(rel.to_string(), path.to_path_buf());
             }
             self.entries.insert(rel.to_string(), entry);
             Ok(())
         };
-        snapshot::walk(actual, rel, false, None, &snapshot::Exclude::default(), &mut visit)
+        manifest::walk(actual, rel, false, None, &manifest::Exclude::default(), &mut visit)
     }
 }
 /// The paths of its set that an old-script backup does not have (an nginx backup without
@@ -232,7 +229,7 @@ pub fn left_alone(m: &Manifest) -> Vec<String> {
 /// Says, on stderr, what [`left_alone`] finds in `snap`.
 pub fn note_left_alone(snap: &Snapshot) {
     for path in left_alone(&snap.manifest) {
-        crate::cli::note(&format!(
+        crate::ui::note(&format!(
             "{} (made by the old scripts) has no {path}: {path} is left as it is",
             snap.manifest.id
         ));

@@ -21,10 +21,12 @@ pub mod lock;
 pub mod nginx;
 pub mod paths;
 pub mod progress;
+pub mod put_back;
 pub mod restore;
 pub mod signals;
 pub mod snapshot;
 pub mod store;
 pub mod table;
+pub mod take;
 
 pub use error::{Error, Result};

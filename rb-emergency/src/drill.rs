@@ -186,8 +186,11 @@ fn nginx(sb: &Sandbox) -> Result<Outcome> {
         "-c".to_string(),
         conf.display().to_string(),
     ];
-    let check =
-        restore::Check { argv, setting: "nginx.command in rollback.toml (on the drill's copy)".to_string() };
+    let check = restore::Check {
+        argv,
+        setting: "nginx.command in rollback.toml (on the drill's copy)".to_string(),
+        kind: restore::CheckKind::Nginx,
+    };
     set_round_trip(sb, "nginx", Some(&check))
         .map(|d| Outcome::Passed(format!("{d}; nginx -t passed on the copy")))
 }

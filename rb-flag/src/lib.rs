@@ -21,7 +21,9 @@ use rb_common::config::{Config, FILE};
 use rb_common::doc::{self, Changed, Document, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::legacy::FLAGS_SET;
+use rb_common::put_back::RestoreOptions;
 use rb_common::store::{Event, Store};
+use rb_common::take::TakeOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -226,34 +228,16 @@ pub fn backend(config: &Config, root: &std::path::Path) -> Result<Box<dyn Backen
 /// Runs `rb-flag` with parsed arguments, writing documents to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match cli.command {
-        Command::Snapshot { file: _, dry_run } => rb_snapshot::run(
-            rb_snapshot::Cli {
-                command: None,
-                args: vec![FLAGS_SET.to_string()],
-                name: None,
-                message: None,
-                dry_run,
-                no_link: false,
-                store: cli.store,
-            },
-            out,
-        ),
-        Command::Restore { file: Some(id), dry_run } => rb_restore::run(
-            rb_restore::Cli {
-                snapshot: Some(id),
-                set: Some(FLAGS_SET.to_string()),
-                dry_run,
-                diff: false,
-                only: Vec::new(),
-                keep_extra: false,
-                checksum: false,
-                quick: false,
-                resume: false,
-                abort: None,
-                store: cli.store,
-            },
-            out,
-        ),
+        Command::Snapshot { file: _, dry_run } => {
+            let (store, config) = cli.store.open()?;
+            let opts = TakeOptions { dry_run, ..TakeOptions::default() };
+            rb_common::take::take_set(&store, &config, FLAGS_SET, &opts, out)
+        }
+        Command::Restore { file: Some(id), dry_run } => {
+            let (store, config) = cli.store.open()?;
+            let opts = RestoreOptions { dry_run, ..RestoreOptions::default() };
+            rb_common::put_back::restore_id(&store, &config, &id, Some(FLAGS_SET), &opts, out)
+        }
         Command::List { names, format } => {
             let (store, config) = cli.store.open()?;
             let backend = backend(&config, &store.root)?;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod diff;
 pub mod django;
 pub mod doc;
+pub mod envfile;
 pub mod error;
 pub mod exec;
 pub mod fsx;

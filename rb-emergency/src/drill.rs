@@ -202,15 +202,15 @@ fn environment(sb: &Sandbox) -> Result<Outcome> {
         ("RB_DRILL_LINES".into(), b"line one\nline two\ttabbed\\".to_vec()),
         ("RB_DRILL_EMPTY".into(), Vec::new()),
     ];
-    let env = rb_envfile::EnvFile {
+    let env = rb_common::envfile::EnvFile {
         vars: values.clone(),
         unset: vec!["RB_DRILL_UNSET".into()],
         all: false,
         legacy: false,
     };
     let lock = sb.store.lock()?;
-    let id = sb.store.next_id(rb_envfile::SET, &rb_common::clock::now()?)?;
-    rb_envfile::write(
+    let id = sb.store.next_id(rb_common::envfile::SET, &rb_common::clock::now()?)?;
+    rb_common::envfile::write(
         &sb.store,
         &env,
         &id,
@@ -219,7 +219,7 @@ fn environment(sb: &Sandbox) -> Result<Outcome> {
         "drill",
     )?;
     drop(lock);
-    let (_, back) = rb_envfile::read(&sb.store, &id)?;
+    let back = rb_common::envfile::read(&sb.store, &id)?.env;
     if back.vars != values {
         return Err(failed("the environment backup did not read back exactly"));
     }

@@ -245,7 +245,7 @@ fn secrets(sb: &Sandbox) -> Result<Outcome> {
     use rb_secret::Secrets;
     let configured: rb_secret::SecretsConfig = sb.config.section("secrets")?;
     let drill: DrillConfig = sb.config.section("drill")?;
-    if configured.backend != "env" && drill.secrets.as_deref() != Some("env") {
+    if configured.backend != rb_secret::SecretsBackend::Env && drill.secrets.as_deref() != Some("env") {
         return Ok(Outcome::NotConfigured(format!(
             "the {} backend would change live secrets; `[drill] secrets = \"env\"` rehearses the env backend instead",
             configured.backend

@@ -35,7 +35,7 @@ use cli::Command;
 #[serde(deny_unknown_fields, default)]
 pub struct FlagsConfig {
     /// `django` or `http`.
-    pub backend: String,
+    pub backend: FlagsBackend,
     /// The Django model, as `module.Class`.
     pub model: String,
     /// Its field holding the flag's name (unique).
@@ -53,7 +53,7 @@ pub struct FlagsConfig {
 impl Default for FlagsConfig {
     fn default() -> Self {
         FlagsConfig {
-            backend: "django".to_string(),
+            backend: FlagsBackend::Django,
             model: "apps.features.models.Feature".to_string(),
             name_field: "name".to_string(),
             value_field: "status".to_string(),
@@ -62,6 +62,20 @@ impl Default for FlagsConfig {
             timeout_s: 30.0,
         }
     }
+}
+
+/// Where flags live, as `[flags] backend` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagsBackend {
+    /// A Django model, through `manage.py shell` ([`django`]).
+    Django,
+    /// The platform's API ([`http`]).
+    Http,
+    /// A name that is none of these: refused when a backend is needed, with the names there
+    /// are (as before, not while `rollback.toml` is read).
+    #[serde(untagged)]
+    Unknown(String),
 }
 
 /// The `flags` document: flags and values. For `set` and `restore`, the values before the
@@ -216,10 +230,10 @@ pub trait Backend {
 /// The backend `[flags]` configures.
 pub fn backend(config: &Config, root: &std::path::Path) -> Result<Box<dyn Backend>> {
     let flags: FlagsConfig = config.section("flags")?;
-    match flags.backend.as_str() {
-        "django" => Ok(Box::new(django::DjangoFlags::new(config, root, flags)?)),
-        "http" => Ok(Box::new(http::HttpFlags::new(flags)?)),
-        other => Err(usage(format!(
+    match &flags.backend {
+        FlagsBackend::Django => Ok(Box::new(django::DjangoFlags::new(config, root, flags)?)),
+        FlagsBackend::Http => Ok(Box::new(http::HttpFlags::new(flags)?)),
+        FlagsBackend::Unknown(other) => Err(usage(format!(
             "{FILE}: [flags] backend = {other:?}: the backends are \"django\" and \"http\""
         ))),
     }
@@ -425,6 +439,17 @@ mod tests {
             v["max"] = json!(max);
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_backend_is_read_by_name_and_an_unknown_one_kept_for_its_error() {
+        let backend = |text: &str| {
+            let config = rb_common::config::Config::parse(text, "rollback.toml").unwrap();
+            config.section::<FlagsConfig>("flags").unwrap().backend
+        };
+        assert_eq!(backend(""), FlagsBackend::Django);
+        assert_eq!(backend("[flags]\nbackend = \"http\"\n"), FlagsBackend::Http);
+        assert_eq!(backend("[flags]\nbackend = \"HTTP\"\n"), FlagsBackend::Unknown("HTTP".into()));
     }
 
     #[test]

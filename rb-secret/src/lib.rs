@@ -29,7 +29,7 @@ use cli::Command;
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// `aws`, `vault` or `env`.
-    pub backend: String,
+    pub backend: SecretsBackend,
     /// The AWS CLI command (`["aws", "--profile", "prod"]`).
     pub aws: Vec<String>,
     /// An endpoint for the AWS CLI (tests: a moto server).
@@ -43,7 +43,7 @@ pub struct SecretsConfig {
 impl Default for SecretsConfig {
     fn default() -> Self {
         SecretsConfig {
-            backend: "aws".to_string(),
+            backend: SecretsBackend::Aws,
             aws: vec!["aws".to_string()],
             endpoint_url: None,
             prefix: "helpdesk/".to_string(),
@@ -156,14 +156,51 @@ pub trait Secrets {
     }
 }
 
+/// Where secrets live, as `--backend` or `[secrets] backend` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// AWS Secrets Manager ([`aws`]).
+    Aws,
+    /// Vault's KV v2 ([`vault`]).
+    Vault,
+    /// rb-envfile's environment backups ([`mod@env`]).
+    Env,
+    /// A name that is none of these: refused when a backend is needed, with the names there
+    /// are (as before, not while `rollback.toml` is read).
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl SecretsBackend {
+    /// The backend `name` names (`--backend`), read as `[secrets] backend` is.
+    pub fn named(name: &str) -> SecretsBackend {
+        use serde::de::{IntoDeserializer, value::Error};
+        SecretsBackend::deserialize(IntoDeserializer::<Error>::into_deserializer(name))
+            .unwrap_or_else(|_| SecretsBackend::Unknown(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for SecretsBackend {
+    /// As `--backend` takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretsBackend::Aws => "aws",
+            SecretsBackend::Vault => "vault",
+            SecretsBackend::Env => "env",
+            SecretsBackend::Unknown(name) => name,
+        })
+    }
+}
+
 /// The backend `--backend` or `[secrets]` names.
 pub fn backend(store: &Store, config: &Config, chosen: Option<&str>) -> Result<Box<dyn Secrets>> {
     let secrets: SecretsConfig = config.section("secrets")?;
-    match chosen.unwrap_or(&secrets.backend) {
-        "aws" => Ok(Box::new(aws::Aws::new(store, secrets)?)),
-        "vault" => Ok(Box::new(vault::Vault::new(secrets)?)),
-        "env" => Ok(Box::new(env::EnvSecrets::new(store.clone()))),
-        other => {
+    match chosen.map_or_else(|| secrets.backend.clone(), SecretsBackend::named) {
+        SecretsBackend::Aws => Ok(Box::new(aws::Aws::new(store, secrets)?)),
+        SecretsBackend::Vault => Ok(Box::new(vault::Vault::new(secrets)?)),
+        SecretsBackend::Env => Ok(Box::new(env::EnvSecrets::new(store.clone()))),
+        SecretsBackend::Unknown(other) => {
             Err(usage(format!("unknown secrets backend {other:?}: the backends are aws, vault and env"))
                 .hint(format!("--backend, or [secrets] backend in {FILE}")))
         }
@@ -394,5 +431,20 @@ pub fn time(v: &serde_json::Value) -> Option<String> {
         }
         serde_json::Value::String(s) => Some(s.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_is_read_by_name_from_the_command_line_and_the_config() {
+        assert_eq!(SecretsBackend::named("vault"), SecretsBackend::Vault);
+        assert_eq!(SecretsBackend::named("gcp"), SecretsBackend::Unknown("gcp".into()));
+        let config = Config::parse("[secrets]\nbackend = \"env\"\n", "rollback.toml").unwrap();
+        let secrets: SecretsConfig = config.section("secrets").unwrap();
+        assert_eq!(secrets.backend, SecretsBackend::Env);
+        assert_eq!(SecretsBackend::named("carrier-pigeon").to_string(), "carrier-pigeon");
     }
 }

@@ -251,66 +251,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             })
         }
         Command::Rollback { name, to, dry_run, diff } => {
-            let versions = b.versions(&name)?;
-            let current = current(&versions, &b.full(&name))?;
-            let target = if to == "previous" {
-                b.previous(&name, &versions).ok_or_else(|| {
-                    failed(format!(
-                        "{} has no version before the current one ({})",
-                        b.full(&name),
-                        current.id
-                    ))
-                })?
-            } else {
-                versions.iter().find(|v| v.id == to).cloned().ok_or_else(|| {
-                    failed(format!("{} has no version {to:?}", b.full(&name)))
-                        .hint(format!("rb-secret versions {name} lists them"))
-                })?
-            };
-            if target.id == current.id {
-                return Err(usage(format!(
-                    "{} is already the current version of {}",
-                    target.id,
-                    b.full(&name)
-                )));
-            }
-            if to == "previous" {
-                refuse_toggle(&store, &b.full(&name), &current.id, &target.id)?;
-            }
-            if diff {
-                let what = |v: &Version| {
-                    let stages =
-                        if v.stages.is_empty() { String::new() } else { format!(" {}", v.stages.join(",")) };
-                    format!("{}{stages} ({})", v.id, v.created.as_deref().unwrap_or("?"))
-                };
-                common::note(&format!("{}: {} → {}", b.full(&name), what(&current), what(&target)));
-            }
-            let mut d =
-                SecretDoc { name: Some(b.full(&name)), before: Some(current.id.clone()), ..doc("rollback") };
-            if dry_run {
-                common::note(&format!("dry run: would make {} current instead of {}", target.id, current.id));
-                return out.emit(&SecretDoc { after: Some(target.id), dry_run: true, ..d });
-            }
-            let lock = store.lock()?;
-            let result = b.rollback(&name, &current, &target);
-            log(&store, "secret-rollback", &b.full(&name), Some(&current.id), &result);
-            drop(lock);
-            let after = result?;
-            common::note(&format!(
-                "{} is now at {after} (was {}); `rb-secret rollback {name} --to {}` undoes it",
-                b.full(&name),
-                current.id,
-                current.id
-            ));
-            d.load = b.load_hint(&after);
-            d.after = Some(after.clone());
-            out.emit_after_change(
-                &d,
-                &Changed::new(
-                    format!("{} is now at {after} (was {})", b.full(&name), current.id),
-                    format!("`rb-secret rollback {name} --to {}` undoes it", current.id),
-                ),
-            )
+            rollback(&store, b, &name, &to, (dry_run, diff), doc("rollback"), out)
         }
         Command::Set { name, from_file } => {
             let value = read_value(from_file.as_deref())?;
@@ -345,6 +286,69 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             )
         }
     }
+}
+
+/// `rb-secret rollback NAME [--to VERSION]`: makes the version before (or `to`) current,
+/// under the lock, and prints the `secret` document (`doc`, filled in) naming both.
+fn rollback(
+    store: &Store,
+    b: &dyn Secrets,
+    name: &str,
+    to: &str,
+    (dry_run, diff): (bool, bool),
+    doc: SecretDoc,
+    out: &mut Out,
+) -> Result<()> {
+    let versions = b.versions(name)?;
+    let current = current(&versions, &b.full(name))?;
+    let target = if to == "previous" {
+        b.previous(name, &versions).ok_or_else(|| {
+            failed(format!("{} has no version before the current one ({})", b.full(name), current.id))
+        })?
+    } else {
+        versions.iter().find(|v| v.id == to).cloned().ok_or_else(|| {
+            failed(format!("{} has no version {to:?}", b.full(name)))
+                .hint(format!("rb-secret versions {name} lists them"))
+        })?
+    };
+    if target.id == current.id {
+        return Err(usage(format!("{} is already the current version of {}", target.id, b.full(name))));
+    }
+    if to == "previous" {
+        refuse_toggle(store, &b.full(name), &current.id, &target.id)?;
+    }
+    if diff {
+        let what = |v: &Version| {
+            let stages = if v.stages.is_empty() { String::new() } else { format!(" {}", v.stages.join(",")) };
+            format!("{}{stages} ({})", v.id, v.created.as_deref().unwrap_or("?"))
+        };
+        common::note(&format!("{}: {} → {}", b.full(name), what(&current), what(&target)));
+    }
+    let mut d = SecretDoc { name: Some(b.full(name)), before: Some(current.id.clone()), ..doc };
+    if dry_run {
+        common::note(&format!("dry run: would make {} current instead of {}", target.id, current.id));
+        return out.emit(&SecretDoc { after: Some(target.id), dry_run: true, ..d });
+    }
+    let lock = store.lock()?;
+    let result = b.rollback(name, &current, &target);
+    log(store, "secret-rollback", &b.full(name), Some(&current.id), &result);
+    drop(lock);
+    let after = result?;
+    common::note(&format!(
+        "{} is now at {after} (was {}); `rb-secret rollback {name} --to {}` undoes it",
+        b.full(name),
+        current.id,
+        current.id
+    ));
+    d.load = b.load_hint(&after);
+    d.after = Some(after.clone());
+    out.emit_after_change(
+        &d,
+        &Changed::new(
+            format!("{} is now at {after} (was {})", b.full(name), current.id),
+            format!("`rb-secret rollback {name} --to {}` undoes it", current.id),
+        ),
+    )
 }
 
 /// Refuses `previous` when it would only undo the last rollback of this secret (which made

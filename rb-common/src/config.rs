@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, failed, usage};
-use crate::journal::Check;
+use crate::journal::{Check, CheckKind};
 
 /// The set of the feature-flags settings file, and where the seed's backups of it go back.
 pub const FLAGS_SET: &str = "feature_flags";
@@ -176,7 +176,11 @@ impl Config {
         }
         match self.sets.get(set).and_then(|s| s.verify.clone()) {
             Some(argv) if argv.is_empty() => Ok(None),
-            Some(argv) => Ok(Some(Check { argv, setting: format!("sets.{set}.verify in {FILE}") })),
+            Some(argv) => Ok(Some(Check {
+                argv,
+                setting: format!("sets.{set}.verify in {FILE}"),
+                kind: CheckKind::Verify,
+            })),
             None if set == "nginx" => Ok(Some(self.nginx()?.test_check())),
             None if self.other.contains_key("nginx")
                 && self.sets.get(set).is_some_and(|s| s.paths.iter().any(|p| p == NGINX_CONF)) =>
@@ -242,7 +246,7 @@ impl NginxConfig {
     pub fn test_check(&self) -> Check {
         let mut argv = self.command.clone();
         argv.push("-t".to_string());
-        Check { argv, setting: format!("nginx.command in {FILE}") }
+        Check { argv, setting: format!("nginx.command in {FILE}"), kind: CheckKind::Nginx }
     }
 }
 

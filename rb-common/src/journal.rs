@@ -203,6 +203,26 @@ pub struct Check {
     pub argv: Vec<String>,
     /// Where it was configured (`sets.config.verify in rollback.toml`).
     pub setting: String,
+    /// What it is: a set's own verify command, or `nginx -t`.
+    #[serde(default, skip_serializing_if = "CheckKind::is_verify")]
+    pub kind: CheckKind,
+}
+
+/// What a [`Check`] is, for what is said after it passed (`nginx -t` does not reload).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// A set's `verify` command.
+    #[default]
+    Verify,
+    /// `nginx -t`, from `[nginx] command`.
+    Nginx,
+}
+
+impl CheckKind {
+    fn is_verify(&self) -> bool {
+        *self == CheckKind::Verify
+    }
 }
 
 /// The journal of a restore in progress (`backups/.rb/journal.json`): written and synced

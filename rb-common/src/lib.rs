@@ -16,10 +16,11 @@
 //! | 1 | doc, manifest, journal | the documents and their checks: plain data |
 //! | 2 | config | `rollback.toml` |
 //! | 3 | store | the backups folder, and (`store::legacy`) the old scripts' backups in it |
-//! | 4 | snapshot, restore, changes, diff, nginx, django, health | the engines |
-//! | 5 | cli | the way in and out of every tool |
+//! | 4 | snapshot, restore, changes, diff, nginx, django, health, envfile | the engines, and the env backups |
+//! | 5 | take, put_back | a snapshot of a set, a restore of an id: what the tools call |
+//! | 6 | cli | the way in and out of every tool |
 
-// layers: error ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health | cli
+// layers: error ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health envfile | take put_back | cli
 
 pub mod changes;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod config;
 pub mod diff;
 pub mod django;
 pub mod doc;
+pub mod envfile;
 pub mod error;
 pub mod exec;
 pub mod fsx;
@@ -38,11 +40,13 @@ pub mod lock;
 pub mod manifest;
 pub mod nginx;
 pub mod paths;
+pub mod put_back;
 pub mod restore;
 pub mod signals;
 pub mod snapshot;
 pub mod store;
 pub mod table;
+pub mod take;
 pub mod ui;
 
 pub use error::{Error, Result};

@@ -186,8 +186,11 @@ fn nginx(sb: &Sandbox) -> Result<Outcome> {
         "-c".to_string(),
         conf.display().to_string(),
     ];
-    let check =
-        restore::Check { argv, setting: "nginx.command in rollback.toml (on the drill's copy)".to_string() };
+    let check = restore::Check {
+        argv,
+        setting: "nginx.command in rollback.toml (on the drill's copy)".to_string(),
+        kind: restore::CheckKind::Nginx,
+    };
     set_round_trip(sb, "nginx", Some(&check))
         .map(|d| Outcome::Passed(format!("{d}; nginx -t passed on the copy")))
 }
@@ -199,15 +202,15 @@ fn environment(sb: &Sandbox) -> Result<Outcome> {
         ("RB_DRILL_LINES".into(), b"line one\nline two\ttabbed\\".to_vec()),
         ("RB_DRILL_EMPTY".into(), Vec::new()),
     ];
-    let env = rb_envfile::EnvFile {
+    let env = rb_common::envfile::EnvFile {
         vars: values.clone(),
         unset: vec!["RB_DRILL_UNSET".into()],
         all: false,
         legacy: false,
     };
     let lock = sb.store.lock()?;
-    let id = sb.store.next_id(rb_envfile::SET, &rb_common::clock::now()?)?;
-    rb_envfile::write(
+    let id = sb.store.next_id(rb_common::envfile::SET, &rb_common::clock::now()?)?;
+    rb_common::envfile::write(
         &sb.store,
         &env,
         &id,
@@ -216,7 +219,7 @@ fn environment(sb: &Sandbox) -> Result<Outcome> {
         "drill",
     )?;
     drop(lock);
-    let (_, back) = rb_envfile::read(&sb.store, &id)?;
+    let back = rb_common::envfile::read(&sb.store, &id)?.env;
     if back.vars != values {
         return Err(failed("the environment backup did not read back exactly"));
     }
@@ -242,7 +245,7 @@ fn secrets(sb: &Sandbox) -> Result<Outcome> {
     use rb_secret::Secrets;
     let configured: rb_secret::SecretsConfig = sb.config.section("secrets")?;
     let drill: DrillConfig = sb.config.section("drill")?;
-    if configured.backend != "env" && drill.secrets.as_deref() != Some("env") {
+    if configured.backend != rb_secret::SecretsBackend::Env && drill.secrets.as_deref() != Some("env") {
         return Ok(Outcome::NotConfigured(format!(
             "the {} backend would change live secrets; `[drill] secrets = \"env\"` rehearses the env backend instead",
             configured.backend

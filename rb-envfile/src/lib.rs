@@ -9,29 +9,24 @@
 //! shell to `eval`, and `exec` runs one command with the environment restored.
 
 pub mod cli;
-pub mod format;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
 
 use rb_common::cli as common;
 use rb_common::clock;
 use rb_common::config::{Config, FILE};
 use rb_common::doc::{Changed, Document, Out};
-use rb_common::error::{Context, Error, Kind, Result, failed, usage};
-use rb_common::fsx::{self, Mode};
+use rb_common::envfile::{self, Backup};
+use rb_common::error::{Error, Kind, Result, failed, usage};
 use rb_common::paths::shown;
-use rb_common::store::{self, Event, Store};
+use rb_common::store::Store;
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
 use cli::Command;
-pub use format::EnvFile;
-
-/// The prefix of environment backup ids: `env_<YYYYMMDD_HHMMSS>`.
-pub const SET: &str = "env";
+pub use rb_common::envfile::{self as format, EnvFile, SET, SHELL_OWN, backups, write};
 
 /// The seed's "Environment Variables to Backup".
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -62,9 +57,6 @@ pub const DEFAULT_NAMES: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "CSRF_TRUSTED_ORIGINS",
 ];
-
-/// The shell's own variables, which `capture --all` leaves out.
-pub const SHELL_OWN: &[&str] = &["PWD", "SHLVL", "_", "OLDPWD"];
 
 /// `rb-envfile exec`'s code when it fails itself (env(1)'s).
 pub const EXEC_FAILED: u8 = 125;
@@ -305,87 +297,13 @@ fn capture(
     out.emit_after_change(&doc, &Changed::new(format!("{id} was written"), "rb-envfile show latest shows it"))
 }
 
-/// Writes `env` as backup `id` (0600, atomically) and logs it: `what` says how it was made
-/// (`captured`, or rb-secret's `written by rb-secret set`), `action` names the event. The
-/// caller holds the lock.
-pub fn write(
-    store: &Store,
-    env: &EnvFile,
-    id: &str,
-    now: &chrono::DateTime<chrono::Local>,
-    what: &str,
-    action: &str,
-) -> Result<()> {
-    let path = store.dir.join(format!("{id}.env"));
-    let comment = format!(
-        "{what} {}: {} variables{}. Mode 0600: it holds secrets.\nRestore: text=$(rb-envfile export {id}) && eval \"$text\"   (or `source` this file in bash)",
-        clock::rfc3339(now),
-        env.vars.len(),
-        if env.unset.is_empty() {
-            String::new()
-        } else {
-            format!(", {} listed but not set", env.unset.len())
-        },
-    );
-    let text = format::file_text(env, &comment)?;
-    let written = fsx::atomic_write(&path, &text, Mode(0o600));
-    let event = match &written {
-        Ok(()) => Event::new(action, true).message("SNAPSHOT SUCCESS"),
-        Err(e) => Event::new(action, false).message("SNAPSHOT FAILED").error(e),
-    };
-    store.log_or_warn(event.set(SET).snapshot(id));
-    written
-}
-
-/// The ids of the environment backups in the store, newest first.
-pub fn backups(store: &Store) -> Vec<String> {
-    let mut found: Vec<((String, u32), String)> = std::fs::read_dir(&store.dir)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            let id = name.strip_suffix(".env")?.to_string();
-            let (set, stamp, suffix) = store::parse_id(&id)?;
-            let key = (stamp.to_string(), suffix);
-            (set == SET).then_some((key, id))
-        })
-        .collect();
-    found.sort();
-    found.into_iter().rev().map(|(_, id)| id).collect()
-}
-
-/// Finds and reads the backup `arg` names: `latest`, an id, or a file path.
+/// Finds and reads the backup `arg` names (`latest`, an id, or a file path): its `envfile`
+/// document (names only) and what it holds.
 pub fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
-    let path = locate(store, arg)?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        let what = if path.is_dir() {
-            "is a folder, not an environment backup".to_string()
-        } else {
-            format!("cannot be read: {e}")
-        };
-        failed(format!("{} {what}", path.display()))
-    })?;
-    let shown_path = shown(&path);
-    if let Some(why) = fsx::exposed(&path) {
-        common::warn(&format!("{shown_path} {why}: it holds secrets; `chmod 600 {shown_path}`"));
-    }
-    let mut env = format::parse(&bytes, &shown_path, &mut |w| common::warn(&w))?;
-    if env.legacy {
-        let own: Vec<String> =
-            env.vars.iter().map(|(n, _)| n.clone()).filter(|n| SHELL_OWN.contains(&n.as_str())).collect();
-        if !own.is_empty() {
-            common::note(&format!("{shown_path}: leaving out the shell's own {}", own.join(", ")));
-            env.vars.retain(|(n, _)| !SHELL_OWN.contains(&n.as_str()));
-        }
-    }
-    let id = path
-        .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".env").to_string())
-        .unwrap_or_default();
+    let Backup { id, path, env } = envfile::read(store, arg)?;
     let doc = EnvDoc {
         id,
-        path: shown_path,
+        path,
         names: env.vars.iter().map(|(n, _)| n.clone()).collect(),
         unset: env.unset.clone(),
         skipped: Vec::new(),
@@ -396,49 +314,6 @@ pub fn read(store: &Store, arg: &str) -> Result<(EnvDoc, EnvFile)> {
         dry_run: false,
     };
     Ok((doc, env))
-}
-
-fn locate(store: &Store, arg: &str) -> Result<PathBuf> {
-    if arg == store::LATEST_GOOD {
-        return Err(usage(format!(
-            "environment backups carry no tags, so `{}` names none",
-            store::LATEST_GOOD
-        ))
-        .hint("give `latest` or an id (env_YYYYMMDD_HHMMSS); rb-snapshot tag tags snapshots"));
-    }
-    if arg == store::LATEST {
-        return match backups(store).first() {
-            Some(id) => Ok(store.dir.join(format!("{id}.env"))),
-            None => Err(failed(format!("no environment backup in {}", store.shown()))
-                .hint("take one with rb-envfile capture")),
-        };
-    }
-    if arg.contains('/') || arg.ends_with(".env") {
-        let path = std::env::current_dir().ctx(|| "reading the current folder")?.join(arg);
-        if !path.exists() {
-            return Err(failed(format!("{arg}: no such file")));
-        }
-        return Ok(path);
-    }
-    match store::parse_id(arg) {
-        Some((SET, _, _)) => {}
-        _ => {
-            return Err(usage(format!(
-                "{arg:?} is not an environment backup id: ids are env_<YYYYMMDD_HHMMSS>, as env_20251013_120000"
-            ))
-            .hint("or give `latest`, or the path of a file"));
-        }
-    }
-    let path = store.dir.join(format!("{arg}.env"));
-    if !path.exists() {
-        return Err(failed(format!(
-            "no environment backup {arg} in {} ({} is not there)",
-            store.shown(),
-            shown(&path)
-        ))
-        .hint("ls backups/env_*.env shows the ones there are"));
-    }
-    Ok(path)
 }
 
 /// This process's environment, as names and bytes.

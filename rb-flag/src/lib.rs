@@ -21,7 +21,9 @@ use rb_common::config::{Config, FILE};
 use rb_common::doc::{self, Changed, Document, Out};
 use rb_common::error::{Result, failed, usage};
 use rb_common::legacy::FLAGS_SET;
+use rb_common::put_back::RestoreOptions;
 use rb_common::store::{Event, Store};
+use rb_common::take::TakeOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -33,7 +35,7 @@ use cli::Command;
 #[serde(deny_unknown_fields, default)]
 pub struct FlagsConfig {
     /// `django` or `http`.
-    pub backend: String,
+    pub backend: FlagsBackend,
     /// The Django model, as `module.Class`.
     pub model: String,
     /// Its field holding the flag's name (unique).
@@ -51,7 +53,7 @@ pub struct FlagsConfig {
 impl Default for FlagsConfig {
     fn default() -> Self {
         FlagsConfig {
-            backend: "django".to_string(),
+            backend: FlagsBackend::Django,
             model: "apps.features.models.Feature".to_string(),
             name_field: "name".to_string(),
             value_field: "status".to_string(),
@@ -60,6 +62,20 @@ impl Default for FlagsConfig {
             timeout_s: 30.0,
         }
     }
+}
+
+/// Where flags live, as `[flags] backend` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagsBackend {
+    /// A Django model, through `manage.py shell` ([`django`]).
+    Django,
+    /// The platform's API ([`http`]).
+    Http,
+    /// A name that is none of these: refused when a backend is needed, with the names there
+    /// are (as before, not while `rollback.toml` is read).
+    #[serde(untagged)]
+    Unknown(String),
 }
 
 /// The `flags` document: flags and values. For `set` and `restore`, the values before the
@@ -214,10 +230,10 @@ pub trait Backend {
 /// The backend `[flags]` configures.
 pub fn backend(config: &Config, root: &std::path::Path) -> Result<Box<dyn Backend>> {
     let flags: FlagsConfig = config.section("flags")?;
-    match flags.backend.as_str() {
-        "django" => Ok(Box::new(django::DjangoFlags::new(config, root, flags)?)),
-        "http" => Ok(Box::new(http::HttpFlags::new(flags)?)),
-        other => Err(usage(format!(
+    match &flags.backend {
+        FlagsBackend::Django => Ok(Box::new(django::DjangoFlags::new(config, root, flags)?)),
+        FlagsBackend::Http => Ok(Box::new(http::HttpFlags::new(flags)?)),
+        FlagsBackend::Unknown(other) => Err(usage(format!(
             "{FILE}: [flags] backend = {other:?}: the backends are \"django\" and \"http\""
         ))),
     }
@@ -226,34 +242,16 @@ pub fn backend(config: &Config, root: &std::path::Path) -> Result<Box<dyn Backen
 /// Runs `rb-flag` with parsed arguments, writing documents to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match cli.command {
-        Command::Snapshot { file: _, dry_run } => rb_snapshot::run(
-            rb_snapshot::Cli {
-                command: None,
-                args: vec![FLAGS_SET.to_string()],
-                name: None,
-                message: None,
-                dry_run,
-                no_link: false,
-                store: cli.store,
-            },
-            out,
-        ),
-        Command::Restore { file: Some(id), dry_run } => rb_restore::run(
-            rb_restore::Cli {
-                snapshot: Some(id),
-                set: Some(FLAGS_SET.to_string()),
-                dry_run,
-                diff: false,
-                only: Vec::new(),
-                keep_extra: false,
-                checksum: false,
-                quick: false,
-                resume: false,
-                abort: None,
-                store: cli.store,
-            },
-            out,
-        ),
+        Command::Snapshot { file: _, dry_run } => {
+            let (store, config) = cli.store.open()?;
+            let opts = TakeOptions { dry_run, ..TakeOptions::default() };
+            rb_common::take::take_set(&store, &config, FLAGS_SET, &opts, out)
+        }
+        Command::Restore { file: Some(id), dry_run } => {
+            let (store, config) = cli.store.open()?;
+            let opts = RestoreOptions { dry_run, ..RestoreOptions::default() };
+            rb_common::put_back::restore_id(&store, &config, &id, Some(FLAGS_SET), &opts, out)
+        }
         Command::List { names, format } => {
             let (store, config) = cli.store.open()?;
             let backend = backend(&config, &store.root)?;
@@ -441,6 +439,17 @@ mod tests {
             v["max"] = json!(max);
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_backend_is_read_by_name_and_an_unknown_one_kept_for_its_error() {
+        let backend = |text: &str| {
+            let config = rb_common::config::Config::parse(text, "rollback.toml").unwrap();
+            config.section::<FlagsConfig>("flags").unwrap().backend
+        };
+        assert_eq!(backend(""), FlagsBackend::Django);
+        assert_eq!(backend("[flags]\nbackend = \"http\"\n"), FlagsBackend::Http);
+        assert_eq!(backend("[flags]\nbackend = \"HTTP\"\n"), FlagsBackend::Unknown("HTTP".into()));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use rb_common::error::{Error, Result, failed, partial, usage};
 use rb_common::restore::{self, Options, RestoreDoc};
 use rb_common::snapshot::UNDO_SET;
 use rb_common::store::{Event, Snapshot, Store};
+use rb_common::take::TakeOptions;
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
@@ -64,18 +65,11 @@ impl NginxDoc {
 /// Runs `rb-nginx` with parsed arguments, writing documents to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match cli.command {
-        Command::Snapshot { dry_run, no_link } => rb_snapshot::run(
-            rb_snapshot::Cli {
-                command: None,
-                args: vec![SET.to_string()],
-                name: None,
-                message: None,
-                dry_run,
-                no_link,
-                store: cli.store,
-            },
-            out,
-        ),
+        Command::Snapshot { dry_run, no_link } => {
+            let (store, config) = cli.store.open()?;
+            let opts = TakeOptions { dry_run, no_link, message: None };
+            rb_common::take::take_set(&store, &config, SET, &opts, out)
+        }
         Command::Test => {
             let (store, config) = cli.store.open()?;
             let nginx = checked(&store, &config)?.0;

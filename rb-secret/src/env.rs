@@ -5,9 +5,9 @@
 //! from outside it, which is what the seed's `export` in a script pretended to do.
 
 use rb_common::clock;
+use rb_common::envfile::{self, EnvFile};
 use rb_common::error::{Result, failed};
 use rb_common::store::Store;
-use rb_envfile::{EnvFile, format};
 
 use crate::{SecretInfo, Secrets, Version};
 
@@ -23,13 +23,13 @@ impl EnvSecrets {
     }
 
     fn read(&self, id: &str) -> Result<EnvFile> {
-        Ok(rb_envfile::read(&self.store, id)?.1)
+        Ok(envfile::read(&self.store, id)?.env)
     }
 
     /// Writes the newest backup again with `name` set to `value`; returns the new id. The
     /// caller holds the lock.
     fn write_with(&self, name: &str, value: &[u8]) -> Result<String> {
-        let mut env = match rb_envfile::backups(&self.store).first() {
+        let mut env = match envfile::backups(&self.store).first() {
             Some(id) => self.read(id)?,
             None => EnvFile::default(),
         };
@@ -39,8 +39,8 @@ impl EnvSecrets {
             None => env.vars.push((name.to_string(), value.to_vec())),
         }
         let now = clock::now()?;
-        let id = self.store.next_id(rb_envfile::SET, &now)?;
-        rb_envfile::write(&self.store, &env, &id, &now, "written by rb-secret", "secret-env")?;
+        let id = self.store.next_id(envfile::SET, &now)?;
+        envfile::write(&self.store, &env, &id, &now, "written by rb-secret", "secret-env")?;
         Ok(id)
     }
 }
@@ -55,7 +55,7 @@ impl Secrets for EnvSecrets {
     }
 
     fn list(&self) -> Result<Vec<SecretInfo>> {
-        let Some(newest) = rb_envfile::backups(&self.store).into_iter().next() else { return Ok(Vec::new()) };
+        let Some(newest) = envfile::backups(&self.store).into_iter().next() else { return Ok(Vec::new()) };
         let env = self.read(&newest)?;
         Ok(env
             .vars
@@ -65,9 +65,9 @@ impl Secrets for EnvSecrets {
     }
 
     fn versions(&self, name: &str) -> Result<Vec<Version>> {
-        format::check_name(name)?;
+        envfile::check_name(name)?;
         let mut versions = Vec::new();
-        for id in rb_envfile::backups(&self.store) {
+        for id in envfile::backups(&self.store) {
             if self.read(&id)?.vars.iter().any(|(n, _)| n == name) {
                 let created =
                     rb_common::store::parse_id(&id).and_then(|(_, stamp, _)| clock::from_stamp(stamp));
@@ -123,7 +123,7 @@ impl Secrets for EnvSecrets {
     }
 
     fn set(&self, name: &str, value: &str, _before: Option<&str>) -> Result<String> {
-        format::check_name(name)?;
+        envfile::check_name(name)?;
         self.write_with(name, value.as_bytes())
     }
 

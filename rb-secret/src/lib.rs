@@ -29,7 +29,7 @@ use cli::Command;
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// `aws`, `vault` or `env`.
-    pub backend: String,
+    pub backend: SecretsBackend,
     /// The AWS CLI command (`["aws", "--profile", "prod"]`).
     pub aws: Vec<String>,
     /// An endpoint for the AWS CLI (tests: a moto server).
@@ -43,7 +43,7 @@ pub struct SecretsConfig {
 impl Default for SecretsConfig {
     fn default() -> Self {
         SecretsConfig {
-            backend: "aws".to_string(),
+            backend: SecretsBackend::Aws,
             aws: vec!["aws".to_string()],
             endpoint_url: None,
             prefix: "helpdesk/".to_string(),
@@ -156,14 +156,51 @@ pub trait Secrets {
     }
 }
 
+/// Where secrets live, as `--backend` or `[secrets] backend` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// AWS Secrets Manager ([`aws`]).
+    Aws,
+    /// Vault's KV v2 ([`vault`]).
+    Vault,
+    /// rb-envfile's environment backups ([`mod@env`]).
+    Env,
+    /// A name that is none of these: refused when a backend is needed, with the names there
+    /// are (as before, not while `rollback.toml` is read).
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl SecretsBackend {
+    /// The backend `name` names (`--backend`), read as `[secrets] backend` is.
+    pub fn named(name: &str) -> SecretsBackend {
+        use serde::de::{IntoDeserializer, value::Error};
+        SecretsBackend::deserialize(IntoDeserializer::<Error>::into_deserializer(name))
+            .unwrap_or_else(|_| SecretsBackend::Unknown(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for SecretsBackend {
+    /// As `--backend` takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretsBackend::Aws => "aws",
+            SecretsBackend::Vault => "vault",
+            SecretsBackend::Env => "env",
+            SecretsBackend::Unknown(name) => name,
+        })
+    }
+}
+
 /// The backend `--backend` or `[secrets]` names.
 pub fn backend(store: &Store, config: &Config, chosen: Option<&str>) -> Result<Box<dyn Secrets>> {
     let secrets: SecretsConfig = config.section("secrets")?;
-    match chosen.unwrap_or(&secrets.backend) {
-        "aws" => Ok(Box::new(aws::Aws::new(store, secrets)?)),
-        "vault" => Ok(Box::new(vault::Vault::new(secrets)?)),
-        "env" => Ok(Box::new(env::EnvSecrets::new(store.clone()))),
-        other => {
+    match chosen.map_or_else(|| secrets.backend.clone(), SecretsBackend::named) {
+        SecretsBackend::Aws => Ok(Box::new(aws::Aws::new(store, secrets)?)),
+        SecretsBackend::Vault => Ok(Box::new(vault::Vault::new(secrets)?)),
+        SecretsBackend::Env => Ok(Box::new(env::EnvSecrets::new(store.clone()))),
+        SecretsBackend::Unknown(other) => {
             Err(usage(format!("unknown secrets backend {other:?}: the backends are aws, vault and env"))
                 .hint(format!("--backend, or [secrets] backend in {FILE}")))
         }
@@ -214,66 +251,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             })
         }
         Command::Rollback { name, to, dry_run, diff } => {
-            let versions = b.versions(&name)?;
-            let current = current(&versions, &b.full(&name))?;
-            let target = if to == "previous" {
-                b.previous(&name, &versions).ok_or_else(|| {
-                    failed(format!(
-                        "{} has no version before the current one ({})",
-                        b.full(&name),
-                        current.id
-                    ))
-                })?
-            } else {
-                versions.iter().find(|v| v.id == to).cloned().ok_or_else(|| {
-                    failed(format!("{} has no version {to:?}", b.full(&name)))
-                        .hint(format!("rb-secret versions {name} lists them"))
-                })?
-            };
-            if target.id == current.id {
-                return Err(usage(format!(
-                    "{} is already the current version of {}",
-                    target.id,
-                    b.full(&name)
-                )));
-            }
-            if to == "previous" {
-                refuse_toggle(&store, &b.full(&name), &current.id, &target.id)?;
-            }
-            if diff {
-                let what = |v: &Version| {
-                    let stages =
-                        if v.stages.is_empty() { String::new() } else { format!(" {}", v.stages.join(",")) };
-                    format!("{}{stages} ({})", v.id, v.created.as_deref().unwrap_or("?"))
-                };
-                common::note(&format!("{}: {} → {}", b.full(&name), what(&current), what(&target)));
-            }
-            let mut d =
-                SecretDoc { name: Some(b.full(&name)), before: Some(current.id.clone()), ..doc("rollback") };
-            if dry_run {
-                common::note(&format!("dry run: would make {} current instead of {}", target.id, current.id));
-                return out.emit(&SecretDoc { after: Some(target.id), dry_run: true, ..d });
-            }
-            let lock = store.lock()?;
-            let result = b.rollback(&name, &current, &target);
-            log(&store, "secret-rollback", &b.full(&name), Some(&current.id), &result);
-            drop(lock);
-            let after = result?;
-            common::note(&format!(
-                "{} is now at {after} (was {}); `rb-secret rollback {name} --to {}` undoes it",
-                b.full(&name),
-                current.id,
-                current.id
-            ));
-            d.load = b.load_hint(&after);
-            d.after = Some(after.clone());
-            out.emit_after_change(
-                &d,
-                &Changed::new(
-                    format!("{} is now at {after} (was {})", b.full(&name), current.id),
-                    format!("`rb-secret rollback {name} --to {}` undoes it", current.id),
-                ),
-            )
+            rollback(&store, b, &name, &to, (dry_run, diff), doc("rollback"), out)
         }
         Command::Set { name, from_file } => {
             let value = read_value(from_file.as_deref())?;
@@ -308,6 +286,69 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             )
         }
     }
+}
+
+/// `rb-secret rollback NAME [--to VERSION]`: makes the version before (or `to`) current,
+/// under the lock, and prints the `secret` document (`doc`, filled in) naming both.
+fn rollback(
+    store: &Store,
+    b: &dyn Secrets,
+    name: &str,
+    to: &str,
+    (dry_run, diff): (bool, bool),
+    doc: SecretDoc,
+    out: &mut Out,
+) -> Result<()> {
+    let versions = b.versions(name)?;
+    let current = current(&versions, &b.full(name))?;
+    let target = if to == "previous" {
+        b.previous(name, &versions).ok_or_else(|| {
+            failed(format!("{} has no version before the current one ({})", b.full(name), current.id))
+        })?
+    } else {
+        versions.iter().find(|v| v.id == to).cloned().ok_or_else(|| {
+            failed(format!("{} has no version {to:?}", b.full(name)))
+                .hint(format!("rb-secret versions {name} lists them"))
+        })?
+    };
+    if target.id == current.id {
+        return Err(usage(format!("{} is already the current version of {}", target.id, b.full(name))));
+    }
+    if to == "previous" {
+        refuse_toggle(store, &b.full(name), &current.id, &target.id)?;
+    }
+    if diff {
+        let what = |v: &Version| {
+            let stages = if v.stages.is_empty() { String::new() } else { format!(" {}", v.stages.join(",")) };
+            format!("{}{stages} ({})", v.id, v.created.as_deref().unwrap_or("?"))
+        };
+        common::note(&format!("{}: {} → {}", b.full(name), what(&current), what(&target)));
+    }
+    let mut d = SecretDoc { name: Some(b.full(name)), before: Some(current.id.clone()), ..doc };
+    if dry_run {
+        common::note(&format!("dry run: would make {} current instead of {}", target.id, current.id));
+        return out.emit(&SecretDoc { after: Some(target.id), dry_run: true, ..d });
+    }
+    let lock = store.lock()?;
+    let result = b.rollback(name, &current, &target);
+    log(store, "secret-rollback", &b.full(name), Some(&current.id), &result);
+    drop(lock);
+    let after = result?;
+    common::note(&format!(
+        "{} is now at {after} (was {}); `rb-secret rollback {name} --to {}` undoes it",
+        b.full(name),
+        current.id,
+        current.id
+    ));
+    d.load = b.load_hint(&after);
+    d.after = Some(after.clone());
+    out.emit_after_change(
+        &d,
+        &Changed::new(
+            format!("{} is now at {after} (was {})", b.full(name), current.id),
+            format!("`rb-secret rollback {name} --to {}` undoes it", current.id),
+        ),
+    )
 }
 
 /// Refuses `previous` when it would only undo the last rollback of this secret (which made
@@ -394,5 +435,20 @@ pub fn time(v: &serde_json::Value) -> Option<String> {
         }
         serde_json::Value::String(s) => Some(s.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_is_read_by_name_from_the_command_line_and_the_config() {
+        assert_eq!(SecretsBackend::named("vault"), SecretsBackend::Vault);
+        assert_eq!(SecretsBackend::named("gcp"), SecretsBackend::Unknown("gcp".into()));
+        let config = Config::parse("[secrets]\nbackend = \"env\"\n", "rollback.toml").unwrap();
+        let secrets: SecretsConfig = config.section("secrets").unwrap();
+        assert_eq!(secrets.backend, SecretsBackend::Env);
+        assert_eq!(SecretsBackend::named("carrier-pigeon").to_string(), "carrier-pigeon");
     }
 }

@@ -11,6 +11,7 @@ use rb_common::error::{Result, failed, usage};
 use rb_common::restore::{check_file, damaged};
 use rb_common::snapshot::{self, Manifest, Node};
 use rb_common::store::{Retention, Store};
+use rb_common::take::{self, TakeOptions};
 use rb_common::{cli as common, paths};
 
 pub use cli::Cli;
@@ -34,7 +35,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 
 /// The set name and specs the command line asks for.
 fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Request> {
-    let (set, specs, exclude) = match &cli.name {
+    let opts = TakeOptions { dry_run: cli.dry_run, no_link: cli.no_link, message: cli.message.clone() };
+    match &cli.name {
         Some(name) => {
             config::check_set_name(name)?;
             if config.sets.contains_key(name) {
@@ -45,7 +47,8 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                 return Err(usage(format!("--name {name} needs the paths to back up")));
             }
             let specs = cli.args.iter().map(|a| spec_of(&store.root, a)).collect::<Result<Vec<_>>>()?;
-            (name.clone(), specs, Vec::new())
+            // An ad-hoc snapshot is a side copy, never what `latest` means.
+            take::request(name, specs, Vec::new(), &opts, false)
         }
         None => {
             if cli.args.len() > 1 {
@@ -53,32 +56,9 @@ fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Reques
                     .hint("to back up paths, name the set: rb-snapshot --name NAME PATH…"));
             }
             let set = cli.args.first().map_or("config", String::as_str);
-            if !config.sets.contains_key(set) && (set.contains('/') || store.root.join(set).exists()) {
-                return Err(usage(format!("{set} is a path, not a set name"))
-                    .hint(format!("to back up paths, name the set: rb-snapshot --name NAME {set}")));
-            }
-            let exclude = config.sets.get(set).map(|s| s.exclude.clone()).unwrap_or_default();
-            (set.to_string(), rb_common::nginx::set_specs(config, set, &store.root)?, exclude)
+            take::set_request(store, config, set, &opts)
         }
-    };
-    for spec in &specs {
-        snapshot::check_spec(spec)?;
     }
-    if let Some(m) = &cli.message
-        && (m.trim().is_empty() || m.contains('\n'))
-    {
-        return Err(usage("--message needs one line of text (why the snapshot is taken)"));
-    }
-    Ok(snapshot::Request {
-        set,
-        specs,
-        dry_run: cli.dry_run,
-        link: !cli.no_link,
-        exclude,
-        message: cli.message.clone(),
-        // An ad-hoc snapshot is a side copy, never what `latest` means.
-        move_latest: cli.name.is_none(),
-    })
 }
 
 /// A path from the command line as a spec: an absolute path inside the root becomes
@@ -95,33 +75,7 @@ fn spec_of(root: &Path, arg: &str) -> Result<String> {
 }
 
 fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> {
-    let req = request(store, config, cli)?;
-    let manifest = if req.dry_run {
-        snapshot::take(store, &req)?
-    } else {
-        // Paths that lead out of the root are refused here, before the lock touches the store.
-        snapshot::resolve(store, &req)?;
-        let _lock = store.lock()?;
-        snapshot::take(store, &req)?
-    };
-    for path in &manifest.missing {
-        common::note(&format!("{path}: not there, recorded as missing"));
-    }
-    let verb = if req.dry_run { "would take" } else { "took" };
-    common::note(&format!(
-        "{verb} {}: {}, {}{}",
-        manifest.id,
-        common::count(manifest.files as usize, "file", "files"),
-        common::count(manifest.bytes as usize, "byte", "bytes"),
-        if req.dry_run { " (dry run: nothing written)" } else { "" }
-    ));
-    if req.dry_run {
-        return out.emit(&manifest);
-    }
-    out.emit_after_change(
-        &manifest,
-        &Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it"),
-    )
+    take::take(store, &request(store, config, cli)?, out)
 }
 
 fn list(

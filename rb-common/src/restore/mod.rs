@@ -28,7 +28,7 @@ mod plan;
 mod recover;
 mod verify;
 
-pub use crate::journal::{Check, Journal, RestoreDoc, Step};
+pub use crate::journal::{Check, CheckKind, Journal, RestoreDoc, Step};
 pub use apply::{apply, crash_point};
 pub use plan::{Plan, UndoSpec, narrow, plan};
 pub use recover::{abort, resume};
@@ -163,7 +163,7 @@ pub struct Checking<'a> {
 /// are in place, while the journal still stands. [`restore`]'s runs the command; rb-nginx's
 /// runs `nginx -t` itself, then reloads nginx. If it fails, the undo goes back. `--resume`
 /// runs the plain command again.
-pub type Then<'a> = &'a mut dyn FnMut(Checking<'_>) -> Result<()>;
+pub type FinalCheck<'a> = &'a mut dyn FnMut(Checking<'_>) -> Result<()>;
 
 /// [`restore`], with `then` as the check. When nothing needs to change, `then` still runs
 /// (with `changed: false`; the document has no undo), so "done" is always "verified".
@@ -173,7 +173,7 @@ pub fn restore_then(
     snap: &Snapshot,
     opts: Options,
     check: Option<&Check>,
-    then: Then<'_>,
+    then: FinalCheck<'_>,
 ) -> Result<RestoreDoc> {
     let m = &snap.manifest;
     let mut undo_id = None;

@@ -17,7 +17,7 @@ use crate::store::{Snapshot, Store};
 
 use super::plan::plan;
 use super::verify::{run_check, verify_sources};
-use super::{Checking, Options, Then, doc_for, log, preview};
+use super::{Checking, FinalCheck, Options, doc_for, log, preview};
 
 use super::apply::{apply, apply_counting, clean_staging, clean_staging_in, crash_point, staging_dirs};
 
@@ -166,7 +166,12 @@ pub(super) fn clear_journal(store: &Store) -> Result<()> {
 
 /// Runs a journaled restore's steps and verify command, then removes the journal. On a
 /// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
-pub(super) fn finish(store: &Store, journal: &Journal, then: Then<'_>, seen: usize) -> Result<RestoreDoc> {
+pub(super) fn finish(
+    store: &Store,
+    journal: &Journal,
+    then: FinalCheck<'_>,
+    seen: usize,
+) -> Result<RestoreDoc> {
     crash_point();
     let mut changed = false;
     if let Err(e) = apply_counting(&store.root, &store.dir, &journal.steps, seen, &mut changed)

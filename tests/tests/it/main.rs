@@ -19,6 +19,8 @@ mod full;
 mod hang;
 mod install;
 mod keep;
+// Which crate may depend on which; every shipped Python program compiles.
+mod layers;
 mod legacy;
 mod migrate;
 mod migrate_pg;

@@ -1,4 +1,8 @@
-//! The environment file: bash-sourceable, and read back exactly.
+//! Environment backups: the file format, and the backups in the store
+//! (`backups/env_<time>.env`) that rb-envfile captures and rb-secret's `env` backend and
+//! rb-emergency's drills read and write.
+//!
+//! The file is bash-sourceable, and read back exactly.
 //!
 //! rb writes a header line (`# rb-envfile 1 scope=names`), then one `export NAME='VALUE'`
 //! line per variable (single quotes; a `'` inside closed, escaped and reopened as `'\''`), and
@@ -11,11 +15,25 @@
 //! lines), where a value with a newline is ambiguous: such lines are joined to the value
 //! before them, with a warning. Errors and warnings name lines and variables, never values.
 
-use rb_common::error::{Result, usage};
+use std::path::PathBuf;
+
+use crate::clock;
+use crate::error::{Context, Result, failed, usage};
+use crate::fsx::{self, Mode};
+use crate::paths::shown;
+use crate::store::{self, Event, Store};
+use crate::ui::{note, warn};
+
+/// The prefix of environment backup ids: `env_<YYYYMMDD_HHMMSS>`.
+pub const SET: &str = "env";
+
+/// The shell's own variables, which `capture --all` leaves out and reading a seed backup
+/// drops.
+pub const SHELL_OWN: &[&str] = &["PWD", "SHLVL", "_", "OLDPWD"];
 
 /// The first line of every file rb writes, before the scope (shared with the store, whose
 /// prune touches only environment files that start with it).
-pub const HEADER: &str = rb_common::store::ENVFILE_HEADER;
+pub const HEADER: &str = crate::store::ENVFILE_HEADER;
 
 /// A captured environment: variables in capture order, and listed names that were not set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,6 +268,142 @@ fn open_pem(var: Option<&(String, Vec<u8>)>) -> bool {
     let Some((_, value)) = var else { return false };
     let text = String::from_utf8_lossy(value);
     text.contains("-----BEGIN ") && !text.contains("-----END ")
+}
+
+/// Writes `env` as backup `id` (0600, atomically) and logs it: `what` says how it was made
+/// (`captured`, or rb-secret's `written by rb-secret set`), `action` names the event. The
+/// caller holds the lock.
+pub fn write(
+    store: &Store,
+    env: &EnvFile,
+    id: &str,
+    now: &chrono::DateTime<chrono::Local>,
+    what: &str,
+    action: &str,
+) -> Result<()> {
+    let path = store.dir.join(format!("{id}.env"));
+    let comment = format!(
+        "{what} {}: {} variables{}. Mode 0600: it holds secrets.\nRestore: text=$(rb-envfile export {id}) && eval \"$text\"   (or `source` this file in bash)",
+        clock::rfc3339(now),
+        env.vars.len(),
+        if env.unset.is_empty() {
+            String::new()
+        } else {
+            format!(", {} listed but not set", env.unset.len())
+        },
+    );
+    let text = file_text(env, &comment)?;
+    let written = fsx::atomic_write(&path, &text, Mode(0o600));
+    let event = match &written {
+        Ok(()) => Event::new(action, true).message("SNAPSHOT SUCCESS"),
+        Err(e) => Event::new(action, false).message("SNAPSHOT FAILED").error(e),
+    };
+    store.log_or_warn(event.set(SET).snapshot(id));
+    written
+}
+
+/// The ids of the environment backups in the store, newest first.
+pub fn backups(store: &Store) -> Vec<String> {
+    let mut found: Vec<((String, u32), String)> = std::fs::read_dir(&store.dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".env")?.to_string();
+            let (set, stamp, suffix) = store::parse_id(&id)?;
+            let key = (stamp.to_string(), suffix);
+            (set == SET).then_some((key, id))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().rev().map(|(_, id)| id).collect()
+}
+
+/// An environment backup read from its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// Its id (`env_20251013_120000`), or the file's name without `.env`.
+    pub id: String,
+    /// The file, as given or relative to the current folder.
+    pub path: String,
+    /// What it holds (a seed backup without the shell's own variables).
+    pub env: EnvFile,
+}
+
+/// Finds and reads the backup `arg` names: `latest`, an id, or a file path. Warns when the
+/// file can be read by others, and notes the shell's own variables left out of a seed one.
+pub fn read(store: &Store, arg: &str) -> Result<Backup> {
+    let path = locate(store, arg)?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        let what = if path.is_dir() {
+            "is a folder, not an environment backup".to_string()
+        } else {
+            format!("cannot be read: {e}")
+        };
+        failed(format!("{} {what}", path.display()))
+    })?;
+    let shown_path = shown(&path);
+    if let Some(why) = fsx::exposed(&path) {
+        warn(&format!("{shown_path} {why}: it holds secrets; `chmod 600 {shown_path}`"));
+    }
+    let mut env = parse(&bytes, &shown_path, &mut |w| warn(&w))?;
+    if env.legacy {
+        let own: Vec<String> =
+            env.vars.iter().map(|(n, _)| n.clone()).filter(|n| SHELL_OWN.contains(&n.as_str())).collect();
+        if !own.is_empty() {
+            note(&format!("{shown_path}: leaving out the shell's own {}", own.join(", ")));
+            env.vars.retain(|(n, _)| !SHELL_OWN.contains(&n.as_str()));
+        }
+    }
+    let id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".env").to_string())
+        .unwrap_or_default();
+    Ok(Backup { id, path: shown_path, env })
+}
+
+fn locate(store: &Store, arg: &str) -> Result<PathBuf> {
+    if arg == store::LATEST_GOOD {
+        return Err(usage(format!(
+            "environment backups carry no tags, so `{}` names none",
+            store::LATEST_GOOD
+        ))
+        .hint("give `latest` or an id (env_YYYYMMDD_HHMMSS); rb-snapshot tag tags snapshots"));
+    }
+    if arg == store::LATEST {
+        return match backups(store).first() {
+            Some(id) => Ok(store.dir.join(format!("{id}.env"))),
+            None => Err(failed(format!("no environment backup in {}", store.shown()))
+                .hint("take one with rb-envfile capture")),
+        };
+    }
+    if arg.contains('/') || arg.ends_with(".env") {
+        let path = std::env::current_dir().ctx(|| "reading the current folder")?.join(arg);
+        if !path.exists() {
+            return Err(failed(format!("{arg}: no such file")));
+        }
+        return Ok(path);
+    }
+    match store::parse_id(arg) {
+        Some((SET, _, _)) => {}
+        _ => {
+            return Err(usage(format!(
+                "{arg:?} is not an environment backup id: ids are env_<YYYYMMDD_HHMMSS>, as env_20251013_120000"
+            ))
+            .hint("or give `latest`, or the path of a file"));
+        }
+    }
+    let path = store.dir.join(format!("{arg}.env"));
+    if !path.exists() {
+        return Err(failed(format!(
+            "no environment backup {arg} in {} ({} is not there)",
+            store.shown(),
+            shown(&path)
+        ))
+        .hint("ls backups/env_*.env shows the ones there are"));
+    }
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! compat/config_rollback.sh: the seed's argument and messages, rb's exactness and exit codes.
 
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::Manifest;
 use rb_tests::{STAMP, Scenario, repo};
 
 fn shim() -> std::path::PathBuf {

@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::{Manifest, RestoreDoc};
 use rb_tests::{Scenario, Tree};
 
 /// A helpdesk project with a snapshot (the good state) and a break of every kind a restore

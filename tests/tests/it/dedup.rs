@@ -2,8 +2,8 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use rb_common::snapshot::Manifest;
 use rb_tests::Scenario;
+use rb_tests::docs::Manifest;
 
 fn ino(s: &Scenario, rel: &str) -> u64 {
     std::fs::metadata(s.path(rel)).unwrap().ino()
@@ -16,7 +16,7 @@ fn unchanged_files_are_linked_from_the_previous_snapshot_never_from_the_live_tre
     s.append("nginx/nginx.conf", "# changed\n");
     s.chmod("core/config/settings/staging.py", 0o640);
     let second: Manifest = s.cmd("rb-snapshot").run().success().doc();
-    for e in second.entries.iter().filter(|e| matches!(e.node, rb_common::snapshot::Node::File { .. })) {
+    for e in second.entries.iter().filter(|e| matches!(e.node, rb_tests::docs::Node::File { .. })) {
         let now = ino(&s, &format!("backups/{}/{}", second.id, e.path));
         let then = ino(&s, &format!("backups/{}/{}", first.id, e.path));
         assert_ne!(now, ino(&s, &e.path), "{} shares an inode with the live tree", e.path);
@@ -61,11 +61,11 @@ fn prune_keeps_the_newest_per_set_and_latest() {
         .run()
         .success();
     let before = s.tree();
-    let dry: rb_snapshot::PruneDoc =
+    let dry: rb_tests::docs::PruneDoc =
         s.cmd("rb-snapshot").args(["prune", "--keep", "2", "--dry-run"]).run().success().doc();
     s.tree().assert_same(&before);
     assert_eq!(dry.removed, [config[0].clone(), config[1].clone()]);
-    let done: rb_snapshot::PruneDoc =
+    let done: rb_tests::docs::PruneDoc =
         s.cmd("rb-snapshot").args(["prune", "--keep", "1"]).run().success().doc();
     assert_eq!(done.removed, [config[0].clone(), config[1].clone(), config[2].clone()]);
     assert!(done.kept.contains(&nginx.id) && done.kept.contains(&config[3]));
@@ -96,7 +96,7 @@ fn prune_never_removes_what_latest_or_a_pending_restore_needs() {
     // A restore of the old snapshot, stopped half-way: it and its undo are needed.
     let crashed = s.cmd("rb-restore").arg(&old.id).env("FAILPOINTS", "restore-step=1*off->return").run();
     assert_eq!(crashed.code(), None, "binaries built with failpoints? (make test)");
-    let plan: rb_snapshot::PruneDoc = s
+    let plan: rb_tests::docs::PruneDoc = s
         .cmd("rb-snapshot")
         .args(["prune", "--keep", "1", "--dry-run"])
         .run()
@@ -110,7 +110,7 @@ fn prune_never_removes_what_latest_or_a_pending_restore_needs() {
     // latest (the 02:00 snapshot) is kept by --keep 1 anyway; point latest at the old one.
     std::fs::remove_file(s.path("backups/latest")).unwrap();
     std::os::unix::fs::symlink(&old.id, s.path("backups/latest")).unwrap();
-    let done: rb_snapshot::PruneDoc = s
+    let done: rb_tests::docs::PruneDoc = s
         .cmd("rb-snapshot")
         .args(["prune", "--keep", "1", "config"])
         .run()

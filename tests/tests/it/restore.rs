@@ -1,8 +1,7 @@
 //! rb-restore: exact round trips, dry run, undo, stdin documents, verify commands, the lock,
 //! symlinks that lead out.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::{Manifest, RestoreDoc};
 use rb_tests::{STAMP, Scenario};
 
 /// Breaks the helpdesk config the ways a bad deploy does: content, mode, a deleted file, a

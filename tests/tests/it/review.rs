@@ -1,8 +1,7 @@
 //! Cases found by review and by trying the tools as a new user: each is a way a rollback
 //! could have hurt, checked so that it cannot come back.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::{Manifest, RestoreDoc};
 use rb_tests::{STAMP, Scenario, Tree};
 
 #[test]

@@ -1,6 +1,6 @@
 //! rb-snapshot: layout, manifest, sums, latest, list, verify, dry run, ad-hoc sets.
 
-use rb_common::snapshot::{Manifest, Node};
+use rb_tests::docs::{Manifest, Node};
 use rb_tests::{STAMP, Scenario};
 
 fn config_id() -> String {

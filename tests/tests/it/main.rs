@@ -6,8 +6,6 @@
 mod bad_input;
 mod changes;
 mod compat;
-mod crash;
-mod dedup;
 mod deploy;
 mod docker;
 mod emergency;
@@ -26,7 +24,7 @@ mod nginx;
 mod odd;
 mod readme;
 mod restore;
-mod review;
+mod restore_crash;
 mod secret;
 mod signals;
 mod snapshot;

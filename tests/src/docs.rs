@@ -433,6 +433,32 @@ impl Document for PruneDoc {
     const KIND: &'static str = "prune";
 }
 
+/// An `event` of the audit log, `backups/rollback.log` (one a line, from every tool).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub time: String,
+    pub tool: String,
+    pub action: String,
+    pub ok: bool,
+    pub message: String,
+    #[serde(default)]
+    pub set: Option<String>,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    #[serde(default)]
+    pub undo: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub report: Option<String>,
+    pub pid: u32,
+}
+
+impl Document for Event {
+    const KIND: &'static str = "event";
+}
+
 // ---------------------------------------------------------------------------------------------
 // rb-nginx
 

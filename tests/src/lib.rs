@@ -259,10 +259,15 @@ impl Scenario {
         self.tree().without(&["backups"])
     }
 
-    /// The `backups/rollback.log` events.
+    /// The `backups/rollback.log` events, each checked to be an [`docs::Event`] (every field
+    /// known) and given as its JSON value.
     pub fn events(&self) -> Vec<Value> {
+        let check = |l: &str| match docs::from_line::<docs::Event>(l) {
+            Ok(_) => serde_json::from_str(l).unwrap(),
+            Err(e) => panic!("backups/rollback.log: {e}"),
+        };
         match fs::read_to_string(self.path("backups/rollback.log")) {
-            Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+            Ok(text) => text.lines().map(check).collect(),
             Err(_) => Vec::new(),
         }
     }

@@ -348,7 +348,7 @@ fn shared_inodes(entries: &mut [Entry], mut inodes: Vec<(String, u64, u64)>) -> 
 /// The error of a copy into the store that failed at `rel`: one that found the store full
 /// says how much all the copies needed (`need`) and how much was `free`, not only where it
 /// stopped.
-fn copy_error(e: crate::Error, free: Option<u64>, need: u64, rel: &str) -> crate::Error {
+fn copy_error(e: crate::error::Error, free: Option<u64>, need: u64, rel: &str) -> crate::error::Error {
     match (e.is_full(), free) {
         (true, Some(free)) => failed(format!(
             "its copies need {} and {} was free (it stopped at the copy of {})",

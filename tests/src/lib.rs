@@ -19,17 +19,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub mod docker;
+pub mod docs;
 pub mod moto;
 pub mod nginx;
 pub mod postgres;
 pub mod standin;
 
-use rb_common::doc::Document;
+use docs::Document;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -257,10 +259,15 @@ impl Scenario {
         self.tree().without(&["backups"])
     }
 
-    /// The `backups/rollback.log` events.
+    /// The `backups/rollback.log` events, each checked to be an [`docs::Event`] (every field
+    /// known) and given as its JSON value.
     pub fn events(&self) -> Vec<Value> {
+        let check = |l: &str| match docs::from_line::<docs::Event>(l) {
+            Ok(_) => serde_json::from_str(l).unwrap(),
+            Err(e) => panic!("backups/rollback.log: {e}"),
+        };
         match fs::read_to_string(self.path("backups/rollback.log")) {
-            Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+            Ok(text) => text.lines().map(check).collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -342,6 +349,39 @@ pub fn copy_tree_exact(from: &Path, to: &Path) {
     }
 }
 
+/// The extended attributes of `path` that rb keeps and restores (`user.*`, the POSIX ACLs,
+/// file capabilities; not `security.selinux` and the like, which belong to the system), by
+/// name; none on a file system without them. Never follows a symlink.
+fn read_xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    use rustix::io::Errno;
+    let kept = |n: &str| {
+        n.starts_with("user.")
+            || ["security.capability", "system.posix_acl_access", "system.posix_acl_default"].contains(&n)
+    };
+    let mut out = BTreeMap::new();
+    let mut names = vec![0u8; 1 << 16];
+    let len = match rustix::fs::llistxattr(path, &mut names[..]) {
+        Ok(n) => n,
+        Err(Errno::NOTSUP | Errno::NODATA) => return out,
+        Err(e) => panic!("listing the extended attributes of {}: {e}", path.display()),
+    };
+    for name in names[..len].split(|b| *b == 0).filter_map(|n| std::str::from_utf8(n).ok()) {
+        if !kept(name) {
+            continue;
+        }
+        let mut value = vec![0u8; 1 << 16];
+        match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+            Ok(n) => {
+                value.truncate(n);
+                out.insert(name.to_string(), value);
+            }
+            Err(Errno::NOTSUP | Errno::NODATA) => {}
+            Err(e) => panic!("reading the extended attribute {name} of {}: {e}", path.display()),
+        }
+    }
+    out
+}
+
 fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
     let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
@@ -367,7 +407,7 @@ impl Tree {
         walk(root, &mut |p, meta| {
             // A name that is not UTF-8 is listed escaped, as rb shows it.
             let rel = p.strip_prefix(root).unwrap().as_os_str();
-            let rel = rb_common::paths::escaped(&rb_common::paths::from_os(rel)).into_owned();
+            let rel = docs::escaped(rel.as_bytes());
             let mode = meta.mode() & 0o7777;
             let mtime = format!("{}.{:09}", meta.mtime(), meta.mtime_nsec());
             let ft = meta.file_type();
@@ -390,13 +430,13 @@ impl Tree {
             // a before/after comparison sees them too.
             let xattrs = match meta.file_type().is_symlink() {
                 true => Default::default(),
-                false => rb_common::fsx::read_xattrs(p).unwrap(),
+                false => read_xattrs(p),
             };
             let what = match xattrs.is_empty() {
                 true => what,
                 false => {
                     let list: Vec<String> =
-                        xattrs.iter().map(|(n, v)| format!("{n}={}", hex::encode(&v.0))).collect();
+                        xattrs.iter().map(|(n, v)| format!("{n}={}", hex::encode(v))).collect();
                     format!("{what} xattrs[{}]", list.join(","))
                 }
             };
@@ -709,9 +749,7 @@ impl Run {
     pub fn docs<T: Document>(&self) -> Vec<T> {
         self.stdout()
             .lines()
-            .map(|l| {
-                rb_common::doc::from_line::<T>(l, "stdout").unwrap_or_else(|e| self.fail(&e.to_string()))
-            })
+            .map(|l| docs::from_line::<T>(l).unwrap_or_else(|e| self.fail(&format!("stdout: {e}"))))
             .collect()
     }
 

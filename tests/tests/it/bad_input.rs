@@ -1,6 +1,6 @@
 //! Every bad input: its exit code, a one-line error, and the tree exactly as it was.
 
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::Manifest;
 use rb_tests::{Scenario, Tree};
 
 /// A helpdesk project with one config snapshot; returns it and its document line.

@@ -1,9 +1,8 @@
 //! "See what will change": `rb-snapshot diff` between snapshots and against the live files,
 //! `rb-restore --only` for part of a set, and a set's `exclude` globs.
 
-use rb_common::changes::SnapshotDiff;
-use rb_common::snapshot::Manifest;
 use rb_tests::Scenario;
+use rb_tests::docs::{Manifest, SnapshotDiff};
 
 /// A config snapshot at 12:00, changes, another at 12:30.
 fn changed_between() -> (Scenario, Manifest, Manifest) {
@@ -96,7 +95,7 @@ fn diff_against_the_live_files_is_what_a_restore_would_put_back() {
         SnapshotDiff { from: b.id.clone(), to: "live".into(), verified: false, ..SnapshotDiff::default() }
     );
     // The restore's dry run agrees, read the other way round.
-    let dry: rb_common::restore::RestoreDoc =
+    let dry: rb_tests::docs::RestoreDoc =
         s.cmd("rb-restore").args(["--dry-run", &a.id]).run().success().doc();
     assert_eq!((dry.created, dry.removed), (d.removed.clone(), d.added.clone()));
     let mut changed = [d.modified.clone(), d.meta.clone()].concat();
@@ -164,7 +163,7 @@ fn excluded_paths_are_neither_snapshotted_nor_modified_nor_removed_by_a_restore(
     // A folder's own mtime is the set's, and moved when new.pid was added to it.
     assert_eq!(d.meta, ["nginx/run"]);
     assert!(d.removed.is_empty(), "{d:?}");
-    let done: rb_common::restore::RestoreDoc = s.cmd("rb-restore").arg(&m.id).run().success().doc();
+    let done: rb_tests::docs::RestoreDoc = s.cmd("rb-restore").arg(&m.id).run().success().doc();
     assert_eq!(done.modified, ["nginx/nginx.conf", "nginx/run"]);
     assert_eq!(done.removed, ["nginx/conf.d/extra.conf"]);
     assert!(done.created.is_empty());
@@ -225,7 +224,7 @@ fn restore_only_takes_back_the_paths_asked_for_even_when_another_file_is_damaged
     s.tree().without(&quiet).assert_same(&before.clone().without(&quiet));
     let before = s.tree();
     // The dry run of a part says what it would do, and changes nothing.
-    let dry: rb_common::restore::RestoreDoc = s
+    let dry: rb_tests::docs::RestoreDoc = s
         .cmd("rb-restore")
         .args([m.id.as_str(), "--dry-run", "--only", base, local, staging])
         .run()
@@ -246,7 +245,7 @@ fn restore_only_takes_back_the_paths_asked_for_even_when_another_file_is_damaged
         .args([m.id.as_str(), "--only", base, &format!("./{local}"), staging])
         .run()
         .success();
-    let done: rb_common::restore::RestoreDoc = run.doc();
+    let done: rb_tests::docs::RestoreDoc = run.doc();
     assert_eq!(
         (done.created.clone(), done.modified.clone(), done.removed.clone()),
         (dry.created, dry.modified, dry.removed)
@@ -296,7 +295,7 @@ fn restore_only_a_path_the_set_does_not_have_is_exit_2_and_changes_nothing() {
     s.cmd("rb-restore").args(["--resume", "--only", "nginx/nginx.conf"]).run().code_is(2);
     s.tree().assert_same(&before);
     // A folder of the set is taken whole.
-    let done: rb_common::restore::RestoreDoc =
+    let done: rb_tests::docs::RestoreDoc =
         s.cmd("rb-restore").args([m.id.as_str(), "--only", "nginx/"]).run().success().doc();
     assert_eq!(done.modified, ["nginx/nginx.conf"]);
     assert_eq!(done.only, ["nginx"]);

@@ -1,7 +1,8 @@
-//! compat/config_rollback.sh: the seed's argument and messages, rb's exactness and exit codes.
+//! compat/config_rollback.sh: the seed's argument and messages, rb's exactness and exit codes,
+//! `--dry-run`, extra arguments and `RB_ROOT`.
 
-use rb_common::snapshot::Manifest;
-use rb_tests::{STAMP, Scenario, repo};
+use rb_tests::docs::Manifest;
+use rb_tests::{STAMP, Scenario, Tree, repo};
 
 fn shim() -> std::path::PathBuf {
     repo().join("compat/config_rollback.sh")
@@ -49,4 +50,30 @@ fn a_failed_restore_is_not_reported_completed() {
     let run = s.program(shim()).arg(STAMP).run().code_is(1).stderr_has("is damaged");
     assert!(!run.stdout().contains("completed"), "{}", run.stdout());
     s.live().assert_same(&before);
+}
+
+#[test]
+fn compat_dry_run_extra_arguments_and_rb_root() {
+    let s = Scenario::helpdesk();
+    s.cmd("rb-snapshot").run().success();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let shim = rb_tests::repo().join("compat/config_rollback.sh");
+    let before = s.tree();
+    let dry = s.program(&shim).args([STAMP, "--dry-run"]).run().success();
+    assert!(dry.stdout().ends_with("Dry run completed: nothing was changed\n"), "{}", dry.stdout());
+    s.tree().assert_same(&before);
+    let bad = s.program(&shim).args([STAMP, "now"]).run().code_is(1);
+    assert!(bad.stdout().starts_with("Usage: "), "{}", bad.stdout());
+    s.tree().assert_same(&before);
+    // From elsewhere, with RB_ROOT naming the project.
+    let run = s
+        .program(&shim)
+        .arg(STAMP)
+        .env("RB_ROOT", s.root.display().to_string())
+        .current_dir(s.base.join("tmp"))
+        .run()
+        .success();
+    assert!(run.stdout().ends_with("Configuration rollback completed\n"), "{}", run.stdout());
+    assert!(!s.read("nginx/nginx.conf").contains("# broken"));
+    let _ = Tree::of(&s.root);
 }

@@ -2,8 +2,7 @@
 //! target through the real AWS CLI against a real moto server, the `render` target against a
 //! stand-in of Render's API (which also answers the app's health URL), and the compat script.
 
-use rb_common::snapshot::Manifest;
-use rb_deploy::DeployState;
+use rb_tests::docs::{DeployState, Manifest};
 use rb_tests::moto::{Moto, aws};
 use rb_tests::standin::Standin;
 use rb_tests::{Cmd, Scenario, bin, repo};

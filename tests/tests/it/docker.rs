@@ -3,10 +3,9 @@
 //! a 1 s health check on a private project name. Without an engine each test says on one line
 //! that it did not run (`RB_REQUIRE_DOCKER=1` makes that a failure).
 
-use rb_common::snapshot::Manifest;
-use rb_deploy::DeployState;
 use rb_tests::Scenario;
 use rb_tests::docker::{Images, Stack, available};
+use rb_tests::docs::{DeployState, Manifest};
 
 /// A helpdesk project whose compose file runs `v1`, up and healthy, with rb pointed at it.
 fn serving_v1(test: &str) -> Option<(Scenario, Images, Stack)> {
@@ -261,7 +260,7 @@ fn an_emergency_run_stops_and_starts_the_real_containers() {
     s.append("core/config/settings/base.py", "DEBUG = True\n");
     let run =
         s.cmd("rb-emergency").args(["run", "--yes"]).env("RB_NOW", "2025-10-13T12:05:00Z").run().success();
-    let report: rb_emergency::Report = run.doc();
+    let report: rb_tests::docs::Report = run.doc();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.snapshot.as_deref(), Some(snap.id.as_str()));
     let steps: Vec<(&str, &str)> =

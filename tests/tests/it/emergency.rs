@@ -2,8 +2,7 @@
 //! runserver --noreload`, Debian's nginx proxying to it, each with start/stop/status scripts
 //! (systemd cannot run here), and a recording webhook (a stand-in server).
 
-use rb_common::snapshot::Manifest;
-use rb_emergency::Report;
+use rb_tests::docs::{Manifest, Report};
 use rb_tests::nginx::{free_port, nginx_program};
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, python, repo};
@@ -164,7 +163,7 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
     );
     // compose is checked where a compose that answers is installed (the stack leaves
     // `[deploy] compose` at `docker compose`), and says why not elsewhere.
-    let ok = |s: &rb_emergency::Step| {
+    let ok = |s: &rb_tests::docs::ReportStep| {
         s.status == "ok" || (s.name == "preflight compose" && s.status == "skipped" && !s.detail.is_empty())
     };
     assert!(report.steps[..14].iter().all(ok), "{report:?}");
@@ -412,7 +411,7 @@ fn drills_pass_on_the_fixture_and_a_broken_procedure_fails() {
     );
     // The seed's report file, the same document; the live project otherwise untouched.
     let written = s.read("rollback_procedures_test_report.json");
-    assert_eq!(rb_common::doc::from_line::<Report>(written.trim(), "file").unwrap(), report);
+    assert_eq!(rb_tests::docs::from_line::<Report>(written.trim()).unwrap(), report);
     s.tree().without(&["rollback_procedures_test_report.json"]).assert_same(&before);
     assert_eq!(std::fs::read_to_string(s.outside().join("shared.py")).unwrap(), "SHARED = 1\n");
     // A broken procedure: the nginx config fails nginx -t, so its rollback cannot pass.

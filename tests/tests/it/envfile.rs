@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use proptest::prelude::*;
-use rb_envfile::EnvDoc;
+use rb_tests::docs::EnvDoc;
 use rb_tests::{STAMP, Scenario, repo};
 
 const PRINT: &str = r#"for n in RBT_0 RBT_1 RBT_2; do if [ -n "${!n+x}" ]; then printf 'set:%s\0' "${!n}"; else printf 'unset\0'; fi; done"#;
@@ -129,7 +129,7 @@ fn capture_is_0600_whatever_the_umask_and_never_prints_a_value() {
     let shown = s.cmd("rb-envfile").args(["show", &doc.id]).run().success();
     assert!(!shown.stdout().contains("s3cr3t"), "{}", shown.stdout());
     let shown: EnvDoc = shown.doc();
-    assert_eq!(shown.values.unwrap()["SECRET_KEY"], rb_envfile::MASK);
+    assert_eq!(shown.values.unwrap()["SECRET_KEY"], rb_tests::docs::MASK);
     let revealed: EnvDoc = s.cmd("rb-envfile").args(["show", &doc.id, "--reveal"]).run().success().doc();
     assert_eq!(revealed.values.unwrap()["SECRET_KEY"], "s3cr3t-value");
     let diff = s

@@ -6,9 +6,8 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::{Manifest, Node};
 use rb_tests::Scenario;
+use rb_tests::docs::{Manifest, Node, RestoreDoc};
 
 /// A project with one set, `data`: the folder `data/`.
 fn data_set() -> Scenario {

@@ -3,8 +3,7 @@
 //! nullable boolean, an integer) —, the http backend against a stand-in of the platform's API
 //! (tests/src/bin/standin-flags-api.rs), the feature_flags file set, and the compat script.
 
-use rb_common::snapshot::Manifest;
-use rb_flag::FlagsDoc;
+use rb_tests::docs::{FlagsDoc, Manifest};
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, repo};
 use serde_json::{Value, json};
@@ -68,7 +67,7 @@ fn names_and_values_are_data_never_code_and_restore_round_trips() {
 }
 
 fn created_doc_line(doc: &FlagsDoc) -> String {
-    format!("{}\n", rb_common::doc::to_line(doc).unwrap())
+    format!("{}\n", rb_tests::docs::to_line(doc))
 }
 
 #[test]
@@ -533,7 +532,7 @@ fn an_older_string_valued_backup_restores_into_a_boolean_and_an_integer() {
     let fresh = typed("Switch", "active");
     s.cmd("rb-flag")
         .arg("restore")
-        .stdin(format!("{}\n", rb_common::doc::to_line(&replaced).unwrap()))
+        .stdin(format!("{}\n", rb_tests::docs::to_line(&replaced)))
         .run()
         .success();
     assert_eq!(dump(&s, "switches_switch"), dump(&fresh, "switches_switch"));
@@ -566,7 +565,7 @@ fn the_drills_flags_procedure_passes_on_typed_models() {
         let s = typed(model, field);
         let tree = s.tree();
         let run = s.cmd("rb-emergency").args(["drill", "--test", "feature_flags_rollback"]).run().success();
-        let report: rb_emergency::Report = run.doc();
+        let report: rb_tests::docs::Report = run.doc();
         assert_eq!(
             (report.steps[0].name.as_str(), report.steps[0].status.as_str()),
             ("feature_flags_rollback", "passed"),

@@ -2,8 +2,8 @@
 //! as `gh` does), JSON Lines on a pipe (always, unless `--format table` is asked for), and
 //! `--format json` forcing JSON.
 
-use rb_common::snapshot::Manifest;
 use rb_tests::Scenario;
+use rb_tests::docs::Manifest;
 
 /// Two config snapshots at known times.
 fn two_snapshots() -> (Scenario, Manifest, Manifest) {

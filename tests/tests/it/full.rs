@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use rb_common::snapshot::Manifest;
 use rb_tests::Scenario;
+use rb_tests::docs::Manifest;
 
 /// A tmpfs mounted on the project's `backups/` (the store), unmounted when dropped.
 struct SmallStore(PathBuf);

@@ -2,7 +2,7 @@
 //! its own, its output captured through temporary files (a daemon that keeps them open cannot
 //! hold rb), and killed with its group when the time runs out.
 
-use rb_emergency::Report;
+use rb_tests::docs::Report;
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, bin};
 

@@ -3,10 +3,8 @@
 //! (database backups, env, flags, reports, migration documents), keeps what is tagged or
 //! journaled, and says how much it frees.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
-use rb_snapshot::PruneDoc;
 use rb_tests::Scenario;
+use rb_tests::docs::{Manifest, PruneDoc, RestoreDoc};
 
 fn snap(s: &Scenario, at: &str, args: &[&str]) -> Manifest {
     s.cmd("rb-snapshot").args(args.iter().copied()).env("RB_NOW", at).run().success().doc()

@@ -1,8 +1,7 @@
 //! Backups made by the seed's own commands, read in place as legacy snapshots.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
 use rb_tests::Scenario;
+use rb_tests::docs::{Manifest, RestoreDoc};
 
 const TS: &str = "20251001_090000";
 

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rb_migrate::{MigrationPlan, MigrationRollback, MigrationState};
+use rb_tests::docs::{MigrationPlan, MigrationRollback, MigrationState};
 use rb_tests::{Scenario, repo};
 
 fn position(state: &MigrationState, app: &str) -> String {
@@ -224,7 +224,7 @@ fn previous_never_means_zero_and_documents_from_elsewhere_are_refused() {
     s.tree().assert_same(&before);
     // A document naming what this project does not have never reaches manage.py.
     let state = status(&s);
-    let line = rb_common::doc::to_line(&state).unwrap();
+    let line = rb_tests::docs::to_line(&state);
     for (bad, needle) in [
         (line.replace("\"0002_feature_description\"", "\"--fake\""), "migration \"--fake\" of features"),
         (line.replace("\"app\":\"tickets\"", "\"app\":\"billing\""), "names app \"billing\""),
@@ -365,7 +365,7 @@ fn a_non_atomic_step_runs_per_migration_and_a_failure_half_way_is_journaled() {
     let run = s.cmd("rb-emergency").arg("status").run().code_is(1).stderr_has(
         "the migration rollback of customers to 0001_initial was interrupted: 3 of 4 steps undone, customers is at 0002_customer_email_shared; `rb-migrate rollback --resume` finishes it, `rb-migrate rollback --abort` goes back to where it started (or `rb-migrate restore-db db_",
     );
-    let report: rb_emergency::Report = run.doc();
+    let report: rb_tests::docs::Report = run.doc();
     let metrics = report.metrics.unwrap();
     let migration = &metrics["migration"];
     assert_eq!(migration["app"], "customers");

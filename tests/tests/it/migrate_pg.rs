@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use rb_migrate::{MigrationPlan, MigrationRollback, MigrationState};
+use rb_tests::docs::{MigrationPlan, MigrationRollback, MigrationState};
 use rb_tests::postgres::Postgres;
 use rb_tests::{Cmd, Scenario, python};
 

@@ -3,9 +3,7 @@
 
 use std::net::TcpListener;
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
-use rb_nginx::NginxDoc;
+use rb_tests::docs::{Manifest, NginxDoc, RestoreDoc};
 use rb_tests::nginx::TestNginx;
 use rb_tests::{STAMP, Scenario, repo};
 
@@ -32,7 +30,7 @@ fn steps(doc: &NginxDoc) -> Vec<(String, bool)> {
     doc.steps.iter().map(|s| (s.step.clone(), s.ok)).collect()
 }
 
-fn step<'d>(doc: &'d NginxDoc, name: &str) -> &'d rb_nginx::Step {
+fn step<'d>(doc: &'d NginxDoc, name: &str) -> &'d rb_tests::docs::NginxStep {
     doc.steps.iter().find(|s| s.step == name).unwrap_or_else(|| panic!("no {name} step in {doc:?}"))
 }
 

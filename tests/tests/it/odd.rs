@@ -9,10 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
-use rb_common::paths;
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::{Manifest, Node};
 use rb_tests::Scenario;
+use rb_tests::docs::{Manifest, Node, RestoreDoc};
 
 /// A project with one set, `data`: the folder `data/`, holding one file.
 fn data_set() -> Scenario {
@@ -59,7 +57,7 @@ fn a_fifo_device_socket_and_latin1_name_in_a_restored_folder_go_and_the_undo_kee
     let _listener = bind_socket(&s, "data/app.sock");
     fs::write(raw_path(&s, LATIN1), "latin-1\n").unwrap();
     s.touch("data/pipe", 1_700_000_000, 5).touch("data/null", 1_700_000_001, 0);
-    let latin1 = paths::from_bytes(LATIN1);
+    let latin1 = rb_tests::docs::escaped(LATIN1);
     let expected_removed = ["data/app.sock", "data/null", "data/pipe", latin1.as_str()];
     let broken = s.tree();
 
@@ -106,7 +104,7 @@ fn a_fifo_device_socket_and_latin1_name_in_a_restored_folder_go_and_the_undo_kee
         "{text}"
     );
     assert!(!text.contains("app.sock\",\"type"), "a socket in the undo: {text}");
-    let m: Manifest = serde_json::from_str(&text).unwrap();
+    let m: Manifest = rb_tests::docs::from_line(&text).unwrap();
     let pipe = m.entries.iter().find(|e| e.path == "data/pipe").unwrap();
     assert!(matches!(pipe.node, Node::Fifo { mode } if mode.0 == 0o640), "{pipe:?}");
     let stored = s.path(&format!("backups/{undo}/data"));
@@ -143,7 +141,7 @@ fn a_snapshot_records_fifos_and_latin1_names_and_names_a_socket_it_cannot_keep()
     let run = run.stderr_has("rb-snapshot: warning: data/app.sock is a socket: it is not kept");
     let snap: Manifest = run.doc();
     let paths: Vec<&str> = snap.entries.iter().map(|e| e.path.as_str()).collect();
-    let latin1 = paths::from_bytes(LATIN1);
+    let latin1 = rb_tests::docs::escaped(LATIN1);
     assert_eq!(paths, ["data", "data/app.conf", latin1.as_str(), "data/pipe"]);
     let good = s.tree().without(&["backups", "data/app.sock"]);
 
@@ -168,7 +166,7 @@ fn a_folder_whose_name_is_not_utf8_goes_comes_back_and_is_named_escaped() {
     let without: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
 
     // Restored exactly, the folder comes back from the snapshot that has it…
-    let d = paths::from_bytes(b"data/d\xff");
+    let d = rb_tests::docs::escaped(b"data/d\xff");
     let done: RestoreDoc = s.cmd("rb-restore").arg(&with.id).run().success().doc();
     assert_eq!(done.created, [d.clone(), format!("{d}/inner")]);
     assert_eq!(fs::read(dir.join("inner")).unwrap(), b"x\n");

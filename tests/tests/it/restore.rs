@@ -1,8 +1,8 @@
 //! rb-restore: exact round trips, dry run, undo, stdin documents, verify commands, the lock,
-//! symlinks that lead out.
+//! symlinks that lead out, owners, `latest`, ids and stores that are refused, a reader that
+//! goes away. Crashes and `kill -9` are in `restore_crash`.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::{Manifest, RestoreDoc};
 use rb_tests::{STAMP, Scenario};
 
 /// Breaks the helpdesk config the ways a bad deploy does: content, mode, a deleted file, a
@@ -333,4 +333,168 @@ fn diff_shows_each_files_change_and_only_hashes_of_secrets() {
         .code_is(2)
         .one_line_error("[diff] mask \"a[\"");
     s.tree().assert_same(&tree);
+}
+
+#[test]
+fn a_folder_above_the_set_that_became_a_symlink_inside_the_root_is_left_as_it_is() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    // nginx/ moved to nginx-v2/ and linked back: the key and cert must not disappear.
+    std::fs::rename(s.path("nginx"), s.path("nginx-v2")).unwrap();
+    s.symlink("nginx", "nginx-v2");
+    s.append("nginx-v2/nginx.conf", "# broken\n");
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    assert_eq!(done.modified, ["nginx/nginx.conf"]);
+    assert!(s.path("nginx").is_symlink());
+    assert!(s.exists("nginx-v2/ssl/helpdesk.key") && s.exists("nginx-v2/ssl/helpdesk.crt"));
+    assert!(!s.read("nginx-v2/nginx.conf").contains("# broken"));
+}
+
+#[test]
+fn a_hand_made_latest_folder_older_than_a_snapshot_is_not_latest() {
+    let s = Scenario::helpdesk();
+    s.write("backups/latest/nginx/nginx.conf", "OLD\n");
+    s.touch("backups/latest", 1_700_000_000, 0);
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let done: RestoreDoc = s
+        .cmd("rb-restore")
+        .arg("latest")
+        .run()
+        .success()
+        .stderr_has(&format!("older than {}; using {}", snap.id, snap.id))
+        .doc();
+    assert_eq!(done.snapshot, snap.id);
+    assert!(!s.read("nginx/nginx.conf").contains("OLD"));
+}
+
+#[test]
+fn owners_come_back_when_rb_runs_as_root() {
+    let s = Scenario::helpdesk();
+    let root = std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let base = s.path("core/config/settings/base.py");
+    if root {
+        std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
+    }
+    s.chmod("core/config/settings/base.py", 0o640);
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let entry = snap.entries.iter().find(|e| e.path == "core/config/settings/base.py").unwrap();
+    s.remove("core/config/settings/base.py").write("core/config/settings/base.py", "replaced by a deploy\n");
+    s.cmd("rb-restore").arg(&snap.id).run().success();
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&base).unwrap();
+    assert_eq!((Some(meta.uid()), Some(meta.gid())), (entry.uid, entry.gid));
+    if root {
+        assert_eq!(
+            meta.uid(),
+            65534,
+            "the owner of the settings file must come back, or the app cannot read it"
+        );
+    }
+}
+
+#[test]
+fn a_missing_path_below_what_is_now_a_file_is_nothing_to_remove() {
+    let s = Scenario::helpdesk();
+    s.remove("deploy/render");
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    assert_eq!(snap.missing, ["deploy/render/render.yaml"]);
+    s.write("deploy/render", "now a file\n");
+    s.append("nginx/nginx.conf", "# broken\n");
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    // deploy/ itself is a folder above the set's paths: only its mtime comes back.
+    assert_eq!(done.modified, ["deploy", "nginx/nginx.conf"]);
+    assert_eq!(s.read("deploy/render"), "now a file\n");
+}
+
+#[test]
+fn a_missing_verify_program_is_found_before_anything_changes() {
+    let s = Scenario::helpdesk();
+    s.write(
+        "rollback.toml",
+        "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"no-such-checker\"]\n",
+    );
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("nginx/nginx.conf", "# broken\n");
+    let before = s.tree();
+    s.cmd("rb-restore")
+        .arg(&snap.id)
+        .run()
+        .code_is(1)
+        .one_line_error("program `no-such-checker` not found on PATH");
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn malformed_ids_are_bad_usage_and_a_bare_timestamp_gets_a_hint() {
+    let s = Scenario::helpdesk();
+    s.cmd("rb-snapshot").run().success();
+    let before = s.tree();
+    s.cmd("rb-restore").arg("foo").run().code_is(2).one_line_error("\"foo\" is not a snapshot id");
+    s.cmd("rb-restore")
+        .arg(STAMP)
+        .run()
+        .code_is(2)
+        .stderr_has(&format!("hint: a config snapshot of that time is config_{STAMP}"));
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn a_store_of_another_project_is_refused() {
+    let s = Scenario::helpdesk();
+    s.cmd("rb-snapshot").run().success();
+    let store = s.path("backups");
+    // Run from core/ with the store named: paths would land in core/core/…
+    let before = s.tree();
+    s.cmd("rb-restore")
+        .arg("latest")
+        .env("RB_STORE", store.display().to_string())
+        .current_dir(s.path("core"))
+        .run()
+        .code_is(2)
+        .one_line_error(&format!("belongs to the project at {}", s.root.display()));
+    s.cmd("rb-snapshot")
+        .env("RB_STORE", store.display().to_string())
+        .current_dir(s.path("core"))
+        .run()
+        .code_is(2);
+    s.tree().assert_same(&before);
+}
+
+#[test]
+fn an_undo_keeps_a_created_folder_that_now_holds_other_files() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.remove("deploy");
+    let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
+    // Someone adds work of their own in the recreated folder; then the rollback is undone.
+    s.write("deploy/gcp/main.tf", "resource {}\n");
+    let undone: RestoreDoc = s
+        .cmd("rb-restore")
+        .arg(done.undo.unwrap())
+        .run()
+        .success()
+        .stderr_has(
+            "deploy was created by the restore being undone, and is kept: it now also holds deploy/gcp",
+        )
+        .doc();
+    assert!(undone.removed.contains(&"deploy/aws".to_string()));
+    assert_eq!(s.read("deploy/gcp/main.tf"), "resource {}\n");
+    assert!(!s.exists("deploy/aws") && !s.exists("deploy/render"));
+}
+
+#[test]
+fn a_reader_that_goes_away_after_a_restore_is_told_it_happened() {
+    let s = Scenario::helpdesk();
+    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    s.append("nginx/nginx.conf", "# broken\n");
+    // stdout is a pipe whose reader is gone: the restore is done, so the exit is 3, not 0 or 1.
+    let run = s
+        .program("/bin/bash")
+        .args(["-c", &format!("exec 1> >(exit 0); sleep 0.2; rb-restore {}; echo \"code=$?\" >&2", snap.id)])
+        .run();
+    let err = run.stderr();
+    assert!(err.contains("code=3"), "{err}");
+    assert!(err.contains("was restored, but writing the restore document to stdout"), "{err}");
+    assert!(!s.read("nginx/nginx.conf").contains("# broken"));
 }

@@ -5,7 +5,7 @@
 
 use std::process::Child;
 
-use rb_secret::SecretDoc;
+use rb_tests::docs::SecretDoc;
 use rb_tests::moto::{Moto, aws};
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, repo};
@@ -85,8 +85,7 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
         moto.env(s.cmd("rb-secret")).args(["set", "DB_PASSWORD"]).spawn_with_stdin(format!("{secret}\n"));
     let out = watch_cmdlines(set, &secret);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let set: SecretDoc =
-        rb_common::doc::from_line(String::from_utf8_lossy(&out.stdout).trim(), "stdout").unwrap();
+    let set: SecretDoc = rb_tests::docs::from_line(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     let (first, second) = (set.before.clone().unwrap(), set.after.clone().unwrap());
     // The real CLI reads the current version: the new value (one trailing newline dropped).
     let current = current_value(&moto, &s);
@@ -98,7 +97,7 @@ fn aws_set_rollback_and_undo_move_the_stages_and_no_value_is_an_argument() {
     assert!(ids.contains(&(second.as_str(), true)) && ids.contains(&(first.as_str(), false)), "{ids:?}");
     let masked = rb(&["get", "DB_PASSWORD"]).success();
     assert!(!masked.stdout().contains(&secret), "{}", masked.stdout());
-    assert_eq!(masked.doc::<SecretDoc>().value.as_deref(), Some(rb_secret::MASK));
+    assert_eq!(masked.doc::<SecretDoc>().value.as_deref(), Some(rb_tests::docs::MASK));
 
     // --diff says the version before → after, never a value.
     let dry = rb(&["rollback", "DB_PASSWORD", "--dry-run", "--diff"]).success();

@@ -2,11 +2,7 @@
 //! naming the undo (already in the store), for every tool; before a change it is exit 1 with
 //! nothing changed.
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
-use rb_deploy::DeployState;
-use rb_flag::FlagsDoc;
-use rb_migrate::MigrationState;
+use rb_tests::docs::{DeployState, FlagsDoc, Manifest, MigrationState, RestoreDoc};
 use rb_tests::{Cmd, Scenario, Tree, bin};
 use serde_json::json;
 
@@ -340,7 +336,7 @@ fn a_snapshot_pruned_while_a_restore_or_verify_reads_it_is_no_snapshot_never_dam
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let pruned: rb_snapshot::PruneDoc =
+        let pruned: rb_tests::docs::PruneDoc =
             s.cmd("rb-snapshot").args(["prune", "--keep", "1"]).run().success().doc();
         assert_eq!(pruned.removed, [SNAP]);
         std::fs::write(&go, "").unwrap();
@@ -378,7 +374,7 @@ fn a_prune_that_cannot_delete_a_file_says_so_blocks_nothing_and_finishes_when_ru
             "rb-snapshot: error: 2 snapshots were removed from the store, but the files of {SNAP} (moved to {left}) could not be deleted: "
         ))
         .stderr_has("rb-snapshot: hint: fix the cause and run `rb-snapshot prune` again");
-    let doc: rb_snapshot::PruneDoc = run.doc();
+    let doc: rb_tests::docs::PruneDoc = run.doc();
     assert_eq!(doc.removed, [SNAP, "config_20251013_120100"]);
     let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
     assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["config_20251013_120200"]);
@@ -397,7 +393,7 @@ fn a_prune_that_cannot_delete_a_file_says_so_blocks_nothing_and_finishes_when_ru
         ));
     assert!(s.exists(&left));
     drop(stuck);
-    let done: rb_snapshot::PruneDoc =
+    let done: rb_tests::docs::PruneDoc =
         s.cmd("rb-snapshot").args(["prune", "--keep", "5"]).run().success().doc();
     assert!(done.removed.is_empty());
     assert!(!s.exists(&left));

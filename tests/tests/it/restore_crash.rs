@@ -1,6 +1,7 @@
 //! Crash safety: a restore stopped at every step of its journal (a test-only failpoint that
 //! aborts the process as `kill -9` would), and real `kill -9` at random moments; then
-//! `--resume` and `--abort`, checked byte for byte.
+//! `--resume` and `--abort`, checked byte for byte. (rb-snapshot's own crash test is in
+//! `snapshot`.)
 //!
 //! The binaries must be built with `--features rb-common/failpoints` (`make test` does); a
 //! test fails loudly if the crash points are not there.
@@ -8,8 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rb_common::restore::RestoreDoc;
-use rb_common::snapshot::Manifest;
+use rb_tests::docs::{Manifest, RestoreDoc};
 use rb_tests::{Scenario, Tree};
 
 /// A helpdesk project with a snapshot (the good state) and a break of every kind a restore
@@ -126,7 +126,7 @@ fn a_restore_stopped_at_every_step_resumes_or_aborts_exactly() {
 }
 
 /// A tree of `n` files in 40 folders; `variant` changes contents and sizes.
-fn big_tree(s: &Scenario, n: usize, variant: usize) {
+pub(crate) fn big_tree(s: &Scenario, n: usize, variant: usize) {
     for i in 0..n {
         let body = format!("file {i} variant {variant}\n").repeat(1 + (i * 7 + variant * 13) % 40);
         s.write(&format!("data/d{:02}/f{i:05}.txt", i % 40), body);
@@ -222,31 +222,4 @@ fn kill_9_at_random_moments_never_tears_a_file() {
         assert!(std::fs::read_dir(r.path("backups/.rb/tmp")).unwrap().next().is_none());
     }
     println!("kill -9 outcomes over 12 rounds: {outcomes:?} (a full restore took {full:?})");
-}
-
-#[test]
-fn a_killed_snapshot_is_never_visible_and_latest_stays_whole() {
-    let s = Scenario::new();
-    s.write("rollback.toml", "[sets.data]\npaths = [\"data/\"]\n");
-    big_tree(&s, 400, 0);
-    let first: Manifest =
-        s.cmd("rb-snapshot").arg("data").env("RB_NOW", "2025-10-13T11:00:00Z").run().success().doc();
-    big_tree(&s, 400, 1);
-    let killed = s.cmd("rb-snapshot").arg("data").env("FAILPOINTS", "snapshot-file=200*off->return").run();
-    assert_eq!(
-        killed.code(),
-        None,
-        "expected the snapshot to be stopped half-way (binaries built with failpoints?)"
-    );
-    // Only the first snapshot is visible, latest still points to it, and it verifies.
-    let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
-    assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [first.id.as_str()]);
-    assert_eq!(std::fs::read_link(s.path("backups/latest")).unwrap().to_str(), Some(first.id.as_str()));
-    s.cmd("rb-snapshot").args(["verify", "latest"]).run().success();
-    let leftovers = std::fs::read_dir(s.path("backups/.rb/tmp")).unwrap().count();
-    assert_eq!(leftovers, 1, "the killed snapshot's build folder");
-    // The next snapshot removes it.
-    let next: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
-    assert_eq!(std::fs::read_dir(s.path("backups/.rb/tmp")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_link(s.path("backups/latest")).unwrap().to_str(), Some(next.id.as_str()));
 }

@@ -170,7 +170,7 @@ impl Db {
 
 /// How the database will be backed up, decided before anything runs (and shown by a dry run).
 #[derive(Debug, Clone)]
-pub enum BackupHow {
+pub enum BackupMethod {
     /// `--no-backup`.
     None,
     /// SQLite's online backup.
@@ -181,18 +181,18 @@ pub enum BackupHow {
 
 /// Decides the backup: SQLite's online backup, `[django] backup`, or for PostgreSQL
 /// `pg_dump --format=custom`; another engine without `[django] backup` is refused.
-pub fn backup_plan(db: &mut Db, state: &MigrationState, wanted: bool) -> Result<BackupHow> {
+pub fn backup_plan(db: &mut Db, state: &MigrationState, wanted: bool) -> Result<BackupMethod> {
     if !wanted {
         common::warn("no database backup (--no-backup): what this drops is gone");
-        return Ok(BackupHow::None);
+        return Ok(BackupMethod::None);
     }
     match (state.vendor.as_deref(), db.django.config.backup.clone().filter(|c| !c.is_empty())) {
-        (Some("sqlite"), _) => Ok(BackupHow::Sqlite),
-        (_, Some(command)) => Ok(BackupHow::Dump(command)),
+        (Some("sqlite"), _) => Ok(BackupMethod::Sqlite),
+        (_, Some(command)) => Ok(BackupMethod::Dump(command)),
         (Some("postgresql"), None) => {
             let argv = ["pg_dump", "--format=custom", "--no-password"].map(String::from).to_vec();
             exec::find(&argv[0], db.django.root(), "the default backup (pg_dump, from postgresql-client)")?;
-            Ok(BackupHow::Dump(argv))
+            Ok(BackupMethod::Dump(argv))
         }
         (vendor, None) => Err(failed(format!(
             "the database is {}, not SQLite or PostgreSQL, and no backup command is set: unapplying migrations drops columns and tables with their data; nothing was run",
@@ -205,11 +205,11 @@ pub fn backup_plan(db: &mut Db, state: &MigrationState, wanted: bool) -> Result<
 /// Backs the database up into the store (the caller holds the lock), 0600, complete and
 /// checked or absent: SQLite passes `PRAGMA integrity_check`; a PostgreSQL dump lists with
 /// `pg_restore --list` and names Django's database.
-pub fn backup(store: &Store, db: &mut Db, how: &BackupHow) -> Result<Option<DbBackup>> {
+pub fn backup(store: &Store, db: &mut Db, how: &BackupMethod) -> Result<Option<DbBackup>> {
     let ext = match how {
-        BackupHow::None => return Ok(None),
-        BackupHow::Sqlite => "sqlite3",
-        BackupHow::Dump(_) => "dump",
+        BackupMethod::None => return Ok(None),
+        BackupMethod::Sqlite => "sqlite3",
+        BackupMethod::Dump(_) => "dump",
     };
     let now = clock::now()?;
     let id = store.next_id("db", &now)?;
@@ -222,7 +222,7 @@ pub fn backup(store: &Store, db: &mut Db, how: &BackupHow) -> Result<Option<DbBa
             .open(&tmp)
             .ctx(|| format!("creating {}", tmp.display()))?;
         let conn = db.connection()?;
-        if let BackupHow::Dump(command) = how {
+        if let BackupMethod::Dump(command) = how {
             dump(store, db, &conn, command, file, &tmp)?;
         } else {
             drop(file);

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
 use cli::Command;
-use db::{BackupHow, Call, Db};
+use db::{BackupMethod, Call, Db};
 
 /// One migration of an app and whether it is applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -277,7 +277,7 @@ impl Document for MigrationRollback {
 pub fn rollback_app(store: &Store, django: &Django, app: &str, target: &str, out: &mut Out) -> Result<()> {
     let mut db = Db::open(django)?;
     recover(store, &mut db)?;
-    let how = How { backup: true, ..How::default() };
+    let how = MoveOptions { backup: true, ..MoveOptions::default() };
     let done = rollback(store, &mut db, app, target, how, out);
     close(db, done)
 }
@@ -330,7 +330,7 @@ pub fn interrupted(store: &Store, django: Result<Django>) -> Result<Option<Inter
 pub fn apply_state(store: &Store, django: &Django, wanted: MigrationState, out: &mut Out) -> Result<()> {
     let mut db = Db::open(django)?;
     recover(store, &mut db)?;
-    let how = How { with_dependents: true, backup: true, ..How::default() };
+    let how = MoveOptions { with_dependents: true, backup: true, ..MoveOptions::default() };
     let done = apply(store, &mut db, Some(wanted), how, out);
     close(db, done)
 }
@@ -419,7 +419,7 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
             let (Some(app), Some(target)) = (app, target) else {
                 return Err(usage("rollback needs APP and TARGET (or --resume / --abort)"));
             };
-            let how = How {
+            let how = MoveOptions {
                 fake_irreversible,
                 with_dependents,
                 backup: !no_backup,
@@ -431,7 +431,7 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
             rollback(store, db, &app, &target, how, out)
         }
         Command::Apply { latest, no_backup, dry_run } => {
-            let how = How { with_dependents: true, backup: !no_backup, dry_run, ..How::default() };
+            let how = MoveOptions { with_dependents: true, backup: !no_backup, dry_run, ..MoveOptions::default() };
             let wanted = if latest { None } else { Some(wanted_state()?) };
             apply(store, db, wanted, how, out)
         }
@@ -439,9 +439,9 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
     }
 }
 
-/// What a rollback or an apply may do.
+/// What a migration rollback or apply (a move of the apps to other migrations) may do.
 #[derive(Debug, Clone, Copy, Default)]
-struct How {
+struct MoveOptions {
     fake_irreversible: bool,
     with_dependents: bool,
     backup: bool,
@@ -522,7 +522,7 @@ fn warn_loss(steps: &[PlanStep]) {
     }
 }
 
-fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: How, out: &mut Out) -> Result<()> {
+fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: MoveOptions, out: &mut Out) -> Result<()> {
     let before = db.state(&[])?;
     let target = resolve(&before, app, target)?;
     let mut plan = plan(db, app, &target)?;
@@ -630,8 +630,8 @@ fn execute(
     db: &mut Db,
     mut doc: MigrationRollback,
     calls: &[Call],
-    backup_how: &BackupHow,
-    how: How,
+    backup_how: &BackupMethod,
+    how: MoveOptions,
     lock: Lock,
     out: &mut Out,
 ) -> Result<()> {
@@ -728,7 +728,7 @@ fn conclude(
     db: &mut Db,
     mut doc: MigrationRollback,
     outcome: std::result::Result<(), String>,
-    how: How,
+    how: MoveOptions,
     lock: Lock,
     out: &mut Out,
 ) -> Result<()> {
@@ -966,7 +966,7 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
     doc.mode = Some(mode(&before, &doc.steps).to_string());
     let calls = rollback_calls(&before, &app, &target, &doc.steps)?;
     // The journal keeps its `before` (where the rollback started) and its backup.
-    let how = How::default();
+    let how = MoveOptions::default();
     let one = doc.mode.as_deref() == Some(ONE);
     let ran = run_or_failure(db, &calls, doc.steps.len(), one);
     doc.failed = ran.failed.clone();
@@ -988,7 +988,7 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
 /// database reads as `before` again, so a kill during the roll-forward leaves it to look at.
 fn abort(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &mut Out) -> Result<()> {
     let journal = pending.ok_or_else(no_journal)?;
-    let how = How { with_dependents: true, backup: false, recovering: true, ..How::default() };
+    let how = MoveOptions { with_dependents: true, backup: false, recovering: true, ..MoveOptions::default() };
     apply(store, db, Some(journal.before.clone()), how, out)?;
     // Already there (nothing ran) or rolled forward: the rollback is over.
     let lock = lock_for_recovery(store)?;
@@ -1052,7 +1052,7 @@ fn wanted_state() -> Result<MigrationState> {
     }
 }
 
-fn apply(store: &Store, db: &mut Db, wanted: Option<MigrationState>, how: How, out: &mut Out) -> Result<()> {
+fn apply(store: &Store, db: &mut Db, wanted: Option<MigrationState>, how: MoveOptions, out: &mut Out) -> Result<()> {
     let latest = wanted.is_none();
     let before = db.state(&[])?;
     if let Some(wanted) = &wanted {

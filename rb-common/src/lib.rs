@@ -13,6 +13,7 @@ pub mod django;
 pub mod doc;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod fsx;
 pub mod health;
 pub mod http;

@@ -17,6 +17,8 @@ mod flags;
 mod format;
 mod full;
 mod hang;
+// The exit codes in every --help, docs/design.md and the README, from rb_common::exit.
+mod help;
 mod install;
 mod keep;
 mod legacy;

@@ -2,7 +2,8 @@
 //! `OUT` (`man1/rb-X.1`, `bash/rb-X`, `zsh/_rb-X`, `fish/rb-X.fish`), from the tools' own clap
 //! definitions, so they cannot drift from `--help`. `make install` runs it and installs what it
 //! wrote; it is a build tool, not one of rb's commands. Every page's EXIT STATUS is
-//! [`rb_common::exit`]'s table, the one every `--help` ends with.
+//! [`rb_common::exit`]'s table, the one every `--help` ends with. Its Cargo.toml also holds the
+//! Debian package's metadata (`make deb`), since this is the crate that knows every tool.
 
 use std::path::Path;
 

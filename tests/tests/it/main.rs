@@ -8,6 +8,8 @@ mod changes;
 mod compat;
 mod crash;
 mod dedup;
+// `make deb`: the rb package's files, where cargo-deb is installed (scripts/deps.sh deb).
+mod deb;
 mod deploy;
 mod docker;
 mod emergency;

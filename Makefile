@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BINS    := rb-snapshot rb-restore rb-nginx rb-envfile rb-migrate rb-flag rb-secret rb-deploy rb-emergency
 COMPAT  := $(wildcard compat/*.sh compat/*.py)
 
-.PHONY: all build demo test deps bench check fmt clippy doc install install-files uninstall clean
+.PHONY: all build demo test deps bench check fmt clippy doc install install-files uninstall deb deb-files clean
 
 all: build
 
@@ -73,6 +73,25 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BINS) $(notdir $(COMPAT)))
 	rm -f $(addprefix $(MAN1)/,$(addsuffix .1,$(BINS))) $(addprefix $(BASHC)/,$(BINS))
 	rm -f $(addprefix $(ZSHC)/_,$(BINS)) $(addprefix $(FISHC)/,$(addsuffix .fish,$(BINS)))
+
+## deb: one Debian package, rb, of what `make install` installs (the nine binaries, the compat/
+## shims, man pages, bash/zsh/fish completions) and the license files, made by cargo-deb
+## (`scripts/deps.sh deb` installs it when missing) into $(DEB_DIR). Its metadata is in
+## rb-gen/Cargo.toml. `deb-files` packages an existing release build without building: BIN_DIR
+## is the `release` folder of cargo's target folder (CARGO_TARGET_DIR, default target/), which
+## is where cargo-deb looks; `DEB_FLAGS=--fast` compresses less.
+DEB_DIR   ?= target/debian
+DEB_FLAGS ?=
+deb:
+	CARGO=$(CARGO) scripts/deps.sh deb
+	$(CARGO) build --release --workspace --bins --locked
+	$(MAKE) deb-files BIN_DIR=target/release
+
+deb-files:
+	rm -rf $(BIN_DIR)/deb && $(BIN_DIR)/rb-gen $(BIN_DIR)/deb
+	gzip -9n $(BIN_DIR)/deb/man1/*.1
+	mkdir -p $(DEB_DIR)
+	$(CARGO) deb -p rb-gen --no-build --locked -o $(DEB_DIR) $(DEB_FLAGS)
 
 clean:
 	$(CARGO) clean

@@ -1,7 +1,21 @@
 #!/bin/bash
 # Installs, from Debian, the programs rb's tests run for real, when they are missing. Fails
-# loudly (never skips a test silently) when one cannot be installed.
+# loudly (never skips a test silently) when one cannot be installed. `deps.sh deb`: cargo-deb.
 set -euo pipefail
+
+# `deps.sh deb` (make deb): cargo-deb only, built from crates.io by cargo itself when missing,
+# pinned to the version `make deb` was written against. It is not part of `make test`: the
+# install compiles for minutes, and the test of `make deb` says it did not run without it.
+if [ "${1-}" = deb ]; then
+    cargo=${CARGO:-cargo}
+    version=3.8.0
+    if ! "$cargo" deb --version >/dev/null 2>&1; then
+        echo "deps: installing cargo-deb $version (cargo install cargo-deb --locked)" >&2
+        "$cargo" install cargo-deb --version "$version" --locked
+    fi
+    "$cargo" deb --version >/dev/null 2>&1 || { echo "deps: cargo deb still does not run" >&2; exit 1; }
+    exit 0
+fi
 
 # command  package            (`deps.sh bench` adds what make bench compares against)
 needed=(

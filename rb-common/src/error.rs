@@ -1,4 +1,5 @@
-//! The one error type of every rb tool, and the exit codes of `docs/design.md`.
+//! The one error type of every rb tool, whose kinds are the exit codes of `docs/design.md`
+//! (written once, with their meanings, in [`crate::exit`]).
 //!
 //! An rb error is a sentence for the person on call, not a backtrace: what failed, naming the
 //! file, id or program, plus an optional hint of what to do next. Its [`Kind`] *is* the exit

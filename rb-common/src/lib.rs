@@ -12,7 +12,7 @@
 //!
 //! | layer | modules | what they are |
 //! | --- | --- | --- |
-//! | 0 | error, ui, clock, paths, fsx, lock, http, table, signals, exec | the ground: errors, what is said on stderr, time, paths, files, programs |
+//! | 0 | error, exit, ui, clock, paths, fsx, lock, http, table, signals, exec | the ground: errors, what is said on stderr, time, paths, files, programs |
 //! | 1 | doc, manifest, journal | the documents and their checks: plain data |
 //! | 2 | config | `rollback.toml` |
 //! | 3 | store | the backups folder, and (`store::legacy`) the old scripts' backups in it |
@@ -20,7 +20,7 @@
 //! | 5 | take, put_back | a snapshot of a set, a restore of an id: what the tools call |
 //! | 6 | cli | the way in and out of every tool |
 
-// layers: error ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health envfile | take put_back | cli
+// layers: error exit ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health envfile | take put_back | cli
 
 pub mod changes;
 pub mod cli;
@@ -32,6 +32,7 @@ pub mod doc;
 pub mod envfile;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod fsx;
 pub mod health;
 pub mod http;

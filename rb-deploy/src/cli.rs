@@ -19,25 +19,25 @@ Examples:
   compat/deployment_rollback.sh aws helpdesk-task:41
 
 Targets ([deploy] in rollback.toml):
-  docker  the compose files from a snapshot (set `compose`, or the old docker-compose_<time>.yml): checked
-          with `compose config --quiet` before anything stops, then `up -d` (`down` first only with
-          --recreate), waited for until every service runs (and is healthy); if not, the previous files
-          go back and `up -d` again. compose = [\"docker\", \"compose\"] or [\"docker-compose\"] (unset:
-          whichever answers `version`); project = compose's -p. `status` lists each container (service,
-          image and image id, state, health) as the engine says, and what differs from the file on disk.
+  docker  the compose files from a snapshot (set `compose`, or the old docker-compose_<time>.yml):
+          checked with `compose config --quiet` before anything stops, then `up -d` (`down` first
+          only with --recreate), waited for until every service runs (and is healthy); if not, the
+          previous files go back and `up -d` again. compose = [\"docker\", \"compose\"] or
+          [\"docker-compose\"] (unset: whichever answers `version`); project = compose's -p.
+          `status` lists each container (service, image and image id, state, health) as the
+          engine says, and what differs from the file on disk.
   ecs     a task definition revision of the family (cluster, service, family; aws = [\"aws\", …]):
           update-service, then describe-services polled until stable.
   render  Render's API (render_service, render_api, the key in the variable render_token_env names):
           POST …/rollback, then the new deploy polled until live.
 Every rollback ends with the health check ([health] url, timeout_s, interval_s). Each compose
 and aws command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
-Exit codes: 0 done, stable and healthy; 1 failed (nothing changed, or put back); 2 bad usage; 3 changed but
-not healthy or stable, or done but stdout failed (the error says how to undo); 4 another
-rollback holds the lock.";
+Exit 0 means done, stable and healthy; an exit 3 (changed but not stable or healthy, or done
+but stdout failed) says how to undo it.";
 
 /// Deployment rollbacks: validated first, waited for, health-checked, undoable.
 #[derive(Debug, Parser)]
-#[command(name = "rb-deploy", version, after_help = AFTER_HELP)]
+#[command(name = "rb-deploy", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -30,12 +30,13 @@ environment variable [emergency] webhook_env names). At the first failed step it
 back and restarts what it stopped (exit 1), or with --no-revert leaves things for a human (exit 3)
 with each service's final state: running, stopped, or unknown when its status command fails.
 Every command runs within [exec] timeout_s (default 120 s); then it and its group are killed.
-Exit codes: 0 done and healthy, 1 failed (everything put back), 2 bad usage, 3 partly done (or done
-but stdout failed: the report is in backups/report_<time>.json), 4 locked.";
+Exit 0 means done and healthy; a run that fails is exit 1 with everything put back, or 3 when
+that fails too or with --no-revert; done but stdout failed is 3, the report in
+backups/report_<time>.json.";
 
 /// The whole-stack emergency rollback: a plan that is shown, verified step by step, and honest.
 #[derive(Debug, Parser)]
-#[command(name = "rb-emergency", version, after_help = AFTER_HELP)]
+#[command(name = "rb-emergency", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

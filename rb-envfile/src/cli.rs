@@ -26,15 +26,14 @@ Backups are backups/env_<YYYYMMDD_HHMMSS>.env, mode 0600 whatever the umask: one
 `export NAME='value'` line per variable (and `unset -v NAME` for a listed name that was not set),
 so `source backups/env_X.env` in bash works too and never runs a value. The old `env > file`
 backups are read as well. Values are never printed unless --reveal.
-Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage or input, 3 captured but stdout
-failed (the backup is in the store), 4 another rollback holds the lock. `diff --exit-code`
-exits 1 when anything differs and 2 when the backup cannot be read, as `git diff --exit-code`.
-`export` prints shell text, not JSON; `exec` exits with its command's code, and with
-125 (rb-envfile failed), 126 (the command cannot run) or 127 (not found) as env(1) does.";
+`diff --exit-code` exits 1 when anything differs and 2 when the backup cannot be read, as
+`git diff --exit-code`. `export` prints shell text, not JSON; `exec` exits with its command's
+code, and with 125 (rb-envfile failed), 126 (the command cannot run) or 127 (not found), as
+env(1) does.";
 
 /// Environment backups that round-trip every value, and restores that actually restore.
 #[derive(Debug, Parser)]
-#[command(name = "rb-envfile", version, after_help = AFTER_HELP)]
+#[command(name = "rb-envfile", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -39,13 +39,12 @@ Values (django) are typed by the value field's type:
   (exit 2, nothing changed). `restore` reads a document's strings by the same rules, so the
   older flags_*.json backups (\"True\", \"25\") still restore into a BooleanField or IntegerField.
 
-Exit codes: 0 done, 1 failed (an unknown flag: nothing changed), 2 bad usage or input, 3 partly
-changed, or changed but stdout failed (the error says which, and the undo in the store), 4
-another rollback holds the lock.";
+An unknown flag is exit 1, nothing changed; an exit 3 says which flags changed, and where the
+undo is in the store.";
 
 /// Feature flags set all-or-nothing, as data never code, with the values they replace printed.
 #[derive(Debug, Parser)]
-#[command(name = "rb-flag", version, after_help = AFTER_HELP)]
+#[command(name = "rb-flag", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -1,7 +1,9 @@
 //! `rb-gen OUT`: writes every rb tool's man page and its bash, zsh and fish completions under
 //! `OUT` (`man1/rb-X.1`, `bash/rb-X`, `zsh/_rb-X`, `fish/rb-X.fish`), from the tools' own clap
 //! definitions, so they cannot drift from `--help`. `make install` runs it and installs what it
-//! wrote; it is a build tool, not one of rb's commands.
+//! wrote; it is a build tool, not one of rb's commands. Every page's EXIT STATUS is
+//! [`rb_common::exit`]'s table, the one every `--help` ends with. Its Cargo.toml also holds the
+//! Debian package's metadata (`make deb`), since this is the crate that knows every tool.
 
 use std::path::Path;
 
@@ -9,27 +11,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
-
-/// One section for every page: the exit codes are the same for all tools.
-const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Done, and verified."),
-    (
-        "1",
-        "Failed: nothing was changed, or the change was fully put back (also: a snapshot id that does not exist, a damaged snapshot).",
-    ),
-    (
-        "2",
-        "Bad usage or bad input (arguments, JSON, a path leaving the root, a document of another kind): nothing was changed.",
-    ),
-    (
-        "3",
-        "Failed and the state may be partly changed, or the change was made but stdout failed: the error says what, and how to finish or undo.",
-    ),
-    ("4", "Another rollback holds the store's lock: the error names the holder."),
-];
-
-/// rb-envfile's own codes beside them (as env(1) has).
-const ENVFILE_EXEC: &str = "rb-envfile exec exits with its command's code, 125 when rb-envfile itself fails, 126 when the command cannot run, 127 when it is not found.";
+use rb_common::exit;
 
 fn tools() -> Vec<clap::Command> {
     vec![
@@ -45,24 +27,26 @@ fn tools() -> Vec<clap::Command> {
     ]
 }
 
-fn exit_status(name: &str) -> Roff {
+/// One section for every page, from the table every tool's `--help` ends with
+/// ([`rb_common::exit`]); what a code means for one tool in particular (rb-envfile's 125–127)
+/// is in its notes.
+fn exit_status() -> Roff {
     let mut roff = Roff::new();
     roff.control("SH", ["EXIT STATUS"]);
-    for (code, meaning) in EXIT_STATUS {
+    for (code, meaning) in exit::EXIT_CODES {
         roff.control("TP", []);
-        roff.text([bold(*code)]);
+        roff.text([bold(code.to_string())]);
         roff.text([roman(*meaning)]);
     }
-    if name == "rb-envfile" {
-        roff.control("PP", []);
-        roff.text([roman(ENVFILE_EXEC)]);
-    }
+    roff.control("PP", []);
+    roff.text([roman(exit::INTERRUPTED)]);
     roff
 }
 
 /// The `after_help` text (examples, then notes) as written: no filling, so an example line
-/// stays one line.
+/// stays one line. The exit codes it ends with are left to [`exit_status`].
 fn notes(text: &str) -> Roff {
+    let text = text.strip_suffix(&exit::help_section()).unwrap_or(text).trim_end();
     let mut roff = Roff::new();
     roff.control("SH", ["EXAMPLES AND NOTES"]);
     roff.control("nf", []);
@@ -74,7 +58,6 @@ fn notes(text: &str) -> Roff {
 }
 
 fn man_page(cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
-    let name = cmd.get_name().to_string();
     let man = Man::new(cmd.clone()).section("1").manual("rb");
     let mut out = Vec::new();
     man.render_title(&mut out)?;
@@ -88,7 +71,7 @@ fn man_page(cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
     if let Some(after) = cmd.get_after_long_help().or(cmd.get_after_help()) {
         notes(&after.to_string()).to_writer(&mut out)?;
     }
-    exit_status(&name).to_writer(&mut out)?;
+    exit_status().to_writer(&mut out)?;
     man.render_version_section(&mut out)?;
     Ok(out)
 }
@@ -133,6 +116,33 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("rb-gen: error: writing under {out}: {e}");
             std::process::ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tool's own help text is written to fit: no line over 100 columns (clap would
+    /// break it, leaving a stub line), and it ends with the common exit codes.
+    #[test]
+    fn after_help_lines_fit_in_100_columns_and_end_with_the_exit_codes() {
+        for cmd in tools() {
+            let name = cmd.get_name().to_string();
+            let after = cmd.get_after_help().map(|t| t.to_string()).unwrap_or_default();
+            assert!(after.ends_with(&exit::help_section()), "{name}: no exit codes at the end:\n{after}");
+            for line in after.lines() {
+                assert!(line.chars().count() <= 100, "{name}: a line over 100 columns: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_man_page_states_the_exit_codes_once() {
+        for cmd in tools() {
+            let page = String::from_utf8(man_page(&cmd).unwrap()).unwrap();
+            assert_eq!(page.matches("Another rollback holds the store").count(), 1, "{page}");
         }
     }
 }

@@ -47,13 +47,12 @@ Django is reached as [django] in rollback.toml says (python, manage, settings, e
 lock_timeout_s); by default python (or python3) on PATH and ./manage.py. One Python process
 serves the whole command, and it dies with rb. Each request to it, and a pg_dump, pg_restore or
 psql of a backup, runs within [django] timeout_s (default 3600 s).
-Exit codes: 0 done and verified, 1 failed (nothing changed), 2 bad usage, 3 partly migrated, or
-migrated but stdout failed (the error says how far, and how to go back), 4 another rollback
-holds the lock.";
+An exit 3 (partly migrated, or migrated but stdout failed) says how far it got and how to go
+back.";
 
 /// Django migration rollbacks: planned, refused when irreversible, backed up, undoable.
 #[derive(Debug, Parser)]
-#[command(name = "rb-migrate", version, after_help = AFTER_HELP)]
+#[command(name = "rb-migrate", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -431,7 +431,8 @@ fn command(store: &Store, db: &mut Db, command: Command, out: &mut Out) -> Resul
             rollback(store, db, &app, &target, how, out)
         }
         Command::Apply { latest, no_backup, dry_run } => {
-            let how = MoveOptions { with_dependents: true, backup: !no_backup, dry_run, ..MoveOptions::default() };
+            let how =
+                MoveOptions { with_dependents: true, backup: !no_backup, dry_run, ..MoveOptions::default() };
             let wanted = if latest { None } else { Some(wanted_state()?) };
             apply(store, db, wanted, how, out)
         }
@@ -522,7 +523,14 @@ fn warn_loss(steps: &[PlanStep]) {
     }
 }
 
-fn rollback(store: &Store, db: &mut Db, app: &str, target: &str, how: MoveOptions, out: &mut Out) -> Result<()> {
+fn rollback(
+    store: &Store,
+    db: &mut Db,
+    app: &str,
+    target: &str,
+    how: MoveOptions,
+    out: &mut Out,
+) -> Result<()> {
     let before = db.state(&[])?;
     let target = resolve(&before, app, target)?;
     let mut plan = plan(db, app, &target)?;
@@ -988,7 +996,8 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
 /// database reads as `before` again, so a kill during the roll-forward leaves it to look at.
 fn abort(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &mut Out) -> Result<()> {
     let journal = pending.ok_or_else(no_journal)?;
-    let how = MoveOptions { with_dependents: true, backup: false, recovering: true, ..MoveOptions::default() };
+    let how =
+        MoveOptions { with_dependents: true, backup: false, recovering: true, ..MoveOptions::default() };
     apply(store, db, Some(journal.before.clone()), how, out)?;
     // Already there (nothing ran) or rolled forward: the rollback is over.
     let lock = lock_for_recovery(store)?;
@@ -1052,7 +1061,13 @@ fn wanted_state() -> Result<MigrationState> {
     }
 }
 
-fn apply(store: &Store, db: &mut Db, wanted: Option<MigrationState>, how: MoveOptions, out: &mut Out) -> Result<()> {
+fn apply(
+    store: &Store,
+    db: &mut Db,
+    wanted: Option<MigrationState>,
+    how: MoveOptions,
+    out: &mut Out,
+) -> Result<()> {
     let latest = wanted.is_none();
     let before = db.state(&[])?;
     if let Some(wanted) = &wanted {

@@ -37,17 +37,15 @@ A reload is confirmed when the master has started new workers and the old ones a
 shutting down: `nginx -s reload` exits 0 even when the master then rejects the configuration
 (a `listen` on a port another process holds passes nginx -t and fails at reload) and keeps its
 old workers. rb watches the master through /proc: for nginx in a container, use --no-reload.
-Exit codes: 0 done and confirmed, 1 failed (nothing changed, or all put back), 2 bad usage or
-input, 3 partly changed, or changed but stdout failed (the error says what runs and what
-is on disk), 4 another rollback
-holds the lock.";
+Exit 0 means done and confirmed (after a reload: new workers run the new files); an exit 3 says
+what runs and what is on disk.";
 
 /// Restore nginx configuration that is tested, reloaded and confirmed — or put back.
 ///
 /// Every command prints an `nginx` document: each step (restore, test, reload, revert) with
 /// its verdict and nginx's own messages.
 #[derive(Debug, Parser)]
-#[command(name = "rb-nginx", version, after_help = AFTER_HELP)]
+#[command(name = "rb-nginx", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -31,18 +31,16 @@ A restore is exact: files come back with their content, owner (as root), mode, A
 attributes and capabilities (as root), then mtime; hard links as links; sparse files with their
 holes; files added since to a snapshotted folder, or matching a snapshotted glob, are removed
 (kept in the undo snapshot), but never what the set's exclude globs match (recorded in the
-manifest: logs/, *.pid), which is neither modified nor removed. Copies in the store never carry set-id bits or capabilities (the
-manifest does); run as root, a store another user can write is refused (exit 2), and so is a
-journal or manifest whose paths leave the root.
+manifest: logs/, *.pid), which is neither modified nor removed. Copies in the store never
+carry set-id bits or capabilities (the manifest does); run as root, a store another user can
+write is refused (exit 2), and so is a journal or manifest whose paths leave the root.
 What differs is decided by content (each live file's SHA-256 against the manifest; --quick
 trusts size and mtime instead). Every file to write is checked against its SHA-256 before
-anything changes; what it replaces is
-kept in backups/undo_<time>/ first; a set's verify command from rollback.toml runs after, and
-if it fails, or outlives [exec] timeout_s (default 120 s; then it and its process group are
-killed), everything is put back. A restore is journaled in backups/.rb/journal.json: killed at
-any moment, no file is torn, and until --resume or --abort every other change refuses (exit 3).
-Exit codes: 0 done and verified, 1 failed (nothing changed, or all put back), 2 bad usage or
-input, 3 partly changed, or restored but stdout failed (the error says how to finish or undo), 4 another rollback holds the lock.";
+anything changes; what it replaces is kept in backups/undo_<time>/ first; a set's verify
+command from rollback.toml runs after, and if it fails, or outlives [exec] timeout_s (default
+120 s; then it and its process group are killed), everything is put back. A restore is
+journaled in backups/.rb/journal.json: killed at any moment, no file is torn, and until
+--resume or --abort every other change refuses (exit 3).";
 
 /// Put a snapshot back, exactly: verified first, what it replaces kept, atomic per file.
 ///
@@ -52,7 +50,7 @@ input, 3 partly changed, or restored but stdout failed (the error says how to fi
 /// Prints a `restore` document naming the undo snapshot and the paths created, modified and
 /// removed.
 #[derive(Debug, Parser)]
-#[command(name = "rb-restore", version, after_help = AFTER_HELP)]
+#[command(name = "rb-restore", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// The snapshot: an id, `latest`, `latest-good` (the newest tagged good), or its folder
     /// in the store [default: a document on stdin]

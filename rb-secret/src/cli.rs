@@ -18,22 +18,23 @@ Examples:
   # the current value (masked without --reveal)
   rb-secret get DB_PASSWORD --reveal
 
-Backends (--backend, or [secrets] backend in rollback.toml; names get [secrets] prefix, default helpdesk/):
-  aws    the AWS CLI ([secrets] aws = [\"aws\", \"--profile\", \"prod\"]; endpoint_url for tests): a rollback
-         moves the AWSCURRENT stage, so the value never passes through rb
-  vault  Vault's KV v2 HTTP API at $VAULT_ADDR with $VAULT_TOKEN ([secrets] vault_mount, default secret):
-         a rollback writes the old version's data back as a new version, in memory only
-  env    environment backups (rb-envfile's files): set and rollback write a new backup; load it with
-         text=$(rb-envfile export ID) && eval \"$text\"
-A value is never an argument of rb or of a program it starts: set reads stdin (one trailing newline
-dropped) and hands it to the AWS CLI on the CLI's stdin (file:///dev/stdin): no file, no argument.
-Exit codes: 0 done and verified, 1 failed (unknown secret or version: nothing changed), 2 bad usage,
-3 partly changed, or changed but stdout failed (the error names the version to go back to),
-4 another rollback holds the lock.";
+Backends (--backend, or [secrets] backend in rollback.toml; names get [secrets] prefix, default
+helpdesk/):
+  aws    the AWS CLI ([secrets] aws = [\"aws\", \"--profile\", \"prod\"]; endpoint_url for tests):
+         a rollback moves the AWSCURRENT stage, so the value never passes through rb
+  vault  Vault's KV v2 HTTP API at $VAULT_ADDR with $VAULT_TOKEN ([secrets] vault_mount, default
+         secret): a rollback writes the old version's data back as a new version, in memory only
+  env    environment backups (rb-envfile's files): set and rollback write a new backup; load it
+         with text=$(rb-envfile export ID) && eval \"$text\"
+A value is never an argument of rb or of a program it starts: set reads stdin (one trailing
+newline dropped) and hands it to the AWS CLI on the CLI's stdin (file:///dev/stdin): no file, no
+argument.
+An unknown secret or version is exit 1, nothing changed; an exit 3 names the version to go back
+to.";
 
 /// Roll secrets back by version; values never on a command line, never printed unless --reveal.
 #[derive(Debug, Parser)]
-#[command(name = "rb-secret", version, after_help = AFTER_HELP)]
+#[command(name = "rb-secret", version, after_help = rb_common::exit::after_help(AFTER_HELP))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -31,9 +31,8 @@ over the built-in config, nginx, compose, feature_flags; what a set excludes is 
 snapshotted, and a restore of the snapshot never modifies or removes it.
 Snapshots go to backups/<set>_<YYYYMMDD_HHMMSS>/; `backups/latest` points to the newest
 (not an ad-hoc --name one); `latest-good` is the newest tagged good.
-Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, 3 an interrupted restore is
-pending (rb-restore --resume or --abort), or taken/pruned but stdout failed, 4 another rollback
-holds the lock.";
+While an interrupted restore or migration rollback is pending, taking, tagging or pruning
+exits 3 (the error says how to finish it: rb-restore --resume or --abort, say).";
 
 /// Back up a set of project files into the store (backups/), hashed and complete.
 ///
@@ -42,7 +41,7 @@ holds the lock.";
 /// whole. Its document (the manifest) is printed on stdout; a listed path that does not exist
 /// is reported in it as `missing`.
 #[derive(Debug, Parser)]
-#[command(name = "rb-snapshot", version, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+#[command(name = "rb-snapshot", version, after_help = rb_common::exit::after_help(AFTER_HELP), args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to do other than taking a snapshot.
     #[command(subcommand)]

@@ -23,7 +23,13 @@
 //! `STANDIN_DOCKER_STATE` is the state file, `STANDIN_DOCKER_LOG` where each argv is recorded.
 
 // (A stand-in: its `main` answers every command in one match, as the list above reads.)
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    missing_docs
+)]
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -6,6 +6,7 @@
 mod bad_input; // every bad input: its exit code, a one-line error, the tree unchanged
 mod changes; // `rb-snapshot diff`, `rb-restore --only` and a set's `exclude` globs
 mod compat; // compat/config_rollback.sh: the seed's arguments and messages over rb-restore
+mod deb; // `make deb`: the rb package's files, where cargo-deb is installed (scripts/deps.sh deb)
 mod deploy; // rb-deploy: docker (stand-in), ecs (AWS CLI against moto) and render (stand-in API)
 mod docker; // rb-deploy's docker target against the real Docker Engine and docker-compose
 mod emergency; // rb-emergency against a real Django + nginx stack on loopback, with a webhook
@@ -15,6 +16,7 @@ mod flags; // rb-flag: the django backend on real Django/SQLite and the http bac
 mod format; // `--format table|json` of the listing commands
 mod full; // a full store (ENOSPC) while writing an undo or a snapshot
 mod hang; // external programs never hang a tool: timeouts, process groups, captured output
+mod help; // the exit codes in every --help, docs/design.md and the README, from rb_common::exit
 mod install; // `make install`: binaries, compat shims, man pages and completions
 mod keep; // tags, messages, `latest-good`, ad-hoc snapshots and a prune of every file rb writes
 mod layers; // which crate may depend on which; every shipped Python program compiles

@@ -26,5 +26,6 @@ pub mod signals;
 pub mod snapshot;
 pub mod store;
 pub mod table;
+pub mod wait;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ use rb_common::exec;
 use rb_common::health::Health;
 use rb_common::lock::Lock;
 use rb_common::store::Store;
+use rb_common::wait::Poll;
 use serde_json::Value;
 
 use crate::{DeployConfig, Revision, Target, Wait, not_settled};
@@ -177,15 +178,15 @@ impl Target for Ecs {
         .map_err(after)?;
         let mut last = Value::Null;
         let stable = wait
-            .poll(&format!("the service to run {} stably", to.id), || {
+            .poll(&crate::waiting_for(&format!("the service to run {} stably", to.id)), || {
                 last = self.service().map_err(after)?;
                 let runs = short(last["taskDefinition"].as_str().unwrap_or_default()) == to.id;
                 let running = last["runningCount"].as_u64() == last["desiredCount"].as_u64();
                 let settled = last["deployments"].as_array().is_none_or(|d| d.len() <= 1);
                 if runs && running && settled {
-                    return Ok(Ok(()));
+                    return Ok(Poll::Done(()));
                 }
-                Ok(Err(format!(
+                Ok(Poll::Pending(format!(
                     "{} of {} tasks running, {} deployments",
                     last["runningCount"],
                     last["desiredCount"],

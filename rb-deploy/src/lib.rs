@@ -23,6 +23,8 @@ use rb_common::error::{Error, Kind, Result, failed, partial, usage};
 use rb_common::health::{self, Health, HealthConfig};
 use rb_common::lock::Lock;
 use rb_common::store::{Event, Store};
+use rb_common::wait::Progress;
+pub use rb_common::wait::Wait;
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
@@ -84,54 +86,14 @@ impl Default for DeployConfig {
 
 impl DeployConfig {
     fn wait(&self) -> Wait {
-        Wait {
-            timeout: Duration::from_secs_f64(self.timeout_s),
-            interval: Duration::from_secs_f64(self.interval_s),
-        }
+        Wait::new(Duration::from_secs_f64(self.timeout_s), Duration::from_secs_f64(self.interval_s))
     }
 }
 
-impl Wait {
-    /// Calls `look` every `interval` until it answers `Ok(done)`, or `timeout` passes (`None`).
-    /// While it answers `Err(state)` ("web (running, starting)", "2 of 3 tasks running"), the
-    /// state is said on stderr when it changes, and every 10 s while it does not. An error from
-    /// `look` ends the wait at once.
-    pub fn poll<T>(
-        self,
-        what: &str,
-        mut look: impl FnMut() -> Result<std::result::Result<T, String>>,
-    ) -> Result<Option<T>> {
-        let start = std::time::Instant::now();
-        let mut said: Option<(String, std::time::Instant)> = None;
-        loop {
-            let state = match look()? {
-                Ok(done) => return Ok(Some(done)),
-                Err(state) => state,
-            };
-            let due = said.as_ref().is_none_or(|(s, at)| *s != state || at.elapsed().as_secs() >= 10);
-            if due {
-                common::note(&format!(
-                    "waiting for {what}: {state} ({:.0}s of {:.0}s)",
-                    start.elapsed().as_secs_f64(),
-                    self.timeout.as_secs_f64()
-                ));
-                said = Some((state, std::time::Instant::now()));
-            }
-            if start.elapsed() > self.timeout {
-                return Ok(None);
-            }
-            std::thread::sleep(self.interval);
-        }
-    }
-}
-
-/// How long to wait for a deployment, and how often to look.
-#[derive(Debug, Clone, Copy)]
-pub struct Wait {
-    /// The limit.
-    pub timeout: Duration,
-    /// Between polls.
-    pub interval: Duration,
+/// The progress of a deployment's wait: `waiting for <what>: <state> (3s of 300s)`.
+pub fn waiting_for(what: &str) -> Progress<'static> {
+    let what = what.to_string();
+    Progress::notes(move |state| format!("waiting for {what}: {state}"))
 }
 
 /// A revision one can deploy.
@@ -399,10 +361,7 @@ fn rollback(
             )))
         }
     });
-    let event = match &result {
-        Ok(_) => Event::new(&format!("deploy-{action}"), true),
-        Err(e) => Event::new(&format!("deploy-{action}"), false).error(e),
-    };
+    let event = Event::ended(&format!("deploy-{action}"), result.as_ref().err());
     store.log_or_warn(event.set(&format!("deploy {}", t.name())).snapshot(&target.id));
     drop(lock);
     doc.health = last;

@@ -12,6 +12,7 @@ use rb_common::config::FILE;
 use rb_common::error::{Result, failed, usage};
 use rb_common::health::Health;
 use rb_common::lock::Lock;
+use rb_common::wait::Poll;
 use serde_json::{Value, json};
 
 use crate::{DeployConfig, Revision, Target, Wait, not_settled};
@@ -156,13 +157,13 @@ impl Target for Render {
         let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
         let mut status = String::new();
-        let ended = wait.poll(&format!("the rollback deploy {new}"), || {
+        let ended = wait.poll(&crate::waiting_for(&format!("the rollback deploy {new}")), || {
             let d = self.request("GET", &format!("/deploys/{new}"), None).map_err(after)?;
             status = d["status"].as_str().unwrap_or("?").to_string();
             if status == "live" || FAILED.contains(&status.as_str()) {
-                return Ok(Ok(()));
+                return Ok(Poll::Done(()));
             }
-            Ok(Err(status.clone()))
+            Ok(Poll::Pending(status.clone()))
         })?;
         if ended.is_none() {
             return Err(not_settled(

@@ -25,6 +25,7 @@ use rb_common::exec;
 use rb_common::health::{self, HealthConfig};
 use rb_common::restore::{self, Options};
 use rb_common::store::{Event, Snapshot, Store};
+use rb_common::wait::{Poll, Progress, Wait};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -273,24 +274,24 @@ fn probe(store: &Store, svc: &Service) -> Result<bool> {
 
 /// Waits until `svc`'s status command says it runs (`running`) or not.
 fn wait_status(store: &Store, svc: &Service, running: bool, timeout: Duration) -> Result<String> {
-    let start = Instant::now();
-    loop {
-        let now = probe(store, svc)?;
-        if now == running {
-            return Ok(if running { "running".to_string() } else { "stopped".to_string() });
-        }
-        if start.elapsed() > timeout {
-            return Err(failed(format!(
-                "{} still {} {}s later (`{}`)",
-                svc.name,
-                if running { "does not run" } else { "runs" },
-                timeout.as_secs_f64(),
-                exec::display(&svc.status)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let wait = Wait::new(timeout, STATUS_INTERVAL);
+    let looked = wait.poll(&Progress::silent(), || {
+        Ok(if probe(store, svc)? == running { Poll::Done(()) } else { Poll::Pending(String::new()) })
+    })?;
+    match looked {
+        Some(()) => Ok(if running { "running".to_string() } else { "stopped".to_string() }),
+        None => Err(failed(format!(
+            "{} still {} {}s later (`{}`)",
+            svc.name,
+            if running { "does not run" } else { "runs" },
+            timeout.as_secs_f64(),
+            exec::display(&svc.status)
+        ))),
     }
 }
+
+/// The longest pause between two looks at a service's status.
+const STATUS_INTERVAL: Duration = Duration::from_millis(100);
 
 fn plan(
     snap: &Snapshot,
@@ -717,10 +718,7 @@ fn emergency_run(
     }
     notify(emergency, &mut log, &report, &snap);
     report.steps = log.steps;
-    let event = match &failure {
-        None => Event::new("emergency", true),
-        Some(e) => Event::new("emergency", false).error(e),
-    };
+    let event = Event::ended("emergency", failure.as_ref());
     store.log_or_warn(
         event.set(&snap.manifest.set).snapshot(&snap.manifest.id).undo(report.undo.as_deref()).report(&id),
     );

@@ -34,9 +34,12 @@ pub struct Wait {
     pub interval: Duration,
 }
 
+/// Makes the note for a state: `health check …: HTTP 503; trying again`.
+type Say<'a> = Box<dyn Fn(&str) -> String + 'a>;
+
 /// What a wait says on stderr while it waits: `<say(state)> (<elapsed>s of <timeout>s)`.
 pub struct Progress<'a> {
-    say: Option<Box<dyn Fn(&str) -> String + 'a>>,
+    say: Option<Say<'a>>,
     after: Duration,
     every: Duration,
 }

@@ -19,7 +19,7 @@ use rb_common::snapshot::{self, Request};
 use rb_common::store::Store;
 use rb_flag::Given;
 
-use crate::{Report, Step};
+use crate::{Report, ReportStep, StepStatus};
 
 /// The seed's test names, in its order.
 pub const TESTS: &[&str] = &[
@@ -415,21 +415,21 @@ pub fn drill(live: &Store, tests: &[String], write_file: bool, out: &mut Out) ->
             _ => nginx(&sb),
         });
         let (status, detail) = match outcome {
-            Ok(Outcome::Passed(d)) => ("passed", d),
-            Ok(Outcome::NotConfigured(d)) => ("not-configured", d),
-            Err(e) => ("failed", e.message().to_string()),
+            Ok(Outcome::Passed(d)) => (StepStatus::Passed, d),
+            Ok(Outcome::NotConfigured(d)) => (StepStatus::NotConfigured, d),
+            Err(e) => (StepStatus::Failed, e.message().to_string()),
         };
         let ms = start.elapsed().as_millis() as u64;
         common::note(&format!("[{status}] {name} ({:.1}s): {detail}", ms as f64 / 1000.0));
-        steps.push(Step {
+        steps.push(ReportStep {
             name: name.to_string(),
             action: "snapshot, change, roll back, verify exact (on a copy)".to_string(),
-            status: status.to_string(),
+            status,
             duration_ms: ms,
             detail,
         });
     }
-    let failed_count = steps.iter().filter(|s| s.status == "failed").count();
+    let failed_count = steps.iter().filter(|s| s.status == StepStatus::Failed).count();
     let report = Report { action: "drill".to_string(), ok: failed_count == 0, steps, ..Report::default() };
     if write_file {
         let line = rb_common::doc::to_line(&report)?;

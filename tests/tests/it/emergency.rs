@@ -164,7 +164,7 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
     );
     // compose is checked where a compose that answers is installed (the stack leaves
     // `[deploy] compose` at `docker compose`), and says why not elsewhere.
-    let ok = |s: &rb_emergency::Step| {
+    let ok = |s: &rb_emergency::ReportStep| {
         s.status == "ok" || (s.name == "preflight compose" && s.status == "skipped" && !s.detail.is_empty())
     };
     assert!(report.steps[..14].iter().all(ok), "{report:?}");

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{DeployConfig, DeployState, Revision, Target, Wait};
+use crate::{Backend, DeployConfig, DeployState, Revision, Target, Wait};
 
 /// The compose file `up -d` reads.
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
@@ -391,8 +391,8 @@ impl Docker {
 }
 
 impl Target for Docker {
-    fn name(&self) -> &'static str {
-        "docker"
+    fn backend(&self) -> Backend {
+        Backend::Docker
     }
 
     fn current(&self) -> Result<Revision> {
@@ -414,7 +414,7 @@ impl Target for Docker {
             self.record(&current.id, &containers);
         }
         Ok(DeployState {
-            target: self.name().to_string(),
+            target: self.backend(),
             action: "status".to_string(),
             current: Some(current),
             containers,

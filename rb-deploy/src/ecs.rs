@@ -15,7 +15,7 @@ use rb_common::store::Store;
 use rb_common::wait::Poll;
 use serde_json::Value;
 
-use crate::{DeployConfig, Revision, Target, Wait, not_settled};
+use crate::{Backend, DeployConfig, Revision, Target, Wait, not_settled};
 
 /// An ECS service through the AWS CLI.
 pub struct Ecs {
@@ -78,8 +78,8 @@ impl Ecs {
 }
 
 impl Target for Ecs {
-    fn name(&self) -> &'static str {
-        "ecs"
+    fn backend(&self) -> Backend {
+        Backend::Ecs
     }
 
     fn current(&self) -> Result<Revision> {
@@ -164,7 +164,11 @@ impl Target for Ecs {
     ) -> Result<Health> {
         // Whatever fails from here on may have changed the service: exit 3, with the way back.
         let after = |e: rb_common::error::Error| {
-            not_settled("ecs", format!("updating the service to {}: {}", to.id, e.message()), &current.id)
+            not_settled(
+                Backend::Ecs,
+                format!("updating the service to {}: {}", to.id, e.message()),
+                &current.id,
+            )
         };
         self.call(&[
             "update-service",
@@ -196,7 +200,7 @@ impl Target for Ecs {
             .is_some();
         if !stable {
             return Err(not_settled(
-                "ecs",
+                Backend::Ecs,
                 format!(
                     "the service was updated to {}, but is not stable after {}s ({} of {} tasks running)",
                     to.id,
@@ -208,7 +212,7 @@ impl Target for Ecs {
             ));
         }
         healthy().map_err(|e| {
-            not_settled("ecs", format!("the service runs {}, but {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Ecs, format!("the service runs {}, but {}", to.id, e.message()), &current.id)
         })
     }
 }

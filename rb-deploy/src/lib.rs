@@ -34,7 +34,8 @@ use cli::Command;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeployConfig {
-    /// `docker`, `ecs` or `render`.
+    /// `docker`, `ecs` or `render`: a [`Backend`]'s name, kept as written so that a tool that
+    /// only reads `[deploy]` (rb-emergency) is not refused over it; [`target`] checks it.
     pub target: String,
     /// The compose command (`["docker", "compose"]` or `["docker-compose"]`) [default:
     /// whichever of the two answers `version`, v2 first].
@@ -67,7 +68,7 @@ pub struct DeployConfig {
 impl Default for DeployConfig {
     fn default() -> Self {
         DeployConfig {
-            target: "docker".to_string(),
+            target: Backend::Docker.as_str().to_string(),
             compose: Vec::new(),
             project: None,
             docker: vec!["docker".to_string()],
@@ -116,7 +117,7 @@ pub struct Revision {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeployState {
     /// `docker`, `ecs` or `render`.
-    pub target: String,
+    pub target: Backend,
     /// `status`, `history`, `rollback` or `restore`.
     pub action: String,
     /// `status`: what runs now.
@@ -150,16 +151,61 @@ impl Document for DeployState {
     const SOURCE: &'static str = "rb-deploy";
 }
 
+/// A kind of deployment: where the app runs.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// docker compose on this host.
+    #[default]
+    Docker,
+    /// An AWS ECS service.
+    Ecs,
+    /// A Render service.
+    Render,
+}
+
+impl Backend {
+    /// Every backend, in the order the messages name them.
+    pub const ALL: [Backend; 3] = [Backend::Docker, Backend::Ecs, Backend::Render];
+
+    /// Its name, as `--target` and `[deploy] target` take it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Docker => "docker",
+            Backend::Ecs => "ecs",
+            Backend::Render => "render",
+        }
+    }
+
+    /// The backend `name` names, or a usage error that lists them.
+    pub fn named(name: &str) -> Result<Backend> {
+        Backend::ALL.into_iter().find(|b| b.as_str() == name).ok_or_else(|| {
+            usage(format!("unknown deployment target {name:?}: the targets are docker, ecs and render"))
+                .hint(format!("--target, or [deploy] target in {FILE}"))
+        })
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where the app is deployed.
 pub trait Target {
+    /// Which kind of deployment it is.
+    fn backend(&self) -> Backend;
     /// `docker`, `ecs` or `render`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.backend().as_str()
+    }
     /// What runs now.
     fn current(&self) -> Result<Revision>;
     /// The `status` document: what runs now, and (docker) the containers themselves.
     fn status(&self) -> Result<DeployState> {
         Ok(DeployState {
-            target: self.name().to_string(),
+            target: self.backend(),
             action: "status".to_string(),
             current: Some(self.current()?),
             ..DeployState::default()
@@ -190,14 +236,10 @@ pub fn target(
     recreate: bool,
 ) -> Result<Box<dyn Target>> {
     let deploy: DeployConfig = config.section("deploy")?;
-    match chosen.unwrap_or(&deploy.target) {
-        "docker" => Ok(Box::new(docker::Docker::new(store, deploy, recreate)?)),
-        "ecs" => Ok(Box::new(ecs::Ecs::new(store, deploy)?)),
-        "render" => Ok(Box::new(render::Render::new(deploy)?)),
-        other => {
-            Err(usage(format!("unknown deployment target {other:?}: the targets are docker, ecs and render"))
-                .hint(format!("--target, or [deploy] target in {FILE}")))
-        }
+    match Backend::named(chosen.unwrap_or(&deploy.target))? {
+        Backend::Docker => Ok(Box::new(docker::Docker::new(store, deploy, recreate)?)),
+        Backend::Ecs => Ok(Box::new(ecs::Ecs::new(store, deploy)?)),
+        Backend::Render => Ok(Box::new(render::Render::new(deploy)?)),
     }
 }
 
@@ -221,14 +263,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     // `restore` takes its target from the document (a --target must agree).
     let wanted = if matches!(cli.command, Command::Restore { .. }) { Some(wanted()?) } else { None };
     if let (Some(w), Some(t)) = (&wanted, &cli.target)
-        && w.target != *t
+        && w.target.as_str() != t
     {
         return Err(usage(format!("the document is about {}, not {t}", w.target)));
     }
-    let chosen = wanted.as_ref().map(|w| w.target.clone()).or(cli.target.clone());
+    let chosen = wanted.as_ref().map(|w| w.target.as_str().to_string()).or(cli.target.clone());
     let t = target(&store, &config, chosen.as_deref(), recreate)?;
     let doc = |action: &str| DeployState {
-        target: t.name().to_string(),
+        target: t.backend(),
         action: action.to_string(),
         ..DeployState::default()
     };
@@ -308,7 +350,7 @@ fn rollback(
         common::note(&format!("{}: {} → {}", t.name(), what(&current), what(&target)));
     }
     let mut doc = DeployState {
-        target: t.name().to_string(),
+        target: t.backend(),
         action: action.to_string(),
         before: Some(current.id.clone()),
         after: Some(target.id.clone()),
@@ -395,7 +437,7 @@ fn rollback(
 }
 
 /// The error for a deployment that changed and then did not work out.
-pub fn not_settled(target: &str, what: String, back_to: &str) -> Error {
+pub fn not_settled(target: Backend, what: String, back_to: &str) -> Error {
     partial(
         what,
         format!("`rb-deploy rollback --target {target} --to {back_to}` goes back to what ran before"),

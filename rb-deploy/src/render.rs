@@ -15,7 +15,7 @@ use rb_common::lock::Lock;
 use rb_common::wait::Poll;
 use serde_json::{Value, json};
 
-use crate::{DeployConfig, Revision, Target, Wait, not_settled};
+use crate::{Backend, DeployConfig, Revision, Target, Wait, not_settled};
 
 /// A Render service.
 pub struct Render {
@@ -99,8 +99,8 @@ impl Render {
 }
 
 impl Target for Render {
-    fn name(&self) -> &'static str {
-        "render"
+    fn backend(&self) -> Backend {
+        Backend::Render
     }
 
     fn current(&self) -> Result<Revision> {
@@ -152,7 +152,7 @@ impl Target for Render {
     ) -> Result<Health> {
         // Whatever fails from here on may have changed the service: exit 3, with the way back.
         let after = |e: rb_common::error::Error| {
-            not_settled("render", format!("rolling back to {}: {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Render, format!("rolling back to {}: {}", to.id, e.message()), &current.id)
         };
         let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
@@ -167,7 +167,7 @@ impl Target for Render {
         })?;
         if ended.is_none() {
             return Err(not_settled(
-                "render",
+                Backend::Render,
                 format!("the rollback deploy {new} is still {status} after {}s", wait.timeout.as_secs_f64()),
                 &current.id,
             ));
@@ -179,7 +179,7 @@ impl Target for Render {
             )));
         }
         healthy().map_err(|e| {
-            not_settled("render", format!("{} is live again, but {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Render, format!("{} is live again, but {}", to.id, e.message()), &current.id)
         })
     }
 }

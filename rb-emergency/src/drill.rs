@@ -360,7 +360,7 @@ fn database_migration(sb: &Sandbox) -> Result<Outcome> {
 
 fn deployment(sb: &Sandbox) -> Result<Outcome> {
     let deploy: rb_deploy::DeployConfig = sb.config.section("deploy")?;
-    if deploy.target != "docker" {
+    if deploy.target != rb_deploy::Backend::Docker.as_str() {
         return Ok(Outcome::NotConfigured(format!(
             "the {} target is not drilled (it would change the live deployment)",
             deploy.target

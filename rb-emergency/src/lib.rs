@@ -350,6 +350,58 @@ fn status(
         Err(_) => Some(std::fs::read_to_string(&lock_file).unwrap_or_default().trim().to_string()),
     });
     // The audit log.
+    let RollbackCounts { per_tool, per_day, last_failure } = count_rollbacks(store, since)?;
+    let counts = |m: std::collections::BTreeMap<String, (u64, u64)>| -> Value {
+        m.into_iter()
+            .map(|(k, (s, f))| (k, json!({ "success": s, "failed": f })))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let total_ok: u64 = per_tool.values().map(|v| v.0).sum();
+    let total_failed: u64 = per_tool.values().map(|v| v.1).sum();
+    let metrics = json!({
+        "snapshots": per_set,
+        "latest": latest,
+        "pending": pending,
+        "migration": migration,
+        "lock_holder": holder,
+        "rollbacks": { "total": total_ok + total_failed, "success": total_ok, "failed": total_failed },
+        "per_tool": counts(per_tool),
+        "per_day": counts(per_day),
+        "last_failure": last_failure,
+        "since": since.map(|s| format!("{s}s")),
+    });
+    let report = Report {
+        action: "status".to_string(),
+        ok,
+        steps: log.steps,
+        metrics: Some(metrics),
+        ..Report::default()
+    };
+    if format.table() {
+        out.raw(status_table(&report).as_bytes())?;
+    } else {
+        out.emit(&report)?;
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(failed(
+            "not healthy: see the report (a service not running, the health check, or a rollback left pending)",
+        ))
+    }
+}
+
+/// The rollbacks in the audit log, successful and failed, per tool and per day, within
+/// `since` seconds of now when given; an emergency run counts once.
+struct RollbackCounts {
+    per_tool: std::collections::BTreeMap<String, (u64, u64)>,
+    per_day: std::collections::BTreeMap<String, (u64, u64)>,
+    /// The last one that failed: when, which tool, why.
+    last_failure: Value,
+}
+
+fn count_rollbacks(store: &Store, since: Option<i64>) -> Result<RollbackCounts> {
     let now = clock::now()?;
     let text = std::fs::read_to_string(store.dir.join("rollback.log")).unwrap_or_default();
     let mut per_tool = std::collections::BTreeMap::<String, (u64, u64)>::new();
@@ -380,54 +432,21 @@ fn status(
             last_failure = json!({ "time": time, "tool": event["tool"], "error": event["error"] });
         }
     }
-    let counts = |m: std::collections::BTreeMap<String, (u64, u64)>| -> Value {
-        m.into_iter()
-            .map(|(k, (s, f))| (k, json!({ "success": s, "failed": f })))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
-    let total_ok: u64 = per_tool.values().map(|v| v.0).sum();
-    let total_failed: u64 = per_tool.values().map(|v| v.1).sum();
-    let metrics = json!({
-        "snapshots": per_set,
-        "latest": latest,
-        "pending": pending,
-        "migration": migration,
-        "lock_holder": holder,
-        "rollbacks": { "total": total_ok + total_failed, "success": total_ok, "failed": total_failed },
-        "per_tool": counts(per_tool),
-        "per_day": counts(per_day),
-        "last_failure": last_failure,
-        "since": since.map(|s| format!("{s}s")),
-    });
-    let report = Report {
-        action: "status".to_string(),
-        ok,
-        steps: log.steps,
-        metrics: Some(metrics),
-        ..Report::default()
-    };
-    if format.table() {
-        let mut table = rb_common::table::Table::new(&["CHECK", "STATUS", "DETAIL"]);
-        for step in &report.steps {
-            table.row(vec![step.name.clone(), step.status.to_string(), step.detail.clone()]);
-        }
-        let m = report.metrics.as_ref().map(|m| &m["rollbacks"]);
-        table.row(vec![
-            "rollbacks".to_string(),
-            "logged".to_string(),
-            m.map(|r| format!("{} ({} ok, {} failed)", r["total"], r["success"], r["failed"]))
-                .unwrap_or_default(),
-        ]);
-        out.raw(table.render().as_bytes())?;
-    } else {
-        out.emit(&report)?;
+    Ok(RollbackCounts { per_tool, per_day, last_failure })
+}
+
+/// `status --format table`: one row per check, then the rollbacks logged.
+fn status_table(report: &Report) -> String {
+    let mut table = rb_common::table::Table::new(&["CHECK", "STATUS", "DETAIL"]);
+    for step in &report.steps {
+        table.row(vec![step.name.clone(), step.status.to_string(), step.detail.clone()]);
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(failed(
-            "not healthy: see the report (a service not running, the health check, or a rollback left pending)",
-        ))
-    }
+    let m = report.metrics.as_ref().map(|m| &m["rollbacks"]);
+    table.row(vec![
+        "rollbacks".to_string(),
+        "logged".to_string(),
+        m.map(|r| format!("{} ({} ok, {} failed)", r["total"], r["success"], r["failed"]))
+            .unwrap_or_default(),
+    ]);
+    table.render()
 }

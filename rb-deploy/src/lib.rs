@@ -443,3 +443,18 @@ pub fn not_settled(target: Backend, what: String, back_to: &str) -> Error {
         format!("`rb-deploy rollback --target {target} --to {back_to}` goes back to what ran before"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_is_named_as_written() {
+        for b in Backend::ALL {
+            assert_eq!(Backend::named(b.as_str()).unwrap(), b);
+            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{b}\""));
+        }
+        let e = Backend::named("k8s").unwrap_err();
+        assert_eq!(e.message(), "unknown deployment target \"k8s\": the targets are docker, ecs and render");
+    }
+}

@@ -450,3 +450,34 @@ fn status_table(report: &Report) -> String {
     ]);
     table.render()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_status_is_written_as_its_name() {
+        let all = [
+            StepStatus::Planned,
+            StepStatus::Ok,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+            StepStatus::Warning,
+            StepStatus::Running,
+            StepStatus::Stopped,
+            StepStatus::Unknown,
+            StepStatus::Pending,
+            StepStatus::Settled,
+            StepStatus::Interrupted,
+            StepStatus::Passed,
+            StepStatus::NotConfigured,
+        ];
+        for status in all {
+            let text = serde_json::to_string(&status).unwrap();
+            assert_eq!(text, format!("\"{status}\""));
+            assert_eq!(serde_json::from_str::<StepStatus>(&text).unwrap(), status);
+            assert!(status == status.as_str());
+        }
+        assert_eq!(StepStatus::NotConfigured.as_str(), "not-configured");
+    }
+}

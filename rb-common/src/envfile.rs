@@ -294,10 +294,7 @@ pub fn write(
     );
     let text = file_text(env, &comment)?;
     let written = fsx::atomic_write(&path, &text, Mode(0o600));
-    let event = match &written {
-        Ok(()) => Event::new(action, true).message("SNAPSHOT SUCCESS"),
-        Err(e) => Event::new(action, false).message("SNAPSHOT FAILED").error(e),
-    };
+    let event = Event::ended(action, written.as_ref().err()).messages("SNAPSHOT SUCCESS", "SNAPSHOT FAILED");
     store.log_or_warn(event.set(SET).snapshot(id));
     written
 }

@@ -1,12 +1,13 @@
 //! The health check every rollback ends with: poll a URL until it answers 2xx, with retries
 //! and a timeout (`[health]` in rollback.toml) — never a blind `sleep 30`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{FILE, check_seconds};
 use crate::error::{Result, usage};
+use crate::wait::{Poll, Progress, Wait};
 
 /// `[health]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,37 +56,19 @@ pub struct Health {
 pub fn poll(config: &HealthConfig) -> Health {
     // A request may take up to 10 s (a cold start), never beyond the overall timeout.
     let agent = crate::http::agent(Duration::from_secs_f64(config.timeout_s.min(10.0)));
-    let start = Instant::now();
     let mut attempts = 0;
-    let mut said: Option<(String, Instant)> = None;
-    loop {
+    let mut last = String::new();
+    let wait =
+        Wait::new(Duration::from_secs_f64(config.timeout_s), Duration::from_secs_f64(config.interval_s));
+    let progress = Progress::notes(|last| format!("health check {}: {last}; trying again", config.url));
+    let answered = wait.poll(&progress, || {
         attempts += 1;
-        let last = match agent.get(&config.url).call() {
-            Ok(r) if r.status().is_success() => {
-                return Health {
-                    url: config.url.clone(),
-                    ok: true,
-                    attempts,
-                    last: format!("HTTP {}", r.status().as_u16()),
-                };
-            }
-            Ok(r) => format!("HTTP {}", r.status().as_u16()),
-            Err(e) => e.to_string(),
+        let (ok, answer) = match agent.get(&config.url).call() {
+            Ok(r) => (r.status().is_success(), format!("HTTP {}", r.status().as_u16())),
+            Err(e) => (false, e.to_string()),
         };
-        if start.elapsed().as_secs_f64() + config.interval_s > config.timeout_s {
-            return Health { url: config.url.clone(), ok: false, attempts, last };
-        }
-        // Said when the answer changes, and every 10 s while it does not.
-        if said.as_ref().is_none_or(|(s, at): &(String, Instant)| *s != last || at.elapsed().as_secs() >= 10)
-        {
-            crate::ui::note(&format!(
-                "health check {}: {last}; trying again ({:.0}s of {:.0}s)",
-                config.url,
-                start.elapsed().as_secs_f64(),
-                config.timeout_s
-            ));
-            said = Some((last, Instant::now()));
-        }
-        std::thread::sleep(Duration::from_secs_f64(config.interval_s));
-    }
+        last.clone_from(&answer);
+        Ok(if ok { Poll::Done(()) } else { Poll::Pending(answer) })
+    });
+    Health { url: config.url.clone(), ok: matches!(answered, Ok(Some(()))), attempts, last }
 }

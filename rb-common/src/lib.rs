@@ -16,11 +16,11 @@
 //! | 1 | doc, manifest, journal | the documents and their checks: plain data |
 //! | 2 | config | `rollback.toml` |
 //! | 3 | store | the backups folder, and (`store::legacy`) the old scripts' backups in it |
-//! | 4 | snapshot, restore, changes, diff, nginx, django, health, envfile | the engines, and the env backups |
+//! | 4 | snapshot, restore, changes, diff, wait, nginx, django, health, envfile | the engines, and the env backups |
 //! | 5 | take, put_back | a snapshot of a set, a restore of an id: what the tools call |
 //! | 6 | cli | the way in and out of every tool |
 
-// layers: error exit ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff nginx django health envfile | take put_back | cli
+// layers: error exit ui clock paths fsx lock http table signals exec | doc manifest journal | config | store | snapshot restore changes diff wait nginx django health envfile | take put_back | cli
 
 pub mod changes;
 pub mod cli;
@@ -49,6 +49,7 @@ pub mod store;
 pub mod table;
 pub mod take;
 pub mod ui;
+pub mod wait;
 
 pub use error::{Error, Result};
 pub use store::legacy;

@@ -25,11 +25,12 @@ use rb_common::health::Health;
 use rb_common::lock::Lock;
 use rb_common::restore::{self, Options};
 use rb_common::store::Store;
+use rb_common::wait::Poll;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{DeployConfig, DeployState, Revision, Target, Wait};
+use crate::{Backend, DeployConfig, DeployState, Revision, Target, Wait};
 
 /// The compose file `up -d` reads.
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
@@ -344,7 +345,7 @@ impl Docker {
             self.compose_ok(None, &["config", "--services"])?.stdout.lines().map(String::from).collect();
         let mut ready_once = false;
         let mut not_ready: Vec<String> = Vec::new();
-        let ready = wait.poll("every service to run", || {
+        let ready = wait.poll(&crate::waiting_for("every service to run"), || {
             let running = self.containers()?;
             // Every container of every service (replicas too) must run, and be healthy where it
             // has a health check.
@@ -362,9 +363,9 @@ impl Docker {
             let twice = not_ready.is_empty() && ready_once;
             ready_once = not_ready.is_empty();
             if twice {
-                return Ok(Ok(()));
+                return Ok(Poll::Done(()));
             }
-            Ok(Err(if not_ready.is_empty() {
+            Ok(Poll::Pending(if not_ready.is_empty() {
                 "ready once, looking again".to_string()
             } else {
                 not_ready.join(", ")
@@ -390,8 +391,8 @@ impl Docker {
 }
 
 impl Target for Docker {
-    fn name(&self) -> &'static str {
-        "docker"
+    fn backend(&self) -> Backend {
+        Backend::Docker
     }
 
     fn current(&self) -> Result<Revision> {
@@ -413,7 +414,7 @@ impl Target for Docker {
             self.record(&current.id, &containers);
         }
         Ok(DeployState {
-            target: self.name().to_string(),
+            target: self.backend(),
             action: "status".to_string(),
             current: Some(current),
             containers,

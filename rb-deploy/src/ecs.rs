@@ -12,9 +12,10 @@ use rb_common::exec;
 use rb_common::health::Health;
 use rb_common::lock::Lock;
 use rb_common::store::Store;
+use rb_common::wait::Poll;
 use serde_json::Value;
 
-use crate::{DeployConfig, Revision, Target, Wait, not_settled};
+use crate::{Backend, DeployConfig, Revision, Target, Wait, not_settled};
 
 /// An ECS service through the AWS CLI.
 pub struct Ecs {
@@ -77,8 +78,8 @@ impl Ecs {
 }
 
 impl Target for Ecs {
-    fn name(&self) -> &'static str {
-        "ecs"
+    fn backend(&self) -> Backend {
+        Backend::Ecs
     }
 
     fn current(&self) -> Result<Revision> {
@@ -163,7 +164,11 @@ impl Target for Ecs {
     ) -> Result<Health> {
         // Whatever fails from here on may have changed the service: exit 3, with the way back.
         let after = |e: rb_common::error::Error| {
-            not_settled("ecs", format!("updating the service to {}: {}", to.id, e.message()), &current.id)
+            not_settled(
+                Backend::Ecs,
+                format!("updating the service to {}: {}", to.id, e.message()),
+                &current.id,
+            )
         };
         self.call(&[
             "update-service",
@@ -177,15 +182,15 @@ impl Target for Ecs {
         .map_err(after)?;
         let mut last = Value::Null;
         let stable = wait
-            .poll(&format!("the service to run {} stably", to.id), || {
+            .poll(&crate::waiting_for(&format!("the service to run {} stably", to.id)), || {
                 last = self.service().map_err(after)?;
                 let runs = short(last["taskDefinition"].as_str().unwrap_or_default()) == to.id;
                 let running = last["runningCount"].as_u64() == last["desiredCount"].as_u64();
                 let settled = last["deployments"].as_array().is_none_or(|d| d.len() <= 1);
                 if runs && running && settled {
-                    return Ok(Ok(()));
+                    return Ok(Poll::Done(()));
                 }
-                Ok(Err(format!(
+                Ok(Poll::Pending(format!(
                     "{} of {} tasks running, {} deployments",
                     last["runningCount"],
                     last["desiredCount"],
@@ -195,7 +200,7 @@ impl Target for Ecs {
             .is_some();
         if !stable {
             return Err(not_settled(
-                "ecs",
+                Backend::Ecs,
                 format!(
                     "the service was updated to {}, but is not stable after {}s ({} of {} tasks running)",
                     to.id,
@@ -207,7 +212,7 @@ impl Target for Ecs {
             ));
         }
         healthy().map_err(|e| {
-            not_settled("ecs", format!("the service runs {}, but {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Ecs, format!("the service runs {}, but {}", to.id, e.message()), &current.id)
         })
     }
 }

@@ -23,6 +23,8 @@ use rb_common::error::{Error, Kind, Result, failed, partial, usage};
 use rb_common::health::{self, Health, HealthConfig};
 use rb_common::lock::Lock;
 use rb_common::store::{Event, Store};
+use rb_common::wait::Progress;
+pub use rb_common::wait::Wait;
 use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
@@ -32,7 +34,8 @@ use cli::Command;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeployConfig {
-    /// `docker`, `ecs` or `render`.
+    /// `docker`, `ecs` or `render`: a [`Backend`]'s name, kept as written so that a tool that
+    /// only reads `[deploy]` (rb-emergency) is not refused over it; [`target`] checks it.
     pub target: String,
     /// The compose command (`["docker", "compose"]` or `["docker-compose"]`) [default:
     /// whichever of the two answers `version`, v2 first].
@@ -65,7 +68,7 @@ pub struct DeployConfig {
 impl Default for DeployConfig {
     fn default() -> Self {
         DeployConfig {
-            target: "docker".to_string(),
+            target: Backend::Docker.as_str().to_string(),
             compose: Vec::new(),
             project: None,
             docker: vec!["docker".to_string()],
@@ -84,54 +87,14 @@ impl Default for DeployConfig {
 
 impl DeployConfig {
     fn wait(&self) -> Wait {
-        Wait {
-            timeout: Duration::from_secs_f64(self.timeout_s),
-            interval: Duration::from_secs_f64(self.interval_s),
-        }
+        Wait::new(Duration::from_secs_f64(self.timeout_s), Duration::from_secs_f64(self.interval_s))
     }
 }
 
-impl Wait {
-    /// Calls `look` every `interval` until it answers `Ok(done)`, or `timeout` passes (`None`).
-    /// While it answers `Err(state)` ("web (running, starting)", "2 of 3 tasks running"), the
-    /// state is said on stderr when it changes, and every 10 s while it does not. An error from
-    /// `look` ends the wait at once.
-    pub fn poll<T>(
-        self,
-        what: &str,
-        mut look: impl FnMut() -> Result<std::result::Result<T, String>>,
-    ) -> Result<Option<T>> {
-        let start = std::time::Instant::now();
-        let mut said: Option<(String, std::time::Instant)> = None;
-        loop {
-            let state = match look()? {
-                Ok(done) => return Ok(Some(done)),
-                Err(state) => state,
-            };
-            let due = said.as_ref().is_none_or(|(s, at)| *s != state || at.elapsed().as_secs() >= 10);
-            if due {
-                common::note(&format!(
-                    "waiting for {what}: {state} ({:.0}s of {:.0}s)",
-                    start.elapsed().as_secs_f64(),
-                    self.timeout.as_secs_f64()
-                ));
-                said = Some((state, std::time::Instant::now()));
-            }
-            if start.elapsed() > self.timeout {
-                return Ok(None);
-            }
-            std::thread::sleep(self.interval);
-        }
-    }
-}
-
-/// How long to wait for a deployment, and how often to look.
-#[derive(Debug, Clone, Copy)]
-pub struct Wait {
-    /// The limit.
-    pub timeout: Duration,
-    /// Between polls.
-    pub interval: Duration,
+/// The progress of a deployment's wait: `waiting for <what>: <state> (3s of 300s)`.
+pub fn waiting_for(what: &str) -> Progress<'static> {
+    let what = what.to_string();
+    Progress::notes(move |state| format!("waiting for {what}: {state}"))
 }
 
 /// A revision one can deploy.
@@ -154,7 +117,7 @@ pub struct Revision {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeployState {
     /// `docker`, `ecs` or `render`.
-    pub target: String,
+    pub target: Backend,
     /// `status`, `history`, `rollback` or `restore`.
     pub action: String,
     /// `status`: what runs now.
@@ -188,16 +151,61 @@ impl Document for DeployState {
     const SOURCE: &'static str = "rb-deploy";
 }
 
+/// A kind of deployment: where the app runs.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// docker compose on this host.
+    #[default]
+    Docker,
+    /// An AWS ECS service.
+    Ecs,
+    /// A Render service.
+    Render,
+}
+
+impl Backend {
+    /// Every backend, in the order the messages name them.
+    pub const ALL: [Backend; 3] = [Backend::Docker, Backend::Ecs, Backend::Render];
+
+    /// Its name, as `--target` and `[deploy] target` take it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Docker => "docker",
+            Backend::Ecs => "ecs",
+            Backend::Render => "render",
+        }
+    }
+
+    /// The backend `name` names, or a usage error that lists them.
+    pub fn named(name: &str) -> Result<Backend> {
+        Backend::ALL.into_iter().find(|b| b.as_str() == name).ok_or_else(|| {
+            usage(format!("unknown deployment target {name:?}: the targets are docker, ecs and render"))
+                .hint(format!("--target, or [deploy] target in {FILE}"))
+        })
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where the app is deployed.
 pub trait Target {
+    /// Which kind of deployment it is.
+    fn backend(&self) -> Backend;
     /// `docker`, `ecs` or `render`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.backend().as_str()
+    }
     /// What runs now.
     fn current(&self) -> Result<Revision>;
     /// The `status` document: what runs now, and (docker) the containers themselves.
     fn status(&self) -> Result<DeployState> {
         Ok(DeployState {
-            target: self.name().to_string(),
+            target: self.backend(),
             action: "status".to_string(),
             current: Some(self.current()?),
             ..DeployState::default()
@@ -228,14 +236,10 @@ pub fn target(
     recreate: bool,
 ) -> Result<Box<dyn Target>> {
     let deploy: DeployConfig = config.section("deploy")?;
-    match chosen.unwrap_or(&deploy.target) {
-        "docker" => Ok(Box::new(docker::Docker::new(store, deploy, recreate)?)),
-        "ecs" => Ok(Box::new(ecs::Ecs::new(store, deploy)?)),
-        "render" => Ok(Box::new(render::Render::new(deploy)?)),
-        other => {
-            Err(usage(format!("unknown deployment target {other:?}: the targets are docker, ecs and render"))
-                .hint(format!("--target, or [deploy] target in {FILE}")))
-        }
+    match Backend::named(chosen.unwrap_or(&deploy.target))? {
+        Backend::Docker => Ok(Box::new(docker::Docker::new(store, deploy, recreate)?)),
+        Backend::Ecs => Ok(Box::new(ecs::Ecs::new(store, deploy)?)),
+        Backend::Render => Ok(Box::new(render::Render::new(deploy)?)),
     }
 }
 
@@ -259,14 +263,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     // `restore` takes its target from the document (a --target must agree).
     let wanted = if matches!(cli.command, Command::Restore { .. }) { Some(wanted()?) } else { None };
     if let (Some(w), Some(t)) = (&wanted, &cli.target)
-        && w.target != *t
+        && w.target.as_str() != t
     {
         return Err(usage(format!("the document is about {}, not {t}", w.target)));
     }
-    let chosen = wanted.as_ref().map(|w| w.target.clone()).or(cli.target.clone());
+    let chosen = wanted.as_ref().map(|w| w.target.as_str().to_string()).or(cli.target.clone());
     let t = target(&store, &config, chosen.as_deref(), recreate)?;
     let doc = |action: &str| DeployState {
-        target: t.name().to_string(),
+        target: t.backend(),
         action: action.to_string(),
         ..DeployState::default()
     };
@@ -346,7 +350,7 @@ fn rollback(
         common::note(&format!("{}: {} → {}", t.name(), what(&current), what(&target)));
     }
     let mut doc = DeployState {
-        target: t.name().to_string(),
+        target: t.backend(),
         action: action.to_string(),
         before: Some(current.id.clone()),
         after: Some(target.id.clone()),
@@ -399,10 +403,7 @@ fn rollback(
             )))
         }
     });
-    let event = match &result {
-        Ok(_) => Event::new(&format!("deploy-{action}"), true),
-        Err(e) => Event::new(&format!("deploy-{action}"), false).error(e),
-    };
+    let event = Event::ended(&format!("deploy-{action}"), result.as_ref().err());
     store.log_or_warn(event.set(&format!("deploy {}", t.name())).snapshot(&target.id));
     drop(lock);
     doc.health = last;
@@ -436,9 +437,24 @@ fn rollback(
 }
 
 /// The error for a deployment that changed and then did not work out.
-pub fn not_settled(target: &str, what: String, back_to: &str) -> Error {
+pub fn not_settled(target: Backend, what: String, back_to: &str) -> Error {
     partial(
         what,
         format!("`rb-deploy rollback --target {target} --to {back_to}` goes back to what ran before"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_is_named_as_written() {
+        for b in Backend::ALL {
+            assert_eq!(Backend::named(b.as_str()).unwrap(), b);
+            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{b}\""));
+        }
+        let e = Backend::named("k8s").unwrap_err();
+        assert_eq!(e.message(), "unknown deployment target \"k8s\": the targets are docker, ecs and render");
+    }
 }

@@ -12,9 +12,10 @@ use rb_common::config::FILE;
 use rb_common::error::{Result, failed, usage};
 use rb_common::health::Health;
 use rb_common::lock::Lock;
+use rb_common::wait::Poll;
 use serde_json::{Value, json};
 
-use crate::{DeployConfig, Revision, Target, Wait, not_settled};
+use crate::{Backend, DeployConfig, Revision, Target, Wait, not_settled};
 
 /// A Render service.
 pub struct Render {
@@ -98,8 +99,8 @@ impl Render {
 }
 
 impl Target for Render {
-    fn name(&self) -> &'static str {
-        "render"
+    fn backend(&self) -> Backend {
+        Backend::Render
     }
 
     fn current(&self) -> Result<Revision> {
@@ -151,22 +152,22 @@ impl Target for Render {
     ) -> Result<Health> {
         // Whatever fails from here on may have changed the service: exit 3, with the way back.
         let after = |e: rb_common::error::Error| {
-            not_settled("render", format!("rolling back to {}: {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Render, format!("rolling back to {}: {}", to.id, e.message()), &current.id)
         };
         let started = self.request("POST", "/rollback", Some(json!({ "deployId": to.id }))).map_err(after)?;
         let new = started["id"].as_str().unwrap_or_default().to_string();
         let mut status = String::new();
-        let ended = wait.poll(&format!("the rollback deploy {new}"), || {
+        let ended = wait.poll(&crate::waiting_for(&format!("the rollback deploy {new}")), || {
             let d = self.request("GET", &format!("/deploys/{new}"), None).map_err(after)?;
             status = d["status"].as_str().unwrap_or("?").to_string();
             if status == "live" || FAILED.contains(&status.as_str()) {
-                return Ok(Ok(()));
+                return Ok(Poll::Done(()));
             }
-            Ok(Err(status.clone()))
+            Ok(Poll::Pending(status.clone()))
         })?;
         if ended.is_none() {
             return Err(not_settled(
-                "render",
+                Backend::Render,
                 format!("the rollback deploy {new} is still {status} after {}s", wait.timeout.as_secs_f64()),
                 &current.id,
             ));
@@ -178,7 +179,7 @@ impl Target for Render {
             )));
         }
         healthy().map_err(|e| {
-            not_settled("render", format!("{} is live again, but {}", to.id, e.message()), &current.id)
+            not_settled(Backend::Render, format!("{} is live again, but {}", to.id, e.message()), &current.id)
         })
     }
 }

@@ -19,7 +19,7 @@ use rb_common::snapshot::{self, Request};
 use rb_common::store::Store;
 use rb_flag::Given;
 
-use crate::{Report, Step};
+use crate::{Report, ReportStep, StepStatus};
 
 /// The seed's test names, in its order.
 pub const TESTS: &[&str] = &[
@@ -363,7 +363,7 @@ fn database_migration(sb: &Sandbox) -> Result<Outcome> {
 
 fn deployment(sb: &Sandbox) -> Result<Outcome> {
     let deploy: rb_deploy::DeployConfig = sb.config.section("deploy")?;
-    if deploy.target != "docker" {
+    if deploy.target != rb_deploy::Backend::Docker.as_str() {
         return Ok(Outcome::NotConfigured(format!(
             "the {} target is not drilled (it would change the live deployment)",
             deploy.target
@@ -418,21 +418,21 @@ pub fn drill(live: &Store, tests: &[String], write_file: bool, out: &mut Out) ->
             _ => nginx(&sb),
         });
         let (status, detail) = match outcome {
-            Ok(Outcome::Passed(d)) => ("passed", d),
-            Ok(Outcome::NotConfigured(d)) => ("not-configured", d),
-            Err(e) => ("failed", e.message().to_string()),
+            Ok(Outcome::Passed(d)) => (StepStatus::Passed, d),
+            Ok(Outcome::NotConfigured(d)) => (StepStatus::NotConfigured, d),
+            Err(e) => (StepStatus::Failed, e.message().to_string()),
         };
         let ms = start.elapsed().as_millis() as u64;
         common::note(&format!("[{status}] {name} ({:.1}s): {detail}", ms as f64 / 1000.0));
-        steps.push(Step {
+        steps.push(ReportStep {
             name: name.to_string(),
             action: "snapshot, change, roll back, verify exact (on a copy)".to_string(),
-            status: status.to_string(),
+            status,
             duration_ms: ms,
             detail,
         });
     }
-    let failed_count = steps.iter().filter(|s| s.status == "failed").count();
+    let failed_count = steps.iter().filter(|s| s.status == StepStatus::Failed).count();
     let report = Report { action: "drill".to_string(), ok: failed_count == 0, steps, ..Report::default() };
     if write_file {
         let line = rb_common::doc::to_line(&report)?;

@@ -392,10 +392,7 @@ fn change(
             "the values before are in {undo_shown}: `rb-flag restore < {undo_shown}` puts them back"
         ))
     });
-    let event = match &result {
-        Ok(_) => Event::new(&format!("flag-{action}"), true),
-        Err(e) => Event::new(&format!("flag-{action}"), false).error(e),
-    };
+    let event = Event::ended(&format!("flag-{action}"), result.as_ref().err());
     store.log_or_warn(event.set("flags").snapshot(&undo_id));
     drop(lock);
     let replaced = result?;

@@ -767,10 +767,7 @@ fn conclude(
         remove_journal(store)?;
     }
     let action = format!("migrate-{}", doc.action);
-    let event = match &outcome {
-        Ok(()) => Event::new(&action, true),
-        Err(e) => Event::new(&action, false).error(&failed(e.clone())),
-    };
+    let event = Event::ended(&action, outcome.as_ref().err().map(|e| failed(e.clone())).as_ref());
     store.log_or_warn(event.set("django").snapshot(doc.backup.as_ref().map_or("", |b| b.id.as_str())));
     // What was done, kept in the store before it is printed: the undo survives a stdout that
     // has gone away.
@@ -1187,10 +1184,7 @@ fn restore_db(store: &Store, db: &mut Db, id: &str, dry_run: bool, out: &mut Out
     doc.backup = db::backup(store, db, &backup_how)?;
     let done = db::restore_backup(store, db, &path, ext);
     let after = db.state(&[]);
-    let event = match &done {
-        Ok(()) => Event::new("migrate-restore-db", true),
-        Err(e) => Event::new("migrate-restore-db", false).error(e),
-    };
+    let event = Event::ended("migrate-restore-db", done.as_ref().err());
     store.log_or_warn(event.set("django").snapshot(id));
     if let Err(e) = done {
         return Err(e.context(format!("restoring {id}")));

@@ -18,6 +18,7 @@ use rb_common::config::{FILE, NGINX_CONF, NginxConfig};
 use rb_common::error::{Result, failed, usage};
 use rb_common::exec::{self, Output};
 use rb_common::nginx::{config_files, top_level};
+use rb_common::wait::{Poll, Progress, Wait};
 use serde::{Deserialize, Serialize};
 
 /// One step of an `nginx` document: what was done, whether it worked, and what nginx said.
@@ -231,38 +232,47 @@ impl Nginx {
         let errors = |messages: &mut Vec<String>| {
             messages.extend(log.map(|l| log_errors(l, offset, master)).unwrap_or_default());
         };
-        let timeout = Duration::from_secs_f64(self.config.reload_timeout_s);
-        let start = Instant::now();
+        let wait = Wait::new(Duration::from_secs_f64(self.config.reload_timeout_s), RELOAD_INTERVAL);
+        // A reload takes a moment; one that takes longer is said, every 5 s.
+        let progress = Progress::notes(|_| {
+            format!("waiting for the nginx master (pid {master}) to take the configuration")
+        })
+        .after(Duration::from_secs(2))
+        .every(Duration::from_secs(5));
         let mut rejected_at: Option<(Instant, u64)> = None;
-        let mut said: Option<Instant> = None;
-        loop {
+        let mut new: Vec<u32> = Vec::new();
+        let outcome = wait.poll(&progress, || {
             if !is_nginx(master) {
                 errors(&mut messages);
-                return Ok(Step::failed(
-                    step_name,
-                    format!(
-                        "the nginx master (pid {master}) exited after the reload signal: nginx is not running"
-                    ),
-                )
-                .command(&argv)
-                .messages(messages));
+                return Ok(Poll::Done(
+                    Step::failed(
+                        step_name,
+                        format!(
+                            "the nginx master (pid {master}) exited after the reload signal: nginx is not running"
+                        ),
+                    )
+                    .command(&argv)
+                    .messages(std::mem::take(&mut messages)),
+                ));
             }
             let now = workers(master);
-            let new: Vec<u32> = now.difference(&before).copied().collect();
+            new = now.difference(&before).copied().collect();
             // Taken: new workers run, and every old one is gone or shutting down, so the next
             // request is served by the new configuration.
             if !new.is_empty() && before.iter().all(|pid| !now.contains(pid) || shutting_down(*pid)) {
                 let old: Vec<u32> = before.iter().copied().collect();
-                return Ok(Step::ok(
-                    step_name,
-                    format!(
-                        "the nginx master (pid {master}) took the configuration: new workers {} replace {}",
-                        list(&new),
-                        if old.is_empty() { "none".to_string() } else { list(&old) }
-                    ),
-                )
-                .command(&argv)
-                .messages(messages));
+                return Ok(Poll::Done(
+                    Step::ok(
+                        step_name,
+                        format!(
+                            "the nginx master (pid {master}) took the configuration: new workers {} replace {}",
+                            list(&new),
+                            if old.is_empty() { "none".to_string() } else { list(&old) }
+                        ),
+                    )
+                    .command(&argv)
+                    .messages(std::mem::take(&mut messages)),
+                ));
             }
             // The master logs [emerg] and keeps its workers when it rejects the new
             // configuration; wait until it has said everything (its log stops growing).
@@ -275,7 +285,7 @@ impl Nginx {
                             && workers(master).difference(&before).next().is_none() =>
                     {
                         errors(&mut messages);
-                        return Ok(rejected(step_name, master, &argv, messages));
+                        return Ok(Poll::Done(rejected(step_name, master, &argv, std::mem::take(&mut messages))));
                     }
                     Some((_, seen)) if seen != len => rejected_at = Some((Instant::now(), len)),
                     None if !log_errors(log, offset, master).is_empty() => {
@@ -284,38 +294,31 @@ impl Nginx {
                     _ => {}
                 }
             }
-            if start.elapsed() > timeout {
-                errors(&mut messages);
-                let mut step = rejected(step_name, master, &argv, messages);
-                step.detail = if new.is_empty() {
-                    format!(
-                        "the nginx master (pid {master}) started no new workers within {}s of the reload signal: the reload did not take",
-                        self.config.reload_timeout_s
-                    )
-                } else {
-                    format!(
-                        "the nginx master (pid {master}) started new workers {} but old ones were still serving after {}s",
-                        list(&new),
-                        self.config.reload_timeout_s
-                    )
-                };
-                return Ok(step);
-            }
-            // A reload takes a moment; one that takes longer is said, every 5 s.
-            if start.elapsed() > Duration::from_secs(2)
-                && said.is_none_or(|at: Instant| at.elapsed().as_secs() >= 5)
-            {
-                rb_common::cli::note(&format!(
-                    "waiting for the nginx master (pid {master}) to take the configuration ({:.0}s of {:.0}s)",
-                    start.elapsed().as_secs_f64(),
-                    timeout.as_secs_f64()
-                ));
-                said = Some(Instant::now());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            Ok(Poll::Pending(String::new()))
+        })?;
+        if let Some(step) = outcome {
+            return Ok(step);
         }
+        errors(&mut messages);
+        let mut step = rejected(step_name, master, &argv, messages);
+        step.detail = if new.is_empty() {
+            format!(
+                "the nginx master (pid {master}) started no new workers within {}s of the reload signal: the reload did not take",
+                self.config.reload_timeout_s
+            )
+        } else {
+            format!(
+                "the nginx master (pid {master}) started new workers {} but old ones were still serving after {}s",
+                list(&new),
+                self.config.reload_timeout_s
+            )
+        };
+        Ok(step)
     }
 }
+
+/// How often a reload is looked at, at most: a reload usually takes a few milliseconds.
+const RELOAD_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Where a running nginx keeps its state, and what it reads.
 #[derive(Debug, Clone, Default)]

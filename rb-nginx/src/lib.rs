@@ -170,10 +170,7 @@ fn reload(store: &Store, config: &Config, out: &mut Out) -> Result<()> {
     } else {
         Some(step_error(&test, "nginx was not reloaded"))
     };
-    let event = match &error {
-        None => Event::new("reload", true).message("RELOAD SUCCESS"),
-        Some(e) => Event::new("reload", false).message("RELOAD FAILED").error(e),
-    };
+    let event = Event::ended("reload", error.as_ref()).messages("RELOAD SUCCESS", "RELOAD FAILED");
     store.log_or_warn(event.set(SET));
     if error.is_none() {
         common::note("nginx reloaded: its workers run the configuration on disk");

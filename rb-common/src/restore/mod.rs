@@ -131,10 +131,7 @@ pub fn preview(store: &Store, snap: &Snapshot, opts: Options) -> Result<RestoreD
 }
 
 fn log(store: &Store, action: &str, result: &Result<RestoreDoc>, set: &str, id: &str, undo: Option<&str>) {
-    let event = match result {
-        Ok(_) => Event::new(action, true),
-        Err(e) => Event::new(action, false).error(e),
-    };
+    let event = Event::ended(action, result.as_ref().err());
     store.log_or_warn(event.set(set).snapshot(id).undo(undo));
 }
 

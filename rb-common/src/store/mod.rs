@@ -301,6 +301,24 @@ impl Event {
         }
     }
 
+    /// The event of an action that ended with `error`, or without one: `ok` and the
+    /// `ROLLBACK` message follow from it, and the error is recorded. Callers with a `Result`
+    /// pass `result.as_ref().err()`.
+    pub fn ended(action: &str, error: Option<&Error>) -> Self {
+        match error {
+            None => Event::new(action, true),
+            Some(e) => Event::new(action, false).error(e),
+        }
+    }
+
+    /// Replaces the message with `success` or `failure`, as the event is ok or not: a backup
+    /// (`SNAPSHOT SUCCESS`) or a reload is not a rollback.
+    #[must_use]
+    pub fn messages(self, success: &str, failure: &str) -> Self {
+        let m = if self.ok { success } else { failure };
+        self.message(m)
+    }
+
     /// Replaces the message.
     #[must_use]
     pub fn message(mut self, m: &str) -> Self {
@@ -1099,6 +1117,16 @@ fn read_tags(dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_ends_as_its_error_says() {
+        let ok = Event::ended("restore", None);
+        assert!(ok.ok && ok.error.is_none() && ok.message == "ROLLBACK SUCCESS");
+        let bad =
+            Event::ended("restore", Some(&failed("it broke"))).messages("RELOAD SUCCESS", "RELOAD FAILED");
+        assert!(!bad.ok && bad.message == "RELOAD FAILED");
+        assert_eq!(bad.error.as_deref(), Some("it broke"));
+    }
 
     #[test]
     fn ids() {

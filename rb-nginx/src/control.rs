@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// One step of an `nginx` document: what was done, whether it worked, and what nginx said.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Step {
+pub struct NginxStep {
     /// `restore`, `test`, `reload`, `revert` or `reload-previous`.
     pub step: String,
     /// Whether it worked.
@@ -38,23 +38,29 @@ pub struct Step {
     pub messages: Vec<String>,
 }
 
-impl Step {
+impl NginxStep {
     /// A step that worked.
-    pub fn ok(step: &str, detail: impl Into<String>) -> Step {
-        Step { step: step.to_string(), ok: true, command: None, detail: detail.into(), messages: Vec::new() }
+    pub fn ok(step: &str, detail: impl Into<String>) -> NginxStep {
+        NginxStep {
+            step: step.to_string(),
+            ok: true,
+            command: None,
+            detail: detail.into(),
+            messages: Vec::new(),
+        }
     }
 
     /// A step that failed.
-    pub fn failed(step: &str, detail: impl Into<String>) -> Step {
-        Step { ok: false, ..Step::ok(step, detail) }
+    pub fn failed(step: &str, detail: impl Into<String>) -> NginxStep {
+        NginxStep { ok: false, ..NginxStep::ok(step, detail) }
     }
 
-    fn command(mut self, argv: &[String]) -> Step {
+    fn command(mut self, argv: &[String]) -> NginxStep {
         self.command = Some(exec::display(argv));
         self
     }
 
-    fn messages(mut self, messages: Vec<String>) -> Step {
+    fn messages(mut self, messages: Vec<String>) -> NginxStep {
         self.messages = messages;
         self
     }
@@ -92,18 +98,21 @@ impl Nginx {
     }
 
     /// The `test` step from what `nginx -t` said (`None`: it was not run).
-    pub fn test_step(&self, output: &Output) -> Step {
+    pub fn test_step(&self, output: &Output) -> NginxStep {
         let argv = self.argv(&["-t"]);
         let step = if output.ok() {
-            Step::ok("test", "the configuration on disk passed nginx -t")
+            NginxStep::ok("test", "the configuration on disk passed nginx -t")
         } else {
-            Step::failed("test", format!("nginx -t refused the configuration on disk ({})", output.status()))
+            NginxStep::failed(
+                "test",
+                format!("nginx -t refused the configuration on disk ({})", output.status()),
+            )
         };
         step.command(&argv).messages(output.lines())
     }
 
     /// Runs `nginx -t`.
-    pub fn test(&self) -> Result<Step> {
+    pub fn test(&self) -> Result<NginxStep> {
         let check = self.config.test_check();
         let output = exec::run(&check.argv, &self.root, &check.setting)?;
         Ok(self.test_step(&output))
@@ -213,11 +222,11 @@ impl Nginx {
     /// Sends `-s reload` and waits until the master has replaced its workers (an ok step:
     /// new workers started and every old one gone or shutting down) or rejected the
     /// configuration (a failed step). `Err` only when the nginx program cannot be started.
-    pub fn reload(&self, runtime: &Runtime, step_name: &str) -> Result<Step> {
+    pub fn reload(&self, runtime: &Runtime, step_name: &str) -> Result<NginxStep> {
         let argv = self.argv(&["-s", "reload"]);
         let master = match self.master(runtime) {
             Ok(pid) => pid,
-            Err(e) => return Ok(Step::failed(step_name, e.message()).command(&argv)),
+            Err(e) => return Ok(NginxStep::failed(step_name, e.message()).command(&argv)),
         };
         let before = workers(master);
         let log = runtime.error_log.as_deref();
@@ -225,7 +234,7 @@ impl Nginx {
         let sent = self.run(&["-s", "reload"])?;
         let mut messages = sent.lines();
         if !sent.ok() {
-            return Ok(Step::failed(step_name, format!("nginx -s reload failed ({})", sent.status()))
+            return Ok(NginxStep::failed(step_name, format!("nginx -s reload failed ({})", sent.status()))
                 .command(&argv)
                 .messages(messages));
         }
@@ -245,7 +254,7 @@ impl Nginx {
             if !is_nginx(master) {
                 errors(&mut messages);
                 return Ok(Poll::Done(
-                    Step::failed(
+                    NginxStep::failed(
                         step_name,
                         format!(
                             "the nginx master (pid {master}) exited after the reload signal: nginx is not running"
@@ -262,7 +271,7 @@ impl Nginx {
             if !new.is_empty() && before.iter().all(|pid| !now.contains(pid) || shutting_down(*pid)) {
                 let old: Vec<u32> = before.iter().copied().collect();
                 return Ok(Poll::Done(
-                    Step::ok(
+                    NginxStep::ok(
                         step_name,
                         format!(
                             "the nginx master (pid {master}) took the configuration: new workers {} replace {}",
@@ -344,8 +353,8 @@ fn shutting_down(pid: u32) -> bool {
         .is_ok_and(|c| String::from_utf8_lossy(&c).contains("shutting down"))
 }
 
-fn rejected(step_name: &str, master: u32, argv: &[String], messages: Vec<String>) -> Step {
-    Step::failed(
+fn rejected(step_name: &str, master: u32, argv: &[String], messages: Vec<String>) -> NginxStep {
+    NginxStep::failed(
         step_name,
         format!(
             "the nginx master (pid {master}) rejected the configuration at reload and kept its old workers"

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cli::Cli;
 use cli::Command;
-pub use control::{Nginx, Runtime, Step};
+pub use control::{Nginx, NginxStep, Runtime};
 
 /// The set `rb-nginx snapshot` takes and `latest` means.
 pub const SET: &str = "nginx";
@@ -45,7 +45,7 @@ pub struct NginxDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreDoc>,
     /// Each step in order.
-    pub steps: Vec<Step>,
+    pub steps: Vec<NginxStep>,
     /// True when nothing was changed or run because `--dry-run` was given.
     pub dry_run: bool,
 }
@@ -56,7 +56,7 @@ impl Document for NginxDoc {
 }
 
 impl NginxDoc {
-    fn new(action: &str, steps: Vec<Step>) -> NginxDoc {
+    fn new(action: &str, steps: Vec<NginxStep>) -> NginxDoc {
         let ok = steps.iter().all(|s| s.ok);
         NginxDoc { action: action.to_string(), ok, snapshot: None, restore: None, steps, dry_run: false }
     }
@@ -90,7 +90,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
             check_set(&snap)?;
             let _ = checksum; // accepted as before: comparing by content is the default now
             let opts = Options { keep_extra: false, quick: false, after: Some("`rb-nginx reload`") };
-            let how = How { opts, reload: !no_reload };
+            let how = RestoreOptions { opts, reload: !no_reload };
             if dry_run || diff {
                 // One plan (it hashes every live file) for the diff and the dry run's document.
                 if dry_run {
@@ -111,7 +111,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 
 /// How to restore: the engine's options, and whether to reload.
 #[derive(Debug, Clone, Copy)]
-struct How {
+struct RestoreOptions {
     opts: Options,
     reload: bool,
 }
@@ -151,7 +151,7 @@ fn conclude(out: &mut Out, doc: NginxDoc, error: Option<Error>) -> Result<()> {
 
 /// The one-line error for a failed step, ending with what that means for the files. It
 /// quotes nginx's last complaints (not its `[notice]` chatter); the details carry it all.
-fn step_error(step: &Step, outcome: &str) -> Error {
+fn step_error(step: &NginxStep, outcome: &str) -> Error {
     let complaints: Vec<&String> = step.messages.iter().filter(|m| !m.contains("[notice]")).collect();
     let said = complaints.iter().rev().take(3).rev().map(|m| m.as_str()).collect::<Vec<_>>().join(" / ");
     let said = if said.is_empty() { String::new() } else { format!(": {said}") };
@@ -189,9 +189,9 @@ fn counts(doc: &RestoreDoc) -> String {
     format!("{} created, {} modified, {} removed", doc.created.len(), doc.modified.len(), doc.removed.len())
 }
 
-fn preview(snap: &Snapshot, doc: RestoreDoc, how: How, out: &mut Out) -> Result<()> {
+fn preview(snap: &Snapshot, doc: RestoreDoc, how: RestoreOptions, out: &mut Out) -> Result<()> {
     let then = if how.reload { "test and reload" } else { "test" };
-    let step = Step::ok(
+    let step = NginxStep::ok(
         "restore",
         format!("would restore {}: {}; would then {then}", snap.manifest.id, counts(&doc)),
     );
@@ -203,7 +203,13 @@ fn preview(snap: &Snapshot, doc: RestoreDoc, how: How, out: &mut Out) -> Result<
     out.emit(&nginx_doc)
 }
 
-fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, out: &mut Out) -> Result<()> {
+fn restore_snapshot(
+    store: &Store,
+    config: &Config,
+    snap: &Snapshot,
+    how: RestoreOptions,
+    out: &mut Out,
+) -> Result<()> {
     rb_common::legacy::note_left_alone(snap);
     // Bad input, a missing or misdirected nginx, and an nginx that is not running are found
     // before anything changes; the restore plans again under the lock.
@@ -216,15 +222,15 @@ fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, o
     }
     let lock = store.lock()?;
     let check = nginx.config.test_check();
-    let mut steps: Vec<Step> = Vec::new();
+    let mut steps: Vec<NginxStep> = Vec::new();
     let mut changed = false;
     let result = restore::restore_then(store, &lock, snap, how.opts, Some(&check), &mut |c| {
         changed = c.changed;
         let id = &snap.manifest.id;
         steps.push(if c.changed {
-            Step::ok("restore", format!("the files of {id} were written"))
+            NginxStep::ok("restore", format!("the files of {id} were written"))
         } else {
-            Step::ok("restore", format!("nothing to change: the files already match {id}"))
+            NginxStep::ok("restore", format!("nothing to change: the files already match {id}"))
         });
         let test = nginx.test()?;
         steps.push(test.clone());
@@ -277,7 +283,7 @@ fn restore_snapshot(store: &Store, config: &Config, snap: &Snapshot, how: How, o
 fn failed_restore(
     nginx: &Nginx,
     runtime: &Runtime,
-    mut steps: Vec<Step>,
+    mut steps: Vec<NginxStep>,
     e: Error,
     reverted: bool,
     mut doc: NginxDoc,
@@ -292,7 +298,7 @@ fn failed_restore(
         return conclude(out, doc, Some(e));
     }
     if !reverted {
-        steps.push(Step::failed("revert", format!("the files were not put back: {}", e.message())));
+        steps.push(NginxStep::failed("revert", format!("the files were not put back: {}", e.message())));
         doc.steps = steps;
         let running = if reloaded {
             "nginx's master may be running the restored files; check with `rb-nginx test` and `rb-nginx reload`"
@@ -306,7 +312,7 @@ fn failed_restore(
         .details(e.detail_lines().to_vec());
         return conclude(out, doc, Some(e));
     }
-    steps.push(Step::ok("revert", "the files were put back as they were (from the undo snapshot)"));
+    steps.push(NginxStep::ok("revert", "the files were put back as they were (from the undo snapshot)"));
     if reloaded {
         let again = nginx.reload(runtime, "reload-previous")?;
         steps.push(again.clone());

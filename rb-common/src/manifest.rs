@@ -98,6 +98,83 @@ impl Document for Manifest {
     const SOURCE: &'static str = "rb-snapshot";
 }
 
+/// The `snapshot` document as the tools print it: what a snapshot is — its id, set, counts,
+/// what was missing, why it was taken and its tags — without its entries. The manifest with
+/// every entry stays in the store (`.rb/manifest.json`); `--manifest` prints it instead. A
+/// restore given this document restores the snapshot its `id` names, from the store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    /// The snapshot id (its folder in the store).
+    pub id: String,
+    /// Its set.
+    pub set: String,
+    /// When it was taken, RFC 3339 with the local offset.
+    pub created: String,
+    /// The paths and globs the set named, as given.
+    #[serde(with = "paths::list")]
+    pub paths: Vec<String>,
+    /// The set's `exclude` globs when it was taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// How many entries (files, folders, symlinks, …) the manifest records.
+    pub entries: u64,
+    /// Paths the set named that did not exist; a restore removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "paths::list")]
+    pub missing: Vec<String>,
+    /// Number of regular files.
+    pub files: u64,
+    /// Total size of the regular files in bytes.
+    pub bytes: u64,
+    /// True when every file has a SHA-256 to check (false for the old scripts' backups).
+    pub verified: bool,
+    /// True for a backup the seed's scripts made, read in place.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legacy: bool,
+    /// For an undo snapshot: the snapshot whose restore it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_for: Option<String>,
+    /// True when this describes what would be taken (`--dry-run`); nothing was written.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+    /// Why it was taken (`--message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// True for an ad-hoc snapshot (`--name`): never what `latest` means.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adhoc: bool,
+    /// Its tags (`rb-snapshot tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl Document for Summary {
+    const KIND: &'static str = "snapshot";
+    const SOURCE: &'static str = "rb-snapshot";
+}
+
+impl From<&Manifest> for Summary {
+    fn from(m: &Manifest) -> Summary {
+        Summary {
+            id: m.id.clone(),
+            set: m.set.clone(),
+            created: m.created.clone(),
+            paths: m.paths.clone(),
+            exclude: m.exclude.clone(),
+            entries: m.entries.len() as u64,
+            missing: m.missing.clone(),
+            files: m.files,
+            bytes: m.bytes,
+            verified: m.verified,
+            legacy: m.legacy,
+            undo_for: m.undo_for.clone(),
+            dry_run: m.dry_run,
+            message: m.message.clone(),
+            adhoc: m.adhoc,
+            tags: m.tags.clone(),
+        }
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }

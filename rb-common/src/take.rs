@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::doc::{Changed, Out};
 use crate::error::{Result, usage};
+use crate::manifest::Summary;
 use crate::snapshot::{self, Request};
 use crate::store::Store;
 use crate::ui::{count, note};
@@ -21,13 +22,15 @@ pub struct TakeOptions {
     pub no_link: bool,
     /// Why it is taken, kept in the manifest (one line).
     pub message: Option<String>,
+    /// Print the whole manifest, every entry, instead of the summary (`--manifest`).
+    pub manifest: bool,
 }
 
 /// `rb-snapshot SET`: takes a snapshot of the configured (or built-in) set `set` and prints
 /// its document, with the notes `rb-snapshot` prints.
 pub fn take_set(store: &Store, config: &Config, set: &str, opts: &TakeOptions, out: &mut Out) -> Result<()> {
     let req = set_request(store, config, set, opts)?;
-    take(store, &req, out)
+    take(store, &req, opts.manifest, out)
 }
 
 /// The request for the named set `set`: refused when the name is a path (an ad-hoc set
@@ -71,9 +74,10 @@ pub fn request(
 }
 
 /// Takes the snapshot `req` asks for (under the store's lock unless a dry run), notes what it
-/// took on stderr and prints its document: after a real one through
-/// [`Out::emit_after_change`], so a stdout gone away is exit 3 naming the snapshot.
-pub fn take(store: &Store, req: &Request, out: &mut Out) -> Result<()> {
+/// took on stderr and prints its document — the summary, or with `whole` the manifest with
+/// every entry: after a real one through [`Out::emit_after_change`], so a stdout gone away
+/// is exit 3 naming the snapshot.
+pub fn take(store: &Store, req: &Request, whole: bool, out: &mut Out) -> Result<()> {
     let manifest = if req.dry_run {
         snapshot::take(store, req)?
     } else {
@@ -93,11 +97,11 @@ pub fn take(store: &Store, req: &Request, out: &mut Out) -> Result<()> {
         count(manifest.bytes as usize, "byte", "bytes"),
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
-    if req.dry_run {
-        return out.emit(&manifest);
+    let changed = Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it");
+    match (whole, req.dry_run) {
+        (true, true) => out.emit(&manifest),
+        (true, false) => out.emit_after_change(&manifest, &changed),
+        (false, true) => out.emit(&Summary::from(&manifest)),
+        (false, false) => out.emit_after_change(&Summary::from(&manifest), &changed),
     }
-    out.emit_after_change(
-        &manifest,
-        &Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it"),
-    )
 }

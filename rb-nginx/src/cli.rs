@@ -67,6 +67,9 @@ pub enum Command {
         /// Copy every file, even those unchanged since the previous nginx snapshot
         #[arg(long)]
         no_link: bool,
+        /// Print the whole manifest (every entry) instead of the summary
+        #[arg(long)]
+        manifest: bool,
     },
     /// Test the configuration on disk with the configured `nginx -t`; exit 1 if it fails
     Test,

@@ -65,9 +65,9 @@ impl NginxDoc {
 /// Runs `rb-nginx` with parsed arguments, writing documents to `out`.
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     match cli.command {
-        Command::Snapshot { dry_run, no_link } => {
+        Command::Snapshot { dry_run, no_link, manifest } => {
             let (store, config) = cli.store.open()?;
-            let opts = TakeOptions { dry_run, no_link, message: None };
+            let opts = TakeOptions { dry_run, no_link, manifest, ..TakeOptions::default() };
             rb_common::take::take_set(&store, &config, SET, &opts, out)
         }
         Command::Test => {

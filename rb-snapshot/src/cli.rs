@@ -38,8 +38,9 @@ exits 3 (the error says how to finish it: rb-restore --resume or --abort, say)."
 ///
 /// Files keep their project-relative places, modes, mtimes; symlinks stay links; empty
 /// folders are kept. The snapshot is built under a temporary name and appears only when it is
-/// whole. Its document (the manifest) is printed on stdout; a listed path that does not exist
-/// is reported in it as `missing`.
+/// whole. Its `snapshot` document is printed on stdout: a summary (id, set, counts, missing,
+/// message, tags; `--manifest` prints the whole manifest the store keeps), which rb-restore
+/// takes on stdin. A listed path that does not exist is reported in it as `missing`.
 #[derive(Debug, Parser)]
 #[command(name = "rb-snapshot", version, after_help = rb_common::exit::after_help(AFTER_HELP), args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -62,6 +63,9 @@ pub struct Cli {
     /// otherwise hard-linked from it, as `rsync --link-dest` does)
     #[arg(long)]
     pub no_link: bool,
+    /// Print the whole manifest (every entry, with its hash) instead of the summary
+    #[arg(long)]
+    pub manifest: bool,
     /// Where the project and its backups are.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -70,7 +74,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the snapshots in the store, oldest first: one `snapshot` document each
+    /// List the snapshots in the store, oldest first: one `snapshot` summary document each
     List {
         /// Only the snapshots of this set
         #[arg(value_name = "SET")]
@@ -79,6 +83,9 @@ pub enum Command {
         /// terminal, JSON on a pipe
         #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
         format: rb_common::table::Format,
+        /// Print each snapshot's whole manifest (every entry) instead of its summary
+        #[arg(long)]
+        manifest: bool,
     },
     /// Remove old snapshots and old files rb wrote: keep the newest N of each set and of each
     /// kind of file (database backups db_*, env_* files with rb's header, flags_*, report_*,
@@ -148,6 +155,9 @@ pub enum Command {
         /// With `latest` or `latest-good`: the newest of this set
         #[arg(long, value_name = "SET")]
         set: Option<String>,
+        /// Print the whole manifest (every entry) instead of the summary
+        #[arg(long)]
+        manifest: bool,
     },
 }
 

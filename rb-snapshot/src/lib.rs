@@ -8,6 +8,7 @@ use std::path::Path;
 use rb_common::config::{self, Config};
 use rb_common::doc::{Changed, Out};
 use rb_common::error::{Result, failed, usage};
+use rb_common::manifest::Summary;
 use rb_common::restore::{check_file, damaged};
 use rb_common::snapshot::{self, Manifest, Node};
 use rb_common::store::{Retention, Store};
@@ -20,11 +21,15 @@ pub use cli::Cli;
 pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let (store, config) = cli.store.open()?;
     match &cli.command {
-        Some(cli::Command::List { set, format }) => list(&store, &config, set.as_deref(), *format, out),
+        Some(cli::Command::List { set, format, manifest }) => {
+            list(&store, &config, set.as_deref(), *format, *manifest, out)
+        }
         Some(cli::Command::Diff { from, to, set, quick, format }) => {
             diff(&store, from, to.as_deref(), set.as_deref(), *quick, *format, out)
         }
-        Some(cli::Command::Verify { id, set }) => verify(&store, id, set.as_deref(), out),
+        Some(cli::Command::Verify { id, set, manifest }) => {
+            verify(&store, id, set.as_deref(), *manifest, out)
+        }
         Some(cli::Command::Prune { keep, keep_within, set, dry_run }) => {
             prune(&store, *keep, keep_within.as_deref(), set.as_deref(), *dry_run, out)
         }
@@ -35,7 +40,12 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
 
 /// The set name and specs the command line asks for.
 fn request(store: &Store, config: &Config, cli: &Cli) -> Result<snapshot::Request> {
-    let opts = TakeOptions { dry_run: cli.dry_run, no_link: cli.no_link, message: cli.message.clone() };
+    let opts = TakeOptions {
+        dry_run: cli.dry_run,
+        no_link: cli.no_link,
+        message: cli.message.clone(),
+        manifest: cli.manifest,
+    };
     match &cli.name {
         Some(name) => {
             config::check_set_name(name)?;
@@ -75,7 +85,7 @@ fn spec_of(root: &Path, arg: &str) -> Result<String> {
 }
 
 fn take(store: &Store, config: &Config, cli: &Cli, out: &mut Out) -> Result<()> {
-    take::take(store, &request(store, config, cli)?, out)
+    take::take(store, &request(store, config, cli)?, cli.manifest, out)
 }
 
 fn list(
@@ -83,6 +93,7 @@ fn list(
     config: &Config,
     set: Option<&str>,
     format: rb_common::table::Format,
+    whole: bool,
     out: &mut Out,
 ) -> Result<()> {
     let mut unreadable = 0;
@@ -122,7 +133,10 @@ fn list(
                     "{}  {}  {} files, {} bytes, {how}{tags}{message}",
                     m.id, m.created, m.files, m.bytes
                 ));
-                out.emit(m)?;
+                match whole {
+                    true => out.emit(m)?,
+                    false => out.emit(&Summary::from(m))?,
+                }
             }
             Err(e) => {
                 common::warn(&format!("{}: {}", listed.id, e.message()));
@@ -346,7 +360,7 @@ fn tag(store: &Store, id: &str, tags: &[String], remove: bool, out: &mut Out) ->
     let mut m = snap.manifest;
     m.tags = now;
     out.emit_after_change(
-        &m,
+        &Summary::from(&m),
         &Changed::new(
             format!("the tags of {id} were changed"),
             format!("rb-snapshot list shows them; `rb-snapshot tag {id} --remove TAG` takes one off"),
@@ -354,7 +368,7 @@ fn tag(store: &Store, id: &str, tags: &[String], remove: bool, out: &mut Out) ->
     )
 }
 
-fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<()> {
+fn verify(store: &Store, id: &str, set: Option<&str>, whole: bool, out: &mut Out) -> Result<()> {
     let snap = store.resolve(id, set)?;
     let m: &Manifest = &snap.manifest;
     if m.legacy {
@@ -389,5 +403,8 @@ fn verify(store: &Store, id: &str, set: Option<&str>, out: &mut Out) -> Result<(
     }
     damaged(&m.id, problems, "")?;
     common::note(&format!("{}: {} entries verified", m.id, m.entries.len()));
-    out.emit(m)
+    match whole {
+        true => out.emit(m),
+        false => out.emit(&Summary::from(m)),
+    }
 }

@@ -134,7 +134,8 @@ fn one_path<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 // ---------------------------------------------------------------------------------------------
 // rb-snapshot, rb-restore
 
-/// The `snapshot` document (`rb-snapshot`), also `.rb/manifest.json` in the store.
+/// The whole manifest: `.rb/manifest.json` in the store, and the `snapshot` document that
+/// `rb-snapshot --manifest` prints.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -170,6 +171,42 @@ pub struct Manifest {
 }
 
 impl Document for Manifest {
+    const KIND: &'static str = "snapshot";
+}
+
+/// The `snapshot` document as the tools print it by default: a summary, no entries.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub id: String,
+    pub set: String,
+    pub created: String,
+    #[serde(deserialize_with = "path_list")]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// How many entries the manifest in the store has.
+    pub entries: u64,
+    #[serde(default, deserialize_with = "path_list")]
+    pub missing: Vec<String>,
+    pub files: u64,
+    pub bytes: u64,
+    pub verified: bool,
+    #[serde(default)]
+    pub legacy: bool,
+    #[serde(default)]
+    pub undo_for: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub adhoc: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Document for Summary {
     const KIND: &'static str = "snapshot";
 }
 

@@ -41,7 +41,7 @@ use crate::doc::Document;
 use crate::error::{Result, failed, usage};
 use crate::exec;
 use crate::lock::Lock;
-use crate::manifest::{Manifest, UNDO_SET};
+use crate::manifest::{Manifest, Summary, UNDO_SET};
 use crate::paths;
 use crate::signals;
 use crate::snapshot::{self, Item};
@@ -233,6 +233,32 @@ pub fn from_stdin(store: &Store) -> Result<Snapshot> {
                 ))
             })?;
             store.load(&undo)
+        }
+        _ if value.get("entries").is_some_and(|e| !e.is_array()) => {
+            // A summary (what rb-snapshot prints): the snapshot its id names, from the store.
+            let wanted: Summary = crate::doc::from_value(value, &origin).map_err(|e| {
+                e.hint(format!("{tool} takes a `snapshot` document (rb-snapshot) or a `restore` document"))
+            })?;
+            if wanted.dry_run {
+                return Err(failed(format!(
+                    "{origin}: snapshot {} is from a --dry-run and was never written",
+                    wanted.id
+                )));
+            }
+            crate::store::check_id(&wanted.id)?;
+            let snap = store.load(&wanted.id)?;
+            let stored = Summary::from(&snap.manifest);
+            if (&stored.set, stored.entries, stored.files, stored.bytes, &stored.missing)
+                != (&wanted.set, wanted.entries, wanted.files, wanted.bytes, &wanted.missing)
+            {
+                return Err(usage(format!(
+                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
+                    store.shown(),
+                    wanted.id
+                ))
+                .hint("restore by id to use the stored manifest"));
+            }
+            Ok(snap)
         }
         _ => {
             let wanted: Manifest = crate::doc::from_value(value, &origin).map_err(|e| {

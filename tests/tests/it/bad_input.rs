@@ -1,13 +1,13 @@
 //! Every bad input: its exit code, a one-line error, and the tree exactly as it was.
 
-use rb_tests::docs::Manifest;
+use rb_tests::docs::Summary;
 use rb_tests::{Scenario, Tree};
 
 /// A helpdesk project with one config snapshot; returns it and its document line.
-fn with_snapshot() -> (Scenario, Manifest, String) {
+fn with_snapshot() -> (Scenario, Summary, String) {
     let s = Scenario::helpdesk();
     let run = s.cmd("rb-snapshot").run().success();
-    let m: Manifest = run.doc();
+    let m: Summary = run.doc();
     // Something for a restore to change, so that "nothing changed" means something.
     s.append("core/config/settings/base.py", "# broken\n");
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
@@ -127,14 +127,19 @@ fn a_document_whose_id_leaves_the_store() {
 
 #[test]
 fn a_document_that_differs_from_the_stored_manifest() {
-    let (s, _, line) = with_snapshot();
+    let (s, m, summary) = with_snapshot();
+    // The whole manifest (`--manifest`), with an entry changed.
+    let line = s.read(&format!("backups/{}/.rb/manifest.json", m.id));
     let evil = line.replace("\"path\":\"nginx/nginx.conf\"", "\"path\":\"../outside/nginx.conf\"");
     assert_ne!(evil, line);
+    refused(&s, &[], &evil, 2, "the document differs from backups/config_20251013_120000/.rb/manifest.json");
+    // The summary rb-snapshot prints, with a count changed.
+    let evil = summary.replacen("\"files\":", "\"files\":9", 1);
     refused(&s, &[], &evil, 2, "the document differs from backups/config_20251013_120000/.rb/manifest.json");
 }
 
 /// Rewrites the stored manifest of `m` with `edit` applied to its text.
-fn tamper_manifest(s: &Scenario, m: &Manifest, edit: impl Fn(&str) -> String) {
+fn tamper_manifest(s: &Scenario, m: &Summary, edit: impl Fn(&str) -> String) {
     let path = format!("backups/{}/.rb/manifest.json", m.id);
     let text = s.read(&path);
     let edited = edit(&text);

@@ -2,17 +2,17 @@
 //! `rb-restore --only` for part of a set, and a set's `exclude` globs.
 
 use rb_tests::Scenario;
-use rb_tests::docs::{Manifest, SnapshotDiff};
+use rb_tests::docs::{Manifest, SnapshotDiff, Summary};
 
 /// A config snapshot at 12:00, changes, another at 12:30.
-fn changed_between() -> (Scenario, Manifest, Manifest) {
+fn changed_between() -> (Scenario, Summary, Summary) {
     let s = Scenario::helpdesk();
-    let a: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:00:00Z").run().success().doc();
+    let a: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:00:00Z").run().success().doc();
     s.append("core/config/settings/base.py", "X = 1\n");
     s.chmod("core/config/settings/staging.py", 0o600);
     s.write("core/config/settings/local.py", "DEBUG = True\n");
     s.remove("docker-compose.staging.yml");
-    let b: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:30:00Z").run().success().doc();
+    let b: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:30:00Z").run().success().doc();
     (s, a, b)
 }
 
@@ -131,7 +131,7 @@ fn excluded_paths_are_neither_snapshotted_nor_modified_nor_removed_by_a_restore(
     s.write("nginx/run/worker.pid", "4243\n");
     // `logs/` is for folders: a file called logs is the set's like any other.
     s.write("nginx/snippets/logs", "not a log folder\n");
-    let m: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    let m: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("nginx").run().success().doc();
     assert_eq!(m.exclude, ["logs/", "*.pid"]);
     let recorded: Vec<&str> = m.entries.iter().map(|e| e.path.as_str()).collect();
     assert!(recorded.contains(&"nginx/snippets/logs") && recorded.contains(&"nginx/run"), "{recorded:?}");
@@ -200,7 +200,7 @@ fn live_but(s: &Scenario, except: &[&str]) -> rb_tests::Tree {
 #[test]
 fn restore_only_takes_back_the_paths_asked_for_even_when_another_file_is_damaged() {
     let s = Scenario::helpdesk();
-    let m: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let m: Summary = s.cmd("rb-snapshot").run().success().doc();
     let base = "core/config/settings/base.py";
     let dev = "core/config/settings/development.py";
     let local = "core/config/settings/local.py";
@@ -280,7 +280,7 @@ fn restore_only_a_path_the_set_does_not_have_is_exit_2_and_changes_nothing() {
     let s = Scenario::helpdesk();
     s.write("rollback.toml", NGINX_EXCLUDING);
     s.write("nginx/logs/access.log", "GET /\n");
-    let m: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    let m: Summary = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
     s.append("nginx/nginx.conf", "# a bad edit\n");
     let before = s.tree();
     s.cmd("rb-restore").args([m.id.as_str(), "--only", "manage.py"]).run().code_is(2).one_line_error(

@@ -1,7 +1,7 @@
 //! compat/config_rollback.sh: the seed's argument and messages, rb's exactness and exit codes,
 //! `--dry-run`, extra arguments and `RB_ROOT`.
 
-use rb_tests::docs::Manifest;
+use rb_tests::docs::Summary;
 use rb_tests::{STAMP, Scenario, Tree, repo};
 
 fn shim() -> std::path::PathBuf {
@@ -11,7 +11,7 @@ fn shim() -> std::path::PathBuf {
 #[test]
 fn restores_an_rb_snapshot_by_timestamp_with_the_seed_messages() {
     let s = Scenario::helpdesk();
-    let _: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let _: Summary = s.cmd("rb-snapshot").run().success().doc();
     let good = s.live();
     s.append("core/config/settings/base.py", "# broken\n");
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
@@ -43,7 +43,7 @@ fn a_missing_backup_is_the_seeds_message_and_exit_1() {
 #[test]
 fn a_failed_restore_is_not_reported_completed() {
     let s = Scenario::helpdesk();
-    let m: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let m: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append(&format!("backups/{}/nginx/nginx.conf", m.id), "# damaged\n");
     s.append("nginx/nginx.conf", "# live change\n");
     let before = s.live();

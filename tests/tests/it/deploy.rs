@@ -2,7 +2,7 @@
 //! target through the real AWS CLI against a real moto server, the `render` target against a
 //! stand-in of Render's API (which also answers the app's health URL), and the compat script.
 
-use rb_tests::docs::{DeployState, Manifest};
+use rb_tests::docs::{DeployState, Summary};
 use rb_tests::moto::{Moto, aws};
 use rb_tests::standin::Standin;
 use rb_tests::{Cmd, Scenario, bin, repo};
@@ -55,7 +55,7 @@ fn running_images(s: &Scenario) -> Vec<String> {
 #[test]
 fn docker_rollback_checks_first_then_waits_and_checks_health() {
     let (s, _http) = docker_scenario();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write(
         "docker-compose.yml",
         s.read("docker-compose.yml").replace("helpdesk/web:1.4.2", "helpdesk/web:1.5.0"),
@@ -102,7 +102,7 @@ fn a_damaged_snapshot_touches_nothing_even_with_recreate() {
     let (s, _http) = docker_scenario();
     let good = s.read("docker-compose.yml");
     s.write("docker-compose.yml", good.replace("helpdesk/web:1.4.2", "helpdesk/web:1.3.0"));
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write("docker-compose.yml", &good);
     // Valid compose, but not what the snapshot recorded.
     s.write(
@@ -125,7 +125,7 @@ fn a_compose_file_that_compose_refuses_stops_nothing() {
     let (s, _http) = docker_scenario();
     let good = s.read("docker-compose.yml");
     s.write("docker-compose.yml", good.replace("services:", "servces:"));
-    let bad: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write("docker-compose.yml", &good);
     let before = s.live();
     docker(&s, s.cmd("rb-deploy"))
@@ -143,7 +143,7 @@ fn a_service_that_never_becomes_healthy_brings_the_previous_file_back() {
     let (s, _http) = docker_scenario();
     let good = s.read("docker-compose.yml");
     s.write("docker-compose.yml", good.replace("helpdesk/web:1.4.2", "helpdesk/web:1.3.0-unhealthy"));
-    let sick: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let sick: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write("docker-compose.yml", &good);
     let before = s.live();
     let run = docker(&s, s.cmd("rb-deploy"))

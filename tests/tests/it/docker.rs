@@ -5,7 +5,7 @@
 
 use rb_tests::Scenario;
 use rb_tests::docker::{Images, Stack, available};
-use rb_tests::docs::{DeployState, Manifest};
+use rb_tests::docs::{DeployState, Summary};
 
 /// A helpdesk project whose compose file runs `v1`, up and healthy, with rb pointed at it.
 fn serving_v1(test: &str) -> Option<(Scenario, Images, Stack)> {
@@ -41,7 +41,7 @@ fn settled(s: &Scenario) -> DeployState {
 #[test]
 fn a_rollback_on_the_real_engine_serves_the_previous_version_and_is_undone() {
     let Some((s, images, stack)) = serving_v1("docker::rollback") else { return };
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     // The deploy of v2.
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     stack.compose(&["up", "-d"]);
@@ -89,7 +89,7 @@ fn a_rollback_to_an_image_that_fails_at_start_is_put_back_and_v1_still_serves() 
     let good = s.read("docker-compose.yml");
     // A snapshot of a file whose image exits at start (a bad release kept as a backup).
     s.write("docker-compose.yml", stack.file(&images, "broken"));
-    let bad: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write("docker-compose.yml", &good);
     s.append("rollback.toml", "");
     let toml = s.read("rollback.toml").replace("timeout_s = 30", "timeout_s = 6");
@@ -118,7 +118,7 @@ fn a_rollback_to_an_image_that_fails_at_start_is_put_back_and_v1_still_serves() 
 fn status_says_what_runs_is_not_the_file_and_restore_brings_it_back_up() {
     let Some((s, images, stack)) = serving_v1("docker::status") else { return };
     let running = s.cmd("rb-deploy").args(["status", "--target", "docker"]).run().success();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     // The file edited but not deployed: status says they disagree.
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     let edited = s
@@ -153,7 +153,7 @@ fn a_tag_that_moved_is_pointed_back_and_a_gone_image_stops_nothing() {
     let Some((s, images, stack)) = serving_v1("docker::images") else { return };
     let v1_id = images.id("v1");
     // rb sees v1 run in step with its file: the image id is recorded with the file's hash.
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     settled(&s);
     assert!(s.read("backups/.rb/compose-images.json").contains(&v1_id));
     s.write("docker-compose.yml", stack.file(&images, "v2"));
@@ -255,7 +255,7 @@ fn an_emergency_run_stops_and_starts_the_real_containers() {
     let id = stack.containers().pop().unwrap();
     let first_start = started(&id);
     // The config snapshot, a bad settings edit, and the emergency rollback.
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let good = s.live();
     s.append("core/config/settings/base.py", "DEBUG = True\n");
     let run =
@@ -292,7 +292,7 @@ fn compose_v2_rolls_back_for_real_where_it_is_installed() {
         "rollback.toml",
         stack.settings().replace("compose = [\"docker-compose\"]", "compose = [\"docker\", \"compose\"]"),
     );
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     s.write("docker-compose.yml", stack.file(&images, "v2"));
     s.program("docker").args(["compose", "-p", &stack.project, "up", "-d"]).run().success();
     stack.wait_for("v2");

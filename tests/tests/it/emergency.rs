@@ -2,7 +2,7 @@
 //! runserver --noreload`, Debian's nginx proxying to it, each with start/stop/status scripts
 //! (systemd cannot run here), and a recording webhook (a stand-in server).
 
-use rb_tests::docs::{Manifest, Report};
+use rb_tests::docs::{Report, Summary};
 use rb_tests::nginx::{free_port, nginx_program};
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, python, repo};
@@ -132,7 +132,7 @@ fn live(s: &Scenario) -> rb_tests::Tree {
 fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
     let st = stack("health/");
     let s = &st.s;
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let good = live(s);
     s.append("core/config/settings/base.py", "EMERGENCY_MARKER = 1\n");
     s.write("core/config/settings/local.py", "DEBUG = True\n");
@@ -188,7 +188,7 @@ fn a_full_emergency_rollback_brings_the_tree_back_and_the_stack_healthy() {
 fn a_damaged_snapshot_is_refused_before_anything_stops() {
     let st = stack("health/");
     let s = &st.s;
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append(&format!("backups/{}/core/config/settings/base.py", snap.id), "# damaged\n");
     s.append("core/config/settings/base.py", "CHANGED = 1\n");
     let before = live(s);
@@ -212,7 +212,7 @@ fn a_snapshot_whose_nginx_conf_fails_nginx_t_is_refused_before_anything_stops() 
     let s = &st.s;
     let good = s.read("nginx/nginx.conf");
     s.append("nginx/nginx.conf", "bogus_directive on;\n");
-    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.write("nginx/nginx.conf", &good);
     s.append("core/config/settings/base.py", "CHANGED = 1\n");
     let before = s.tree().without(&["db.sqlite3"]);
@@ -236,7 +236,7 @@ fn a_snapshot_whose_nginx_conf_fails_nginx_t_is_refused_before_anything_stops() 
     }
     assert!(st.hook.posts().is_empty());
     // The live configuration passes: the same snapshot's files are what is tested.
-    let good_snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let good_snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let dry: Report = rb(&st, &["run", "--dry-run", "--from", &good_snap.id]).run().success().doc();
     let pre = dry.steps.iter().find(|s| s.name == "preflight nginx").unwrap();
     assert_eq!(pre.status, "ok", "{dry:?}");
@@ -245,7 +245,7 @@ fn a_snapshot_whose_nginx_conf_fails_nginx_t_is_refused_before_anything_stops() 
     let extra = format!("{}/nginx/extra.conf", s.root.display());
     s.write("nginx/extra.conf", "# nothing yet\n");
     s.write("nginx/nginx.conf", good.replacen("http {", &format!("http {{\n    include {extra};"), 1));
-    let with_abs: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let with_abs: Summary = s.cmd("rb-snapshot").run().success().doc();
     let run = rb(&st, &["run", "--dry-run", "--from", &with_abs.id]).run().success().stderr_has(&format!(
         "rb-emergency: warning: the configuration names project files by absolute path, tested as they are now, not as the snapshot has them: {extra}"
     ));
@@ -266,7 +266,7 @@ fn a_snapshot_whose_compose_file_compose_refuses_is_refused_before_anything_stop
     s.append("rollback.toml", "\n[deploy]\ncompose = [\"docker-compose\"]\n");
     let good = s.read("docker-compose.yml");
     s.append("docker-compose.yml", "    bogus_option: 1\n");
-    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.write("docker-compose.yml", &good);
     let before = s.tree().without(&["db.sqlite3"]);
     for args in [["run", "--dry-run", "--from", &bad.id], ["run", "--yes", "--from", &bad.id]] {
@@ -278,7 +278,7 @@ fn a_snapshot_whose_compose_file_compose_refuses_is_refused_before_anything_stop
         all_running(s);
     }
     // An override file is read on top of the main one, as compose merges them.
-    let good_snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let good_snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let dry: Report = rb(&st, &["run", "--dry-run", "--from", &good_snap.id]).run().success().doc();
     let pre = dry.steps.iter().find(|s| s.name == "preflight compose").unwrap();
     assert_eq!(
@@ -294,7 +294,7 @@ fn a_service_that_will_not_start_puts_everything_back_and_restarts_it() {
     let s = &st.s;
     // A snapshot whose settings Django refuses: `web-start` runs `manage.py check` first.
     s.append("core/config/settings/base.py", "INSTALLED_APPS = INSTALLED_APPS + [\"no.such.app\"]\n");
-    let bad: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.write(
         "core/config/settings/base.py",
         std::fs::read_to_string(repo().join("tests/fixtures/helpdesk/core/config/settings/base.py")).unwrap(),

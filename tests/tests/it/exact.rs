@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use rb_tests::Scenario;
-use rb_tests::docs::{Manifest, Node, RestoreDoc};
+use rb_tests::docs::{Manifest, Node, RestoreDoc, Summary};
 
 /// A project with one set, `data`: the folder `data/`.
 fn data_set() -> Scenario {
@@ -35,7 +35,7 @@ fn a_setuid_file_is_never_set_id_in_the_store_and_comes_back_setuid_with_its_own
     s.write("data/shared", "#!/bin/sh\n").chmod("data/shared", 0o2775);
     s.touch("data/tool", 1_700_000_000, 0).touch("data/shared", 1_700_000_000, 0);
     let good = s.live();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success().doc();
 
     // The manifest keeps the real mode and owner…
     let tool = snap.entries.iter().find(|e| e.path == "data/tool").unwrap();
@@ -71,7 +71,7 @@ fn a_cap_net_raw_binary_comes_back_with_its_capability_and_the_store_has_none() 
     let caps = out(&s, "getcap", &["data/ping"]);
     assert!(caps.contains("cap_net_raw=ep"), "{caps}");
     let good = s.live();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success().doc();
     let ping = snap.entries.iter().find(|e| e.path == "data/ping").unwrap();
     assert!(ping.xattrs.contains_key("security.capability"), "{ping:?}");
     assert_eq!(out(&s, "getcap", &["-r", "backups"]), "", "a capability in the store");
@@ -104,7 +104,7 @@ fn acls_and_user_xattrs_round_trip_and_a_group_acl_r_comes_back_r() {
     let attrs = out(&s, "getfattr", &["-d", "data/app.conf", "data/shared"]);
     assert!(acl.contains("group::r--") && acl.contains("user:1000:rw-"), "{acl}");
     let good = s.live();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success().doc();
     assert!(snap.xattrs);
     // The store's copies carry none of it (the manifest does).
     let stored = format!("backups/{}/data/app.conf", snap.id);
@@ -132,7 +132,7 @@ fn hard_links_come_back_as_one_inode_and_share_one_copy_in_the_store() {
     let s = data_set();
     s.write("data/a.conf", "shared\n");
     fs::hard_link(s.path("data/a.conf"), s.path("data/b.conf")).unwrap();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success().doc();
     let b = snap.entries.iter().find(|e| e.path == "data/b.conf").unwrap();
     assert_eq!(b.link.as_deref(), Some("data/a.conf"));
     let ino = |rel: &str| fs::symlink_metadata(s.path(rel)).unwrap().ino();
@@ -170,7 +170,7 @@ fn a_sparse_2_gb_file_is_small_in_the_store_and_comes_back_sparse() {
     };
     assert!(kib("data/disk.img") < 1024);
     let sum = out(&s, "sha256sum", &["data/disk.img"]);
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success().doc();
     let entry = snap.entries.iter().find(|e| e.path == "data/disk.img").unwrap();
     assert!(entry.sparse, "{entry:?}");
     assert!(kib(&format!("backups/{}/data/disk.img", snap.id)) < 1024, "the copy in the store is not sparse");
@@ -189,7 +189,7 @@ fn a_sparse_2_gb_file_is_small_in_the_store_and_comes_back_sparse() {
 /// written) and the journal as JSON.
 fn pending() -> (Scenario, serde_json::Value) {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("core/config/settings/base.py", "# broken\n");
     let crashed = s.cmd("rb-restore").arg(&snap.id).env("FAILPOINTS", "restore-step=0*off->return").run();
     assert_eq!(crashed.code(), None, "built without --features rb-common/failpoints? {}", crashed.stderr());
@@ -232,7 +232,7 @@ fn a_crafted_journal_step_outside_the_root_is_refused_by_resume_and_abort() {
 #[test]
 fn a_manifest_with_mode_17777_or_uid_4294967295_is_refused() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("core/config/settings/base.py", "# broken\n");
     let path = format!("backups/{}/.rb/manifest.json", snap.id);
     let text = s.read(&path);
@@ -254,7 +254,7 @@ fn a_manifest_with_mode_17777_or_uid_4294967295_is_refused() {
 #[test]
 fn run_as_root_a_store_or_snapshot_another_user_can_write_is_refused() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("core/config/settings/base.py", "# broken\n");
     let dir = format!("backups/{}", snap.id);
     let manifest = format!("{dir}/.rb/manifest.json");

@@ -3,7 +3,7 @@
 //! nullable boolean, an integer) —, the http backend against a stand-in of the platform's API
 //! (tests/src/bin/standin-flags-api.rs), the feature_flags file set, and the compat script.
 
-use rb_tests::docs::{FlagsDoc, Manifest};
+use rb_tests::docs::{FlagsDoc, Summary};
 use rb_tests::standin::Standin;
 use rb_tests::{Scenario, repo};
 use serde_json::{Value, json};
@@ -235,7 +235,7 @@ fn the_http_backend_sends_what_the_seeds_curl_did_and_puts_back_on_failure() {
 fn the_feature_flags_file_is_backed_up_and_restored_through_the_engine() {
     let s = Scenario::helpdesk();
     s.write("core/config/settings/feature_flags.py", "NEW_DASHBOARD = False\n");
-    let snap: Manifest = s.cmd("rb-flag").args(["snapshot", "--file"]).run().success().doc();
+    let snap: Summary = s.cmd("rb-flag").args(["snapshot", "--file"]).run().success().doc();
     assert_eq!(snap.set, "feature_flags");
     let good = s.live();
     s.write("core/config/settings/feature_flags.py", "NEW_DASHBOARD = True\n");

@@ -3,14 +3,14 @@
 //! `--format json` forcing JSON.
 
 use rb_tests::Scenario;
-use rb_tests::docs::Manifest;
+use rb_tests::docs::Summary;
 
 /// Two config snapshots at known times.
-fn two_snapshots() -> (Scenario, Manifest, Manifest) {
+fn two_snapshots() -> (Scenario, Summary, Summary) {
     let s = Scenario::helpdesk();
-    let a: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:00:00Z").run().success().doc();
+    let a: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:00:00Z").run().success().doc();
     s.append("core/config/settings/base.py", "X = 1\n");
-    let b: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:30:00Z").run().success().doc();
+    let b: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T12:30:00Z").run().success().doc();
     (s, a, b)
 }
 
@@ -18,7 +18,7 @@ fn two_snapshots() -> (Scenario, Manifest, Manifest) {
 fn snapshot_list_as_a_table_byte_for_byte_and_json_on_a_pipe() {
     let (s, a, b) = two_snapshots();
     let table = s.cmd("rb-snapshot").args(["list", "--format", "table"]).run().success().stdout();
-    let row = |m: &Manifest| {
+    let row = |m: &Summary| {
         format!("{:<22}  {:<6}  {:<25}  {:<5}  {:<5}  hashed\n", m.id, m.set, m.created, m.files, m.bytes)
     };
     let header = format!(
@@ -28,7 +28,7 @@ fn snapshot_list_as_a_table_byte_for_byte_and_json_on_a_pipe() {
     assert_eq!(table, format!("{header}{}{}", row(&a), row(&b)));
     // A pipe gets the documents, as --format json does.
     let piped = s.cmd("rb-snapshot").arg("list").run().success();
-    assert_eq!(piped.docs::<Manifest>(), [a.clone(), b.clone()]);
+    assert_eq!(piped.docs::<Summary>(), [a.clone(), b.clone()]);
     let json = s.cmd("rb-snapshot").args(["list", "--format", "json"]).run().success();
     assert_eq!(json.stdout(), piped.stdout());
     // A bad format is a usage error that names the choices.

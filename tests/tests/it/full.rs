@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use rb_tests::Scenario;
-use rb_tests::docs::Manifest;
+use rb_tests::docs::Summary;
 
 /// A tmpfs mounted on the project's `backups/` (the store), unmounted when dropped.
 struct SmallStore(PathBuf);
@@ -52,7 +52,7 @@ fn data_set() -> Scenario {
 fn a_store_that_fills_while_writing_the_undo_says_so_and_changes_nothing() {
     let s = data_set();
     let _store = SmallStore::mount(&s, "1m");
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("data").run().success().doc();
     // Since: f2 grew to 3 MiB, more than the store has room for.
     s.write("data/f2", vec![b'x'; 3 << 20]);
     let before = state(&s);

@@ -4,9 +4,9 @@
 //! journaled, and says how much it frees.
 
 use rb_tests::Scenario;
-use rb_tests::docs::{Manifest, PruneDoc, RestoreDoc};
+use rb_tests::docs::{PruneDoc, RestoreDoc, Summary};
 
-fn snap(s: &Scenario, at: &str, args: &[&str]) -> Manifest {
+fn snap(s: &Scenario, at: &str, args: &[&str]) -> Summary {
     s.cmd("rb-snapshot").args(args.iter().copied()).env("RB_NOW", at).run().success().doc()
 }
 
@@ -19,7 +19,7 @@ fn a_tagged_good_snapshot_is_latest_good_is_never_pruned_and_ad_hoc_never_moves_
     let s = Scenario::helpdesk();
     let good = snap(&s, "2025-10-13T01:00:00Z", &["--message", "before 2.4 deploy"]);
     assert_eq!(good.message.as_deref(), Some("before 2.4 deploy"));
-    let tagged: Manifest = s
+    let tagged: Summary = s
         .cmd("rb-snapshot")
         .args(["tag", &good.id, "good", "prod"])
         .run()
@@ -49,7 +49,7 @@ fn a_tagged_good_snapshot_is_latest_good_is_never_pruned_and_ad_hoc_never_moves_
     std::os::unix::fs::symlink(&bad.id, s.path("backups/latest")).unwrap();
 
     // latest-good wherever latest is accepted.
-    let v: Manifest = s.cmd("rb-snapshot").args(["verify", "latest-good"]).run().success().doc();
+    let v: Summary = s.cmd("rb-snapshot").args(["verify", "latest-good"]).run().success().doc();
     assert_eq!(
         (v.id.as_str(), v.tags.as_slice()),
         (good.id.as_str(), &["good".to_string(), "prod".into()][..])
@@ -61,7 +61,7 @@ fn a_tagged_good_snapshot_is_latest_good_is_never_pruned_and_ad_hoc_never_moves_
         .one_line_error("no snapshot of set nginx tagged good in backups");
 
     // The listing shows tags and message, as JSON and as a table.
-    let listed = s.cmd("rb-snapshot").arg("list").run().success().docs::<Manifest>();
+    let listed = s.cmd("rb-snapshot").arg("list").run().success().docs::<Summary>();
     let ids: Vec<_> = listed.iter().map(|m| (m.id.clone(), m.tags.clone(), m.message.clone())).collect();
     assert_eq!(
         ids,
@@ -94,7 +94,7 @@ fn a_tagged_good_snapshot_is_latest_good_is_never_pruned_and_ad_hoc_never_moves_
     // The good one put back by name; then its tag taken off, and latest-good is gone.
     s.cmd("rb-restore").arg("latest-good").run().success().doc::<RestoreDoc>();
     assert!(!s.read("core/config/settings/base.py").contains("BROKEN"));
-    let untagged: Manifest =
+    let untagged: Summary =
         s.cmd("rb-snapshot").args(["tag", &good.id, "good", "--remove"]).run().success().doc();
     assert_eq!(untagged.tags, ["prod"]);
     s.cmd("rb-snapshot").args(["tag", &good.id, "prod", "--remove"]).run().success();
@@ -283,7 +283,7 @@ fn prune_covers_db_env_flags_reports_and_migrations_and_says_what_it_frees() {
 #[test]
 fn prune_frees_only_what_no_kept_snapshot_links() {
     let s = Scenario::helpdesk();
-    let old: Vec<Manifest> = (1..=3).map(|h| snap(&s, &format!("2025-10-13T0{h}:00:00Z"), &[])).collect();
+    let old: Vec<Summary> = (1..=3).map(|h| snap(&s, &format!("2025-10-13T0{h}:00:00Z"), &[])).collect();
     // Unchanged files are hard-linked between them: removing the two older frees their
     // manifests only (the content and the sums are the kept one's too).
     let manifests: u64 = old[..2]

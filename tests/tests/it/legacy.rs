@@ -1,7 +1,7 @@
 //! Backups made by the seed's own commands, read in place as legacy snapshots.
 
 use rb_tests::Scenario;
-use rb_tests::docs::{Manifest, RestoreDoc};
+use rb_tests::docs::{RestoreDoc, Summary};
 
 const TS: &str = "20251001_090000";
 
@@ -25,7 +25,7 @@ fn seed_config_backup(s: &Scenario) {
 fn a_seed_config_backup_is_listed_and_restored_where_the_seed_put_it() {
     let s = Scenario::helpdesk();
     seed_config_backup(&s);
-    let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
+    let listed: Vec<Summary> = s.cmd("rb-snapshot").arg("list").run().success().docs();
     assert_eq!(listed.len(), 1);
     let m = &listed[0];
     assert_eq!(

@@ -3,22 +3,22 @@
 
 use std::net::TcpListener;
 
-use rb_tests::docs::{Manifest, NginxDoc, RestoreDoc};
+use rb_tests::docs::{Manifest, NginxDoc, RestoreDoc, Summary};
 use rb_tests::nginx::TestNginx;
 use rb_tests::{STAMP, Scenario, repo};
 
 /// A helpdesk project with its own nginx serving "v1", and an nginx snapshot of that.
-fn serving_v1() -> (Scenario, TestNginx, Manifest) {
+fn serving_v1() -> (Scenario, TestNginx, Summary) {
     let s = Scenario::helpdesk();
     let n = TestNginx::start(&s, "v1");
-    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
     assert_eq!(snap.set, "nginx");
     (s, n, snap)
 }
 
 /// A snapshot that passes `nginx -t` but cannot work: it also listens on a port the test
 /// holds (keep the listener alive while it matters).
-fn clashing_snapshot(s: &Scenario, n: &TestNginx) -> (TcpListener, Manifest) {
+fn clashing_snapshot(s: &Scenario, n: &TestNginx) -> (TcpListener, Summary) {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let held_port = held.local_addr().unwrap().port();
     s.write("nginx/nginx.conf", n.conf_text("v3", Some(held_port)));
@@ -87,7 +87,7 @@ fn a_snapshot_that_fails_nginx_t_changes_nothing_and_nginx_is_not_signalled() {
         "nginx/nginx.conf",
         n.conf_text("broken", None).replace("events {", "bogus_directive on;\nevents {"),
     );
-    let bad: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let bad: Summary = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
     s.write("nginx/nginx.conf", n.conf_text("v1", None));
     let before = s.tree();
     let workers = n.workers();
@@ -204,7 +204,7 @@ fn rb_restore_of_an_nginx_snapshot_is_checked_with_nginx_t() {
     let s = Scenario::helpdesk();
     let n = TestNginx::start(&s, "v1");
     s.append("nginx/nginx.conf", "bogus_directive on;\n");
-    let bad: Manifest = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
+    let bad: Summary = s.cmd("rb-snapshot").arg("nginx").run().success().doc();
     s.write("nginx/nginx.conf", n.conf_text("v1", None));
     let before = s.live();
     s.cmd("rb-restore")
@@ -392,7 +392,7 @@ fn a_command_that_reads_another_configuration_is_refused() {
 #[test]
 fn rb_nginx_restores_nginx_snapshots_only_and_rb_restore_says_it_did_not_reload() {
     let (s, n, snap) = serving_v1();
-    let config: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let config: Summary = s.cmd("rb-snapshot").run().success().doc();
     let before = s.tree();
     s.cmd("rb-nginx")
         .args(["restore", &config.id])
@@ -405,7 +405,7 @@ fn rb_nginx_restores_nginx_snapshots_only_and_rb_restore_says_it_did_not_reload(
     assert!(run.stderr().contains("nginx was not reloaded: `rb-nginx reload`"), "{}", run.stderr());
     // With [nginx] configured, a config restore tests nginx.conf too (compat/config_rollback.sh).
     s.append("nginx/nginx.conf", "bogus_directive on;\n");
-    let bad: Manifest =
+    let bad: Summary =
         s.cmd("rb-snapshot").arg("config").env("RB_NOW", "2025-10-13T12:10:00Z").run().success().doc();
     s.write("nginx/nginx.conf", n.conf_text("v1", None));
     let before = s.live();
@@ -431,7 +431,7 @@ const SITE_SET: &[&str] = &[
 fn site_v1() -> (Scenario, TestNginx, Manifest) {
     let s = Scenario::helpdesk();
     let n = TestNginx::start_site(&s, "v1", None);
-    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let snap: Manifest = s.cmd("rb-nginx").args(["snapshot", "--manifest"]).run().success().doc();
     (s, n, snap)
 }
 
@@ -463,10 +463,11 @@ fn the_snapshot_holds_every_file_nginx_reads_and_records_the_include_globs() {
         );
     }
     // rb-snapshot computes the same set; a dry run says so without writing.
-    let again: Manifest = s.cmd("rb-snapshot").args(["nginx", "--dry-run"]).run().success().doc();
+    let again: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").args(["nginx", "--dry-run"]).run().success().doc();
     assert_eq!((again.paths, again.globs), (snap.paths.clone(), snap.globs.clone()));
     // The config set's nginx/nginx.conf expands the same way (its files, not the ssl/ folder).
-    let config: Manifest = s.cmd("rb-snapshot").args(["config", "--dry-run"]).run().success().doc();
+    let config: Summary = s.cmd("rb-snapshot").args(["config", "--dry-run"]).run().success().doc();
     let nginx_part: Vec<&str> =
         config.paths.iter().map(String::as_str).filter(|p| p.starts_with("nginx/")).collect();
     assert_eq!(
@@ -558,7 +559,12 @@ fn a_broken_included_file_still_restores_without_nginx_t_on_the_live_side() {
     s.append("nginx/conf.d/upstream.conf", "bogus_directive on;\n");
     s.cmd("rb-nginx").arg("test").run().code_is(1).stderr_has("unknown directive \"bogus_directive\"");
     // A snapshot of the broken state still follows the includes (from the files on disk).
-    let broken = s.cmd("rb-nginx").arg("snapshot").env("RB_NOW", "2025-10-13T12:10:00Z").run().success();
+    let broken = s
+        .cmd("rb-nginx")
+        .args(["snapshot", "--manifest"])
+        .env("RB_NOW", "2025-10-13T12:10:00Z")
+        .run()
+        .success();
     assert!(
         broken.stderr().contains("the nginx set follows nginx/nginx.conf and its includes on disk"),
         "{}",
@@ -585,7 +591,7 @@ fn runtime_files_are_never_part_of_the_set() {
     for runtime in ["nginx/logs/nginx.pid", "nginx/logs/error.log", "nginx/logs/access.log"] {
         assert!(s.exists(runtime), "{runtime}");
     }
-    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let snap: Manifest = s.cmd("rb-nginx").args(["snapshot", "--manifest"]).run().success().doc();
     assert_eq!(snap.paths, SITE_SET);
     let held = entry_paths(&snap);
     assert!(held.iter().all(|p| !p.starts_with("nginx/logs")), "{held:?}");
@@ -628,7 +634,7 @@ fn a_file_nginx_reads_outside_the_project_is_named_in_a_warning() {
         "{}",
         run.stderr()
     );
-    let snap: Manifest = run.doc();
+    let snap: Summary = run.doc();
     let mut want = SITE_SET.to_vec();
     want.insert(2, "common/nginx-headers.conf");
     assert_eq!(snap.paths, want);
@@ -643,7 +649,7 @@ fn sets_nginx_in_rollback_toml_replaces_the_computed_set() {
         "rollback.toml",
         "[sets.nginx]\npaths = [\"nginx/nginx.conf\", \"nginx/conf.d/helpdesk.conf\"]\n",
     );
-    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let snap: Manifest = s.cmd("rb-nginx").args(["snapshot", "--manifest"]).run().success().doc();
     assert_eq!(snap.paths, ["nginx/nginx.conf", "nginx/conf.d/helpdesk.conf"]);
     assert!(snap.globs.is_empty());
     let held = entry_paths(&snap);

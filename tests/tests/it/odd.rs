@@ -10,7 +10,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
 use rb_tests::Scenario;
-use rb_tests::docs::{Manifest, Node, RestoreDoc};
+use rb_tests::docs::{Manifest, Node, RestoreDoc, Summary};
 
 /// A project with one set, `data`: the folder `data/`, holding one file.
 fn data_set() -> Scenario {
@@ -48,7 +48,7 @@ fn bind_socket(s: &Scenario, rel: &str) -> std::os::unix::net::UnixListener {
 #[test]
 fn a_fifo_device_socket_and_latin1_name_in_a_restored_folder_go_and_the_undo_keeps_them() {
     let s = data_set();
-    let snap: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("data").run().success().doc();
     let good = s.live();
 
     // Since: a fifo, a device node, a socket and a file whose name is not UTF-8.
@@ -137,7 +137,7 @@ fn a_snapshot_records_fifos_and_latin1_names_and_names_a_socket_it_cannot_keep()
     mkfifo(&s, "data/pipe", 0o600);
     fs::write(raw_path(&s, LATIN1), "latin-1\n").unwrap();
     let _listener = bind_socket(&s, "data/app.sock");
-    let run = s.cmd("rb-snapshot").arg("data").run().success();
+    let run = s.cmd("rb-snapshot").arg("--manifest").arg("data").run().success();
     let run = run.stderr_has("rb-snapshot: warning: data/app.sock is a socket: it is not kept");
     let snap: Manifest = run.doc();
     let paths: Vec<&str> = snap.entries.iter().map(|e| e.path.as_str()).collect();
@@ -161,9 +161,9 @@ fn a_folder_whose_name_is_not_utf8_goes_comes_back_and_is_named_escaped() {
     let dir = raw_path(&s, b"data/d\xff");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("inner"), "x\n").unwrap();
-    let with: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let with: Summary = s.cmd("rb-snapshot").arg("data").run().success().doc();
     fs::remove_dir_all(&dir).unwrap();
-    let without: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let without: Summary = s.cmd("rb-snapshot").arg("data").run().success().doc();
 
     // Restored exactly, the folder comes back from the snapshot that has it…
     let d = rb_tests::docs::escaped(b"data/d\xff");

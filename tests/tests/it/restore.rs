@@ -2,7 +2,7 @@
 //! symlinks that lead out, owners, `latest`, ids and stores that are refused, a reader that
 //! goes away. Crashes and `kill -9` are in `restore_crash`.
 
-use rb_tests::docs::{Manifest, RestoreDoc};
+use rb_tests::docs::{Manifest, RestoreDoc, Summary};
 use rb_tests::{STAMP, Scenario};
 
 /// Breaks the helpdesk config the ways a bad deploy does: content, mode, a deleted file, a
@@ -22,7 +22,7 @@ fn restore_is_exact_and_the_undo_puts_the_broken_state_back() {
     let s = Scenario::helpdesk();
     s.remove("deploy/render/render.yaml");
     let good = s.live();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     break_config(&s);
     s.write("deploy/render/render.yaml", "added since\n");
     let broken = s.live();
@@ -129,7 +129,7 @@ fn a_snapshot_document_on_stdin_and_a_restore_document_to_undo() {
 #[test]
 fn keep_extra_merges_like_cp_r() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
     s.append("core/config/settings/base.py", "# broken\n");
     let done: RestoreDoc = s.cmd("rb-restore").args(["--keep-extra", &snap.id]).run().success().doc();
@@ -141,7 +141,7 @@ fn keep_extra_merges_like_cp_r() {
 #[test]
 fn a_same_size_edit_with_the_mtime_reset_is_restored_by_default_and_left_only_with_quick() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let base = s.read("core/config/settings/base.py");
     s.write("core/config/settings/base.py", base.replace("DEBUG = False", "DEBUG = Falsy"));
     s.touch("core/config/settings/base.py", 1_760_000_000, 0);
@@ -169,7 +169,7 @@ fn a_same_size_edit_with_the_mtime_reset_is_restored_by_default_and_left_only_wi
 #[test]
 fn the_undo_removes_folders_the_restore_created() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.remove("deploy");
     let before = s.live();
     let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
@@ -204,7 +204,7 @@ fn a_failing_verify_command_puts_everything_back() {
         "rollback.toml",
         "[sets.config]\npaths = [\"core/config/settings/\"]\nverify = [\"./check.sh\"]\n",
     );
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     // The check runs on the restored base.py: the snapshot's lines.
     let lines = s.read("core/config/settings/base.py").lines().count();
     s.append("core/config/settings/base.py", "# broken\n");
@@ -231,7 +231,7 @@ fn a_missing_verify_program_is_named_with_its_setting() {
         "rollback.toml",
         "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"no-such-checker\", \"--deploy\"]\n",
     );
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("nginx/nginx.conf", "# broken\n");
     let before = s.live();
     s.cmd("rb-restore").arg(&snap.id).run().code_is(1).one_line_error(
@@ -250,7 +250,7 @@ fn a_second_change_while_one_runs_exits_4_naming_the_holder() {
     )
     .chmod("wait.sh", 0o755);
     s.write("rollback.toml", "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"./wait.sh\"]\n");
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("nginx/nginx.conf", "# broken\n");
     let wait_dir = s.base.join("tmp");
     let first = s.cmd("rb-restore").arg(&snap.id).env("WAIT_DIR", wait_dir.display().to_string()).spawn();
@@ -277,7 +277,7 @@ fn a_second_change_while_one_runs_exits_4_naming_the_holder() {
 #[test]
 fn a_symlinked_folder_in_the_snapshot_is_replaced_never_written_through() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     let outside = s.outside();
     std::fs::write(outside.join("base.py"), "OUTSIDE\n").unwrap();
     s.remove("core/config/settings").symlink("core/config/settings", &outside);
@@ -296,7 +296,7 @@ fn a_symlinked_folder_in_the_snapshot_is_replaced_never_written_through() {
 fn diff_shows_each_files_change_and_only_hashes_of_secrets() {
     let s = Scenario::helpdesk();
     s.write("rollback.toml", "[diff]\nmask = [\"deploy/aws/*.json\"]\n");
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("core/config/settings/base.py", "DEBUG = True\n");
     s.write("core/config/settings/local.py", "EXTRA = 1\n");
     s.write("nginx/ssl/helpdesk.key", "not the key\n");
@@ -338,7 +338,7 @@ fn diff_shows_each_files_change_and_only_hashes_of_secrets() {
 #[test]
 fn a_folder_above_the_set_that_became_a_symlink_inside_the_root_is_left_as_it_is() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     // nginx/ moved to nginx-v2/ and linked back: the key and cert must not disappear.
     std::fs::rename(s.path("nginx"), s.path("nginx-v2")).unwrap();
     s.symlink("nginx", "nginx-v2");
@@ -355,7 +355,7 @@ fn a_hand_made_latest_folder_older_than_a_snapshot_is_not_latest() {
     let s = Scenario::helpdesk();
     s.write("backups/latest/nginx/nginx.conf", "OLD\n");
     s.touch("backups/latest", 1_700_000_000, 0);
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("nginx/nginx.conf", "# broken\n");
     let done: RestoreDoc = s
         .cmd("rb-restore")
@@ -377,7 +377,7 @@ fn owners_come_back_when_rb_runs_as_root() {
         std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
     }
     s.chmod("core/config/settings/base.py", 0o640);
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Manifest = s.cmd("rb-snapshot").arg("--manifest").run().success().doc();
     let entry = snap.entries.iter().find(|e| e.path == "core/config/settings/base.py").unwrap();
     s.remove("core/config/settings/base.py").write("core/config/settings/base.py", "replaced by a deploy\n");
     s.cmd("rb-restore").arg(&snap.id).run().success();
@@ -397,7 +397,7 @@ fn owners_come_back_when_rb_runs_as_root() {
 fn a_missing_path_below_what_is_now_a_file_is_nothing_to_remove() {
     let s = Scenario::helpdesk();
     s.remove("deploy/render");
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     assert_eq!(snap.missing, ["deploy/render/render.yaml"]);
     s.write("deploy/render", "now a file\n");
     s.append("nginx/nginx.conf", "# broken\n");
@@ -414,7 +414,7 @@ fn a_missing_verify_program_is_found_before_anything_changes() {
         "rollback.toml",
         "[sets.config]\npaths = [\"nginx/nginx.conf\"]\nverify = [\"no-such-checker\"]\n",
     );
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("nginx/nginx.conf", "# broken\n");
     let before = s.tree();
     s.cmd("rb-restore")
@@ -464,7 +464,7 @@ fn a_store_of_another_project_is_refused() {
 #[test]
 fn an_undo_keeps_a_created_folder_that_now_holds_other_files() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.remove("deploy");
     let done: RestoreDoc = s.cmd("rb-restore").arg(&snap.id).run().success().doc();
     // Someone adds work of their own in the recreated folder; then the rollback is undone.
@@ -486,7 +486,7 @@ fn an_undo_keeps_a_created_folder_that_now_holds_other_files() {
 #[test]
 fn a_reader_that_goes_away_after_a_restore_is_told_it_happened() {
     let s = Scenario::helpdesk();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("nginx/nginx.conf", "# broken\n");
     // stdout is a pipe whose reader is gone: the restore is done, so the exit is 3, not 0 or 1.
     let run = s

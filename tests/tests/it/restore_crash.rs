@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rb_tests::docs::{Manifest, RestoreDoc};
+use rb_tests::docs::{RestoreDoc, Summary};
 use rb_tests::{Scenario, Tree};
 
 /// A helpdesk project with a snapshot (the good state) and a break of every kind a restore
@@ -26,7 +26,7 @@ fn case() -> Case {
     s.symlink("nginx/current.conf", "nginx.conf");
     s.write("rollback.toml", "[sets.config]\npaths = [\"core/config/settings/\", \"nginx/\", \"docker-compose*.yml\", \"deploy/\"]\n");
     let good = s.live();
-    let snap: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").run().success().doc();
     s.append("core/config/settings/base.py", "DEBUG = True\n");
     s.chmod("core/config/settings/production.py", 0o600);
     s.remove("docker-compose.staging.yml");

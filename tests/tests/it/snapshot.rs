@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use rb_tests::docs::{Manifest, Node};
+use rb_tests::docs::{Manifest, Node, RestoreDoc, Summary};
 use rb_tests::{STAMP, Scenario};
 
 use crate::restore_crash::big_tree;
@@ -16,7 +16,7 @@ fn config_id() -> String {
 #[test]
 fn config_snapshot_keeps_files_in_place_with_manifest_sums_and_latest() {
     let s = Scenario::helpdesk();
-    let run = s.cmd("rb-snapshot").run().success();
+    let run = s.cmd("rb-snapshot").arg("--manifest").run().success();
     let m: Manifest = run.doc();
     assert_eq!(m.id, config_id());
     assert_eq!(m.set, "config");
@@ -87,7 +87,7 @@ fn config_snapshot_keeps_files_in_place_with_manifest_sums_and_latest() {
 fn a_listed_file_that_is_missing_is_reported_not_an_error() {
     let s = Scenario::helpdesk();
     s.remove("deploy/render/render.yaml");
-    let m: Manifest = s
+    let m: Summary = s
         .cmd("rb-snapshot")
         .run()
         .success()
@@ -108,7 +108,8 @@ fn modes_mtimes_symlinks_empty_dirs_and_odd_names_are_recorded() {
     s.symlink("data/dangling", "../nowhere");
     s.touch("data/run.sh", 1_700_000_000, 123_456_789);
     s.touch("data/link", 1_600_000_000, 5);
-    let m: Manifest = s.cmd("rb-snapshot").args(["--name", "data", "data"]).run().success().doc();
+    let m: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").args(["--name", "data", "data"]).run().success().doc();
     assert_eq!(m.id, format!("data_{STAMP}"));
     assert_eq!(m.paths, ["data/"]);
     let copy = s.tree().under(&format!("backups/{}", m.id)).without(&[".rb"]);
@@ -128,7 +129,7 @@ fn modes_mtimes_symlinks_empty_dirs_and_odd_names_are_recorded() {
 fn dry_run_writes_nothing() {
     let s = Scenario::helpdesk();
     let before = s.tree();
-    let m: Manifest = s.cmd("rb-snapshot").arg("--dry-run").run().success().stderr_has("dry run").doc();
+    let m: Summary = s.cmd("rb-snapshot").arg("--dry-run").run().success().stderr_has("dry run").doc();
     assert!(m.dry_run);
     assert_eq!(m.files, 20);
     assert!(!m.verified, "a dry run reads no content, so it verifies nothing");
@@ -138,10 +139,10 @@ fn dry_run_writes_nothing() {
 #[test]
 fn ids_never_clash_and_list_is_oldest_first() {
     let s = Scenario::helpdesk();
-    let first: Manifest = s.cmd("rb-snapshot").run().success().doc();
-    let second: Manifest = s.cmd("rb-snapshot").run().success().doc();
-    let older: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-12T08:00:00Z").run().success().doc();
-    let nginx: Manifest =
+    let first: Summary = s.cmd("rb-snapshot").run().success().doc();
+    let second: Summary = s.cmd("rb-snapshot").run().success().doc();
+    let older: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-12T08:00:00Z").run().success().doc();
+    let nginx: Summary =
         s.cmd("rb-snapshot").arg("nginx").env("RB_NOW", "2025-10-13T12:00:01Z").run().success().doc();
     assert_eq!(first.id, config_id());
     assert_eq!(second.id, format!("config_{STAMP}-2"));
@@ -151,7 +152,7 @@ fn ids_never_clash_and_list_is_oldest_first() {
             .args(args.iter().copied())
             .run()
             .success()
-            .docs::<Manifest>()
+            .docs::<Summary>()
             .into_iter()
             .map(|m| m.id)
             .collect()
@@ -165,8 +166,8 @@ fn ids_never_clash_and_list_is_oldest_first() {
 #[test]
 fn verify_names_every_damaged_or_missing_file() {
     let s = Scenario::helpdesk();
-    let m: Manifest = s.cmd("rb-snapshot").run().success().doc();
-    let v: Manifest = s.cmd("rb-snapshot").args(["verify", "latest"]).run().success().doc();
+    let m: Summary = s.cmd("rb-snapshot").run().success().doc();
+    let v: Summary = s.cmd("rb-snapshot").args(["verify", "latest"]).run().success().doc();
     assert_eq!(v, m);
     let dir = format!("backups/{}", m.id);
     s.append(&format!("{dir}/nginx/nginx.conf"), "# tampered\n");
@@ -190,7 +191,7 @@ fn verify_names_every_damaged_or_missing_file() {
 fn ad_hoc_set_of_the_seed_test_procedure() {
     let s = Scenario::helpdesk();
     s.append("core/config/settings/development.py", "# TEST CONFIGURATION\n");
-    let m: Manifest = s
+    let m: Summary = s
         .cmd("rb-snapshot")
         .args(["--name", "test_config", "core/config/settings/development.py"])
         .run()
@@ -207,7 +208,7 @@ fn ad_hoc_set_of_the_seed_test_procedure() {
 fn sets_from_rollback_toml() {
     let s = Scenario::helpdesk();
     s.write("rollback.toml", "[sets.deploy]\npaths = [\"deploy/\"]\n");
-    let m: Manifest = s.cmd("rb-snapshot").arg("deploy").run().success().doc();
+    let m: Summary = s.cmd("rb-snapshot").arg("deploy").run().success().doc();
     assert_eq!(m.files, 3);
     s.cmd("rb-snapshot").arg("nosuch").run().code_is(1).one_line_error("no set named \"nosuch\"");
     s.write("rollback.toml", "[sets.deploy]\npath = [\"deploy/\"]\n");
@@ -231,7 +232,8 @@ fn help_and_version_go_to_stdout() {
 fn the_store_is_never_part_of_a_set_or_a_restore() {
     let s = Scenario::helpdesk();
     s.cmd("rb-snapshot").run().success();
-    let all: Manifest = s.cmd("rb-snapshot").args(["--name", "everything", "*"]).run().success().doc();
+    let all: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").args(["--name", "everything", "*"]).run().success().doc();
     assert!(
         all.entries.iter().all(|e| !e.path.starts_with("backups")),
         "the store was backed up into itself"
@@ -291,10 +293,11 @@ fn ino(s: &Scenario, rel: &str) -> u64 {
 #[test]
 fn unchanged_files_are_linked_from_the_previous_snapshot_never_from_the_live_tree() {
     let s = Scenario::helpdesk();
-    let first: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T11:00:00Z").run().success().doc();
+    let first: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").env("RB_NOW", "2025-10-13T11:00:00Z").run().success().doc();
     s.append("nginx/nginx.conf", "# changed\n");
     s.chmod("core/config/settings/staging.py", 0o640);
-    let second: Manifest = s.cmd("rb-snapshot").run().success().doc();
+    let second: Manifest = s.cmd("rb-snapshot").arg("--manifest").run().success().doc();
     for e in second.entries.iter().filter(|e| matches!(e.node, rb_tests::docs::Node::File { .. })) {
         let now = ino(&s, &format!("backups/{}/{}", second.id, e.path));
         let then = ino(&s, &format!("backups/{}/{}", first.id, e.path));
@@ -312,7 +315,7 @@ fn unchanged_files_are_linked_from_the_previous_snapshot_never_from_the_live_tre
         .run()
         .success();
     // --no-link copies everything.
-    let third: Manifest = s.cmd("rb-snapshot").arg("--no-link").run().success().doc();
+    let third: Summary = s.cmd("rb-snapshot").arg("--no-link").run().success().doc();
     let base = "core/config/settings/base.py";
     assert_ne!(
         ino(&s, &format!("backups/{}/{base}", third.id)),
@@ -325,11 +328,11 @@ fn prune_keeps_the_newest_per_set_and_latest() {
     let s = Scenario::helpdesk();
     let mut config = Vec::new();
     for hour in 1..=4 {
-        let m: Manifest =
+        let m: Summary =
             s.cmd("rb-snapshot").env("RB_NOW", format!("2025-10-13T0{hour}:00:00Z")).run().success().doc();
         config.push(m.id);
     }
-    let nginx: Manifest =
+    let nginx: Summary =
         s.cmd("rb-snapshot").arg("nginx").env("RB_NOW", "2025-10-13T00:30:00Z").run().success().doc();
     // latest points to the newest taken: nginx's (taken last, though with an earlier time).
     s.program("/bin/bash")
@@ -353,7 +356,7 @@ fn prune_keeps_the_newest_per_set_and_latest() {
         .arg("list")
         .run()
         .success()
-        .docs::<Manifest>()
+        .docs::<Summary>()
         .into_iter()
         .map(|m| m.id)
         .collect();
@@ -369,7 +372,7 @@ fn prune_keeps_the_newest_per_set_and_latest() {
 #[test]
 fn prune_never_removes_what_latest_or_a_pending_restore_needs() {
     let s = Scenario::helpdesk();
-    let old: Manifest = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T01:00:00Z").run().success().doc();
+    let old: Summary = s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T01:00:00Z").run().success().doc();
     s.cmd("rb-snapshot").env("RB_NOW", "2025-10-13T02:00:00Z").run().success();
     s.append("nginx/nginx.conf", "# broken\n");
     // A restore of the old snapshot, stopped half-way: it and its undo are needed.
@@ -404,7 +407,7 @@ fn a_killed_snapshot_is_never_visible_and_latest_stays_whole() {
     let s = Scenario::new();
     s.write("rollback.toml", "[sets.data]\npaths = [\"data/\"]\n");
     big_tree(&s, 400, 0);
-    let first: Manifest =
+    let first: Summary =
         s.cmd("rb-snapshot").arg("data").env("RB_NOW", "2025-10-13T11:00:00Z").run().success().doc();
     big_tree(&s, 400, 1);
     let killed = s.cmd("rb-snapshot").arg("data").env("FAILPOINTS", "snapshot-file=200*off->return").run();
@@ -414,14 +417,45 @@ fn a_killed_snapshot_is_never_visible_and_latest_stays_whole() {
         "expected the snapshot to be stopped half-way (binaries built with failpoints?)"
     );
     // Only the first snapshot is visible, latest still points to it, and it verifies.
-    let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
+    let listed: Vec<Summary> = s.cmd("rb-snapshot").arg("list").run().success().docs();
     assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [first.id.as_str()]);
     assert_eq!(std::fs::read_link(s.path("backups/latest")).unwrap().to_str(), Some(first.id.as_str()));
     s.cmd("rb-snapshot").args(["verify", "latest"]).run().success();
     let leftovers = std::fs::read_dir(s.path("backups/.rb/tmp")).unwrap().count();
     assert_eq!(leftovers, 1, "the killed snapshot's build folder");
     // The next snapshot removes it.
-    let next: Manifest = s.cmd("rb-snapshot").arg("data").run().success().doc();
+    let next: Summary = s.cmd("rb-snapshot").arg("data").run().success().doc();
     assert_eq!(std::fs::read_dir(s.path("backups/.rb/tmp")).unwrap().count(), 0);
     assert_eq!(std::fs::read_link(s.path("backups/latest")).unwrap().to_str(), Some(next.id.as_str()));
+}
+
+#[test]
+fn the_document_on_stdout_is_a_summary_and_a_restore_takes_it_by_id_from_the_store() {
+    let s = Scenario::helpdesk();
+    let run = s.cmd("rb-snapshot").run().success();
+    let summary: Summary = run.doc();
+    let stored: Manifest =
+        rb_tests::docs::from_line(&s.read(&format!("backups/{}/.rb/manifest.json", summary.id))).unwrap();
+    assert_eq!(
+        (summary.set.as_str(), summary.entries, summary.files, summary.bytes),
+        ("config", stored.entries.len() as u64, stored.files, stored.bytes)
+    );
+    // The whole manifest is one flag away, and what the store keeps.
+    let whole: Manifest =
+        s.cmd("rb-snapshot").args(["verify", &summary.id, "--manifest"]).run().success().doc();
+    assert_eq!(whole, stored);
+    assert!(run.stdout().len() * 4 < s.read(&format!("backups/{}/.rb/manifest.json", summary.id)).len());
+    // Piped into rb-restore, a summary names the snapshot in the store.
+    s.append("core/config/settings/base.py", "BROKEN = 1\n");
+    let doc: RestoreDoc = s.cmd("rb-restore").arg("--dry-run").stdin(run.stdout()).run().success().doc();
+    assert_eq!(
+        (doc.snapshot.as_str(), doc.modified.as_slice()),
+        (summary.id.as_str(), ["core/config/settings/base.py".to_string()].as_slice())
+    );
+    // `list | tail -n 1` is a summary too.
+    let listed = s.cmd("rb-snapshot").arg("list").run().success();
+    assert_eq!(listed.docs::<Summary>(), [summary.clone()]);
+    let undone: RestoreDoc = s.cmd("rb-restore").stdin(listed.stdout()).run().success().doc();
+    assert!(undone.undo.is_some());
+    assert!(!s.read("core/config/settings/base.py").contains("BROKEN"));
 }

@@ -2,7 +2,7 @@
 //! naming the undo (already in the store), for every tool; before a change it is exit 1 with
 //! nothing changed.
 
-use rb_tests::docs::{DeployState, FlagsDoc, Manifest, MigrationState, RestoreDoc};
+use rb_tests::docs::{DeployState, FlagsDoc, MigrationState, RestoreDoc, Summary};
 use rb_tests::{Cmd, Scenario, Tree, bin};
 use serde_json::json;
 
@@ -135,7 +135,7 @@ fn a_stdout_gone_after_a_deploy_rollback_is_exit_3_naming_the_way_back() {
             http.port
         ),
     );
-    let snap: Manifest = s.cmd("rb-snapshot").arg("compose").run().success().doc();
+    let snap: Summary = s.cmd("rb-snapshot").arg("compose").run().success().doc();
     docker(&s, s.program("docker")).args(["compose", "up", "-d"]).run().success();
     s.write(
         "docker-compose.yml",
@@ -376,7 +376,7 @@ fn a_prune_that_cannot_delete_a_file_says_so_blocks_nothing_and_finishes_when_ru
         .stderr_has("rb-snapshot: hint: fix the cause and run `rb-snapshot prune` again");
     let doc: rb_tests::docs::PruneDoc = run.doc();
     assert_eq!(doc.removed, [SNAP, "config_20251013_120100"]);
-    let listed: Vec<Manifest> = s.cmd("rb-snapshot").arg("list").run().success().docs();
+    let listed: Vec<Summary> = s.cmd("rb-snapshot").arg("list").run().success().docs();
     assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["config_20251013_120200"]);
     stuck.moved_to(s.path(&format!("{left}/nginx/nginx.conf")));
     // The leftover blocks nothing.
@@ -440,7 +440,7 @@ fn a_stdout_gone_after_an_emergency_run_is_exit_3_and_the_report_is_in_the_store
 fn a_stdout_gone_after_an_nginx_reload_or_restore_is_exit_3() {
     let s = Scenario::helpdesk();
     let n = rb_tests::nginx::TestNginx::start(&s, "v1");
-    let snap: Manifest = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
+    let snap: Summary = s.cmd("rb-nginx").arg("snapshot").run().success().doc();
     s.write("nginx/nginx.conf", n.conf_text("v2", None));
     s.cmd("rb-nginx")
         .arg("reload")

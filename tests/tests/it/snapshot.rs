@@ -454,7 +454,7 @@ fn the_document_on_stdout_is_a_summary_and_a_restore_takes_it_by_id_from_the_sto
     );
     // `list | tail -n 1` is a summary too.
     let listed = s.cmd("rb-snapshot").arg("list").run().success();
-    assert_eq!(listed.docs::<Summary>(), [summary.clone()]);
+    assert_eq!(listed.docs::<Summary>(), std::slice::from_ref(&summary));
     let undone: RestoreDoc = s.cmd("rb-restore").stdin(listed.stdout()).run().success().doc();
     assert!(undone.undo.is_some());
     assert!(!s.read("core/config/settings/base.py").contains("BROKEN"));

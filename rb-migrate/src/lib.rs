@@ -272,6 +272,38 @@ impl Document for MigrationRollback {
     const SOURCE: &'static str = "rb-migrate rollback";
 }
 
+impl MigrationRollback {
+    /// The document as it is printed and kept: `before` and `after` list only the apps it
+    /// touched — the app rolled back, each app a step moves, any whose position changed —
+    /// not every contrib app, so `rb-migrate apply` of it moves those back and leaves the
+    /// others as they are. A `restore-db` touched the whole database and lists every app.
+    fn touched(mut self) -> MigrationRollback {
+        if self.action == "restore-db" {
+            return self;
+        }
+        let mut keep: std::collections::BTreeSet<String> = self.steps.iter().map(|s| s.app.clone()).collect();
+        keep.extend(self.app.clone());
+        if let Some(after) = &self.after {
+            for a in &after.apps {
+                if self
+                    .before
+                    .apps
+                    .iter()
+                    .find(|b| b.app == a.app)
+                    .is_none_or(|b| b.position() != a.position())
+                {
+                    keep.insert(a.app.clone());
+                }
+            }
+        }
+        self.before.apps.retain(|a| keep.contains(&a.app));
+        if let Some(after) = &mut self.after {
+            after.apps.retain(|a| keep.contains(&a.app));
+        }
+        self
+    }
+}
+
 /// `rb-migrate rollback APP TARGET` as a library call (rb-emergency's drills): the checks,
 /// the backup, the migration; the `migration-rollback` document goes to `out`.
 pub fn rollback_app(store: &Store, django: &Django, app: &str, target: &str, out: &mut Out) -> Result<()> {
@@ -590,7 +622,7 @@ fn rollback(
     if plan.steps.is_empty() {
         common::note(&format!("{app} is already at {target}: nothing to do"));
         doc.after = Some(before);
-        return out.emit(&doc);
+        return out.emit(&doc.touched());
     }
     if how.diff {
         let undone: Vec<&str> = doc.steps.iter().map(|s| s.migration.as_str()).collect();
@@ -610,7 +642,7 @@ fn rollback(
             plural(plan.steps.len(), "migration", "migrations"),
             doc.mode.as_deref().unwrap_or_default()
         ));
-        return out.emit(&doc);
+        return out.emit(&doc.touched());
     }
     let calls = rollback_calls(&before, app, &target, &doc.steps)?;
     let lock = locked_unchanged(store, db, &before, how.recovering)?;
@@ -771,6 +803,7 @@ fn conclude(
     store.log_or_warn(event.set("django").snapshot(doc.backup.as_ref().map_or("", |b| b.id.as_str())));
     // What was done, kept in the store before it is printed: the undo survives a stdout that
     // has gone away.
+    let doc = doc.touched();
     let kept = match &outcome {
         Ok(()) => keep_document(store, &doc)?,
         Err(_) => String::new(),
@@ -966,7 +999,8 @@ fn resume(store: &Store, db: &mut Db, pending: Option<MigrationRollback>, out: &
         );
         common::note(&done);
         doc.after = Some(before);
-        return out.emit_after_change(&doc, &Changed::new(done, "rb-migrate status shows the state"));
+        return out
+            .emit_after_change(&doc.touched(), &Changed::new(done, "rb-migrate status shows the state"));
     }
     doc.mode = Some(mode(&before, &doc.steps).to_string());
     let calls = rollback_calls(&before, &app, &target, &doc.steps)?;
@@ -1139,13 +1173,13 @@ fn apply(
             "every app is already where the document says: nothing to do"
         });
         doc.after = Some(before);
-        return out.emit(&doc);
+        return out.emit(&doc.touched());
     }
     warn_loss(&doc.steps);
     doc.mode = Some(mode(&before, &doc.steps).to_string());
     let backup_how = db::backup_plan(db, &before, how.backup)?;
     if how.dry_run {
-        return out.emit(&doc);
+        return out.emit(&doc.touched());
     }
     let lock = locked_unchanged(store, db, &before, how.recovering)?;
     execute(store, db, doc, &calls, &backup_how, how, lock, out)

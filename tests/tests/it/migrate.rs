@@ -70,7 +70,39 @@ fn rollback_and_apply_round_trip_with_the_schema_checked() {
     assert_eq!(back.action, "apply");
     assert_eq!(position(back.after.as_ref().unwrap(), "features"), "0003_seed_flags");
     assert_eq!(s.schema(), schema);
-    assert_eq!(status(&s), doc.before);
+    // The document lists the app it touched, not every contrib app, and apply put it back.
+    let apps = |st: &MigrationState| st.apps.iter().map(|a| a.app.clone()).collect::<Vec<_>>();
+    assert_eq!(apps(&doc.before), ["features"]);
+    assert_eq!(apps(doc.after.as_ref().unwrap()), ["features"]);
+    let now = status(&s);
+    assert_eq!(now.apps.iter().filter(|a| a.app == "features").cloned().collect::<Vec<_>>(), doc.before.apps);
+}
+
+#[test]
+fn apply_of_a_rollback_moves_back_only_the_apps_it_touched_and_leaves_the_others() {
+    let s = Scenario::django();
+    let features = s.cmd("rb-migrate").args(["rollback", "features", "0001"]).run().success().stdout();
+    // Later, another app is rolled back on purpose: applying the first document must not undo it.
+    s.cmd("rb-migrate")
+        .args(["rollback", "tickets", "0003"])
+        .env("RB_NOW", "2025-10-13T12:01:00Z")
+        .run()
+        .success();
+    let back: MigrationRollback = s
+        .cmd("rb-migrate")
+        .arg("apply")
+        .stdin(features)
+        .env("RB_NOW", "2025-10-13T12:02:00Z")
+        .run()
+        .success()
+        .stderr_has("not in the document, left as they are: ")
+        .doc();
+    let moved: Vec<&str> = back.steps.iter().map(|st| st.app.as_str()).collect();
+    assert!(moved.iter().all(|a| *a == "features"), "{moved:?}");
+    let now = status(&s);
+    assert_eq!(position(&now, "features"), "0003_seed_flags");
+    assert_eq!(position(&now, "tickets"), "0003_normalize_priority");
+    assert_eq!(back.before.apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>(), ["features"]);
 }
 
 #[test]

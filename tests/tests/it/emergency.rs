@@ -63,7 +63,7 @@ fn stack(health_path: &str) -> Stack {
         &s,
         "redis-start",
         &format!(
-            "redis-server --port {cache} --bind 127.0.0.1 --daemonize yes --pidfile {run}/redis.pid --dir {run} --save '' --appendonly no > /dev/null\nfor i in $(seq 50); do redis-cli -p {cache} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1",
+            "redis-server --port {cache} --bind 127.0.0.1 --daemonize yes --pidfile {run}/redis.pid --dir {run} --save '' --appendonly no > /dev/null\nfor i in $(seq 200); do redis-cli -p {cache} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1",
             run = run.display()
         ),
     );

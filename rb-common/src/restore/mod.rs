@@ -234,53 +234,50 @@ pub fn from_stdin(store: &Store) -> Result<Snapshot> {
             })?;
             store.load(&undo)
         }
+        // A summary (what rb-snapshot prints) names the snapshot; its set and counts must agree.
         _ if value.get("entries").is_some_and(|e| !e.is_array()) => {
-            // A summary (what rb-snapshot prints): the snapshot its id names, from the store.
-            let wanted: Summary = crate::doc::from_value(value, &origin).map_err(|e| {
-                e.hint(format!("{tool} takes a `snapshot` document (rb-snapshot) or a `restore` document"))
-            })?;
-            if wanted.dry_run {
-                return Err(failed(format!(
-                    "{origin}: snapshot {} is from a --dry-run and was never written",
-                    wanted.id
-                )));
-            }
-            crate::store::check_id(&wanted.id)?;
-            let snap = store.load(&wanted.id)?;
-            let stored = Summary::from(&snap.manifest);
-            if (&stored.set, stored.entries, stored.files, stored.bytes, &stored.missing)
-                != (&wanted.set, wanted.entries, wanted.files, wanted.bytes, &wanted.missing)
-            {
-                return Err(usage(format!(
-                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
-                    store.shown(),
-                    wanted.id
-                ))
-                .hint("restore by id to use the stored manifest"));
-            }
-            Ok(snap)
+            let wanted: Summary = crate::doc::from_value(value, &origin).map_err(|e| e.hint(takes(tool)))?;
+            stored(store, &origin, &wanted.id, wanted.dry_run, |m| {
+                let s = Summary::from(m);
+                (&s.set, s.entries, s.files, s.bytes, &s.missing)
+                    == (&wanted.set, wanted.entries, wanted.files, wanted.bytes, &wanted.missing)
+            })
         }
+        // A whole manifest (`--manifest`): every entry must agree.
         _ => {
-            let wanted: Manifest = crate::doc::from_value(value, &origin).map_err(|e| {
-                e.hint(format!("{tool} takes a `snapshot` document (rb-snapshot) or a `restore` document"))
-            })?;
-            if wanted.dry_run {
-                return Err(failed(format!(
-                    "{origin}: snapshot {} is from a --dry-run and was never written",
-                    wanted.id
-                )));
-            }
-            crate::store::check_id(&wanted.id)?;
-            let snap = store.load(&wanted.id)?;
-            if snap.manifest.entries != wanted.entries || snap.manifest.missing != wanted.missing {
-                return Err(usage(format!(
-                    "{origin}: the document differs from {}/{}/.rb/manifest.json",
-                    store.shown(),
-                    wanted.id
-                ))
-                .hint("restore by id to use the stored manifest"));
-            }
-            Ok(snap)
+            let wanted: Manifest = crate::doc::from_value(value, &origin).map_err(|e| e.hint(takes(tool)))?;
+            stored(store, &origin, &wanted.id, wanted.dry_run, |m| {
+                m.entries == wanted.entries && m.missing == wanted.missing
+            })
         }
     }
+}
+
+fn takes(tool: &str) -> String {
+    format!("{tool} takes a `snapshot` document (rb-snapshot) or a `restore` document")
+}
+
+/// The snapshot `id` a `snapshot` document from `origin` names, from the store: refused when
+/// the document is a dry run's (exit 1) or when `agrees` says it differs from the stored
+/// manifest (exit 2).
+fn stored(
+    store: &Store,
+    origin: &str,
+    id: &str,
+    dry_run: bool,
+    agrees: impl Fn(&Manifest) -> bool,
+) -> Result<Snapshot> {
+    if dry_run {
+        return Err(failed(format!("{origin}: snapshot {id} is from a --dry-run and was never written")));
+    }
+    crate::store::check_id(id)?;
+    let snap = store.load(id)?;
+    if !agrees(&snap.manifest) {
+        return Err(usage(format!(
+            "{origin}: the document differs from {}/{id}/.rb/manifest.json",
+            store.shown()
+        ))
+        .hint("restore by id to use the stored manifest"));
+    }
+    Ok(snap)
 }

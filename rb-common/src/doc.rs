@@ -220,6 +220,11 @@ impl Changed {
     pub fn new(what: impl Into<String>, undo: impl Into<String>) -> Self {
         Changed { what: what.into(), undo: undo.into() }
     }
+
+    /// The exit-3 error of a step after the change that failed with `e`: the change is real.
+    pub fn failed_after(&self, e: &Error) -> Error {
+        partial(format!("{}, but {}", self.what, e.message()), self.undo.clone())
+    }
 }
 
 impl Out {
@@ -229,8 +234,7 @@ impl Out {
     /// changed and how to undo it — never 0, and never 1 ("nothing was changed"). Before a
     /// change, [`Out::emit`]'s exit 1 is the truth.
     pub fn emit_after_change<T: Document>(&mut self, doc: &T, changed: &Changed) -> Result<()> {
-        self.emit(doc)
-            .map_err(|e| partial(format!("{}, but {}", changed.what, e.message()), changed.undo.clone()))
+        self.emit(doc).map_err(|e| changed.failed_after(&e))
     }
 
     /// Writes bytes as they are and flushes: for the one output that is not a document,

@@ -78,7 +78,12 @@ pub fn request(
 /// every entry: after a real one through [`Out::emit_after_change`], so a stdout gone away
 /// is exit 3 naming the snapshot.
 pub fn take(store: &Store, req: &Request, whole: bool, out: &mut Out) -> Result<()> {
-    let manifest = if req.dry_run {
+    if req.dry_run && whole {
+        let manifest = snapshot::describe(store, req)?;
+        said(req, &Summary::from(&manifest));
+        return out.emit(&manifest);
+    }
+    let summary = if req.dry_run {
         snapshot::take(store, req)?
     } else {
         // Paths that lead out of the root are refused here, before the lock touches the store.
@@ -86,22 +91,32 @@ pub fn take(store: &Store, req: &Request, whole: bool, out: &mut Out) -> Result<
         let _lock = store.lock()?;
         snapshot::take(store, req)?
     };
-    for path in &manifest.missing {
+    said(req, &summary);
+    if req.dry_run {
+        return out.emit(&summary);
+    }
+    let changed = Changed::new(format!("snapshot {} was taken", summary.id), "rb-snapshot list shows it");
+    match whole {
+        // The manifest with every entry is read back from the store, where it now is.
+        true => match store.load(&summary.id) {
+            Ok(snap) => out.emit_after_change(&snap.manifest, &changed),
+            Err(e) => Err(changed.failed_after(&e)),
+        },
+        false => out.emit_after_change(&summary, &changed),
+    }
+}
+
+/// The notes on stderr of a snapshot taken (or that would be).
+fn said(req: &Request, summary: &Summary) {
+    for path in &summary.missing {
         note(&format!("{path}: not there, recorded as missing"));
     }
     let verb = if req.dry_run { "would take" } else { "took" };
     note(&format!(
         "{verb} {}: {}, {}{}",
-        manifest.id,
-        count(manifest.files as usize, "file", "files"),
-        count(manifest.bytes as usize, "byte", "bytes"),
+        summary.id,
+        count(summary.files as usize, "file", "files"),
+        count(summary.bytes as usize, "byte", "bytes"),
         if req.dry_run { " (dry run: nothing written)" } else { "" }
     ));
-    let changed = Changed::new(format!("snapshot {} was taken", manifest.id), "rb-snapshot list shows it");
-    match (whole, req.dry_run) {
-        (true, true) => out.emit(&manifest),
-        (true, false) => out.emit_after_change(&manifest, &changed),
-        (false, true) => out.emit(&Summary::from(&manifest)),
-        (false, false) => out.emit_after_change(&Summary::from(&manifest), &changed),
-    }
 }

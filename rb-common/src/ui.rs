@@ -158,6 +158,26 @@ impl Progress {
         }
     }
 
+    /// A bar labelled `what` over work whose size is not known ahead (a snapshot streamed
+    /// as its folders are walked): it counts files and bytes.
+    pub fn open(what: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template(&format!(
+            "{}: {what} {{bytes}} ({{binary_bytes_per_sec}}), {{msg}}",
+            tool()
+        )) {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            files: 0,
+            start: Instant::now(),
+            done: AtomicU64::new(0),
+            enabled: std::io::stderr().is_terminal() && !replaced(),
+            shown: AtomicBool::new(false),
+        }
+    }
+
     /// One more file of `bytes` done.
     pub fn add(&self, bytes: u64) {
         self.bar.inc(bytes);
@@ -172,7 +192,10 @@ impl Progress {
         }
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if self.shown.load(Ordering::Relaxed) {
-            self.bar.set_message(format!("{done}/{} files", self.files));
+            self.bar.set_message(match self.files {
+                0 => format!("{done} files"),
+                all => format!("{done}/{all} files"),
+            });
         }
     }
 

@@ -65,7 +65,7 @@ pub struct Options {
 pub const STAGING_PREFIX: &str = ".rb-tmp.";
 
 /// Takes the undo snapshot for `plan`: what the restore of `snap` will replace.
-pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Manifest> {
+pub fn take_undo(store: &Store, snap: &Snapshot, plan: &Plan) -> Result<Summary> {
     let now = clock::now()?;
     let mut items: Vec<Item> =
         plan.undo.full.iter().map(|p| Item { path: p.clone(), shallow: false }).collect();

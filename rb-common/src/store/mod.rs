@@ -993,20 +993,37 @@ impl Store {
             .hint("rb-snapshot list shows what there is"))
     }
 
+    /// The folder of rb snapshot `id`, once it, its `.rb` and its manifest are checked to be
+    /// writable by no one but their owner and root (when rb runs as root).
+    pub fn trusted_dir(&self, id: &str) -> Result<PathBuf> {
+        check_id(id)?;
+        self.check_trusted()?;
+        let dir = self.dir.join(id);
+        fsx::check_trusted(&dir, &format!("{}/{id}", self.shown()))?;
+        fsx::check_trusted(&dir.join(META_DIR), &format!("{}/{id}/{META_DIR}", self.shown()))?;
+        let path = dir.join(META_DIR).join(MANIFEST);
+        fsx::check_trusted(&path, &format!("{}/{id}/{META_DIR}/{MANIFEST}", self.shown()))?;
+        Ok(dir)
+    }
+
     fn load_manifest(&self, id: &str, dir: &Path, path: &Path) -> Result<Snapshot> {
         let shown = format!("{}/{id}/{META_DIR}/{MANIFEST}", self.shown());
-        fsx::check_trusted(dir, &format!("{}/{id}", self.shown()))?;
-        fsx::check_trusted(&dir.join(META_DIR), &format!("{}/{id}/{META_DIR}", self.shown()))?;
-        fsx::check_trusted(path, &shown)?;
-        let text = fs::read_to_string(path).ctx(|| format!("reading {shown}"))?;
-        let manifest: Manifest =
-            doc::from_line(text.trim_end(), &shown).map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
+        self.trusted_dir(id)?;
+        // Read as it is parsed: the text of a large manifest is never held beside its entries.
+        let file = fs::File::open(path).ctx(|| format!("reading {shown}"))?;
+        let mut entries = Vec::new();
+        let (mut manifest, _) = crate::manifest::stream::read(file, &shown, &mut |e| {
+            entries.push(e);
+            Ok(())
+        })
+        .map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
+        entries.shrink_to_fit();
+        manifest.entries = entries;
         if manifest.id != id {
             return Err(failed(format!("{shown} names snapshot {:?}, not {id}", manifest.id)));
         }
         check_manifest(&manifest).map_err(|e| e.context(&shown))?;
         pause_point("snapshot-loaded");
-        let mut manifest = manifest;
         manifest.tags = read_tags(dir);
         Ok(Snapshot {
             manifest,

@@ -11,9 +11,14 @@
 //! Plain data and pure checks, no store and no engine: the configuration, the store and both
 //! engines build on it.
 
+pub mod stream;
+mod walk;
+
+pub use walk::{Item, walk, walk_items};
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -154,13 +159,21 @@ impl Document for Summary {
 
 impl From<&Manifest> for Summary {
     fn from(m: &Manifest) -> Summary {
+        Summary::counted(m, m.entries.len() as u64)
+    }
+}
+
+impl Summary {
+    /// The summary of `m`, whose entries were counted as they streamed by (`m.entries` is
+    /// then empty): `entries` is their number.
+    pub fn counted(m: &Manifest, entries: u64) -> Summary {
         Summary {
             id: m.id.clone(),
             set: m.set.clone(),
             created: m.created.clone(),
             paths: m.paths.clone(),
             exclude: m.exclude.clone(),
-            entries: m.entries.len() as u64,
+            entries,
             missing: m.missing.clone(),
             files: m.files,
             bytes: m.bytes,
@@ -614,69 +627,6 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
     }
     for g in &m.globs {
         check_spec(g)?;
-    }
-    Ok(())
-}
-
-/// Walks `item` under `root` without following symlinks, calling `visit(actual, rel, meta)`
-/// for it and (for a folder recorded whole) everything inside, parents before children.
-/// `skip` is a path never entered (the store, when it is inside the tree), and so is what
-/// `exclude` excludes. A socket is passed over, with a warning naming it (see [`is_socket`]).
-pub fn walk(
-    base: &Path,
-    rel: &str,
-    shallow: bool,
-    skip: Option<&str>,
-    exclude: &Exclude,
-    visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
-) -> Result<()> {
-    let meta = fs::symlink_metadata(base).ctx(|| format!("reading {rel}"))?;
-    walk_from(base, rel, &meta, shallow, &Walk { skip, exclude }, visit)
-}
-
-/// What [`walk`] never enters.
-struct Walk<'a> {
-    skip: Option<&'a str>,
-    exclude: &'a Exclude,
-}
-
-/// [`walk`] with the item's metadata already read: children's come from their folder's
-/// entries (`statx` relative to the open folder, not a fresh walk of the whole path).
-fn walk_from(
-    base: &Path,
-    rel: &str,
-    meta: &fs::Metadata,
-    shallow: bool,
-    not: &Walk<'_>,
-    visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<()>,
-) -> Result<()> {
-    if is_socket(meta) {
-        crate::ui::warn(&format!(
-            "{} is a socket: it is not kept (the program that listens on it makes a new one)",
-            paths::escaped(rel)
-        ));
-        return Ok(());
-    }
-    visit(base, rel, meta)?;
-    if !meta.is_dir() || shallow {
-        return Ok(());
-    }
-    let mut children: Vec<(String, PathBuf, fs::Metadata)> = Vec::new();
-    let shown = paths::escaped(rel);
-    for child in fs::read_dir(base).ctx(|| format!("listing {shown}"))? {
-        let child = child.ctx(|| format!("listing {shown}"))?;
-        let name = child.file_name();
-        let child_rel = format!("{rel}/{}", paths::from_os(&name));
-        if not.skip != Some(child_rel.as_str()) {
-            let meta = child.metadata().ctx(|| format!("reading {}", paths::escaped(&child_rel)))?;
-            if !not.exclude.excludes(&child_rel, meta.is_dir()) {
-                children.push((child_rel, child.path(), meta));
-            }
-        }
-    }
-    children.sort_by(|a, b| a.0.cmp(&b.0));
-    for (child_rel, child_path, meta) in children {
-        walk_from(&child_path, &child_rel, &meta, false, not, visit)?;
     }
     Ok(())
 }

@@ -1,0 +1,324 @@
+//! A manifest written and read an entry at a time, so that memory does not grow with the
+//! number of files: [`Writer`] puts the same bytes on disk as [`crate::doc::write_doc`] of the
+//! whole [`Manifest`], and [`read`] hands each entry to a callback as the parser meets it
+//! (the manifest's other fields are small and kept). [`Entries`] is that reader behind an
+//! iterator, for a merge with another sorted stream (the next snapshot's walk).
+
+use std::fmt;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::{Entry, Manifest};
+use crate::doc;
+use crate::error::{Context, Error, Result, failed, usage};
+
+/// The one place in a serialized manifest where its entries go: field names are never
+/// escaped, and a `"` inside a string always is, so the first match is the field itself.
+const ENTRIES: &str = "\"entries\":[";
+
+/// Writes a manifest whose entries arrive one by one: the fields before `entries` at
+/// [`Writer::begin`], each entry at [`Writer::push`], the rest (counts known only at the end)
+/// at [`Writer::end`].
+pub struct Writer<W: Write> {
+    out: W,
+    first: bool,
+}
+
+/// The serialized manifest `head` (its entries left out) split around the entries list.
+fn halves(head: &Manifest) -> Result<(String, String)> {
+    debug_assert!(head.entries.is_empty());
+    let line = doc::to_line(head)?;
+    let at = line.find(ENTRIES).ok_or_else(|| failed("a manifest without its entries field"))?;
+    let (before, after) = line.split_at(at + ENTRIES.len());
+    Ok((before.to_string(), after.to_string()))
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts the document of `head`, whose entries are empty: they come by [`Writer::push`].
+    pub fn begin(mut out: W, head: &Manifest) -> Result<Self> {
+        let (before, _) = halves(head)?;
+        out.write_all(before.as_bytes()).ctx(|| "writing the manifest")?;
+        Ok(Writer { out, first: true })
+    }
+
+    /// One more entry, in path order.
+    pub fn push(&mut self, entry: &Entry) -> Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b",").ctx(|| "writing the manifest")?;
+        }
+        serde_json::to_writer(&mut self.out, entry).map_err(|e| failed(format!("writing the manifest: {e}")))
+    }
+
+    /// Ends the document with the fields of `tail` after its entries (the counts), the
+    /// newline, and a flush; returns the writer.
+    pub fn end(mut self, tail: &Manifest) -> Result<W> {
+        let (_, after) = halves(tail)?;
+        self.out.write_all(after.as_bytes()).ctx(|| "writing the manifest")?;
+        self.out.write_all(b"\n").ctx(|| "writing the manifest")?;
+        self.out.flush().ctx(|| "writing the manifest")?;
+        Ok(self.out)
+    }
+}
+
+/// Reads the manifest document from `input`, calling `each` with every entry in file order
+/// and never holding them: returns the manifest without its entries, and how many there
+/// were. `origin` names the source in errors. The envelope (`rb`, `kind`) is checked before
+/// the first entry when it comes first, as rb writes it. An error of `each` stops the read
+/// and is returned as it is.
+pub fn read(
+    input: impl Read,
+    origin: &str,
+    each: &mut dyn FnMut(Entry) -> Result<()>,
+) -> Result<(Manifest, u64)> {
+    let mut top = Top { origin, each, count: 0, stopped: None };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
+    let parsed = (&mut top).deserialize(&mut de).and_then(|head| de.end().map(|()| head));
+    let head = match parsed {
+        Ok(head) => head,
+        Err(_) if top.stopped.is_some() => return Err(top.stopped.take().unwrap_or_else(|| failed(""))),
+        Err(e) if e.is_io() => return Err(failed(format!("reading {origin}: {e}"))),
+        Err(e) if e.is_data() => {
+            return Err(usage(format!("{origin}: a malformed `snapshot` document: {e}")));
+        }
+        Err(e) => return Err(usage(format!("{origin}: not a JSON document: {e}"))),
+    };
+    let mut head = head;
+    head.insert("entries".to_string(), Value::Array(Vec::new()));
+    let manifest: Manifest = doc::from_value(Value::Object(head), origin)?;
+    Ok((manifest, top.count))
+}
+
+/// The top-level object: every field kept as a value but `entries`, streamed.
+struct Top<'a> {
+    origin: &'a str,
+    each: &'a mut dyn FnMut(Entry) -> Result<()>,
+    count: u64,
+    /// The callback's (or the envelope check's) own error, which serde only carries as text.
+    stopped: Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Top<'_> {
+    type Value = serde_json::Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Top<'_> {
+    type Value = serde_json::Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object, an rb `snapshot` document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut head = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "entries" {
+                let value = map.next_value::<Value>()?;
+                head.insert(key, value);
+                continue;
+            }
+            if head.contains_key("rb") || head.contains_key("kind") {
+                let envelope = Value::Object(
+                    head.iter()
+                        .filter(|(k, _)| *k == "rb" || *k == "kind")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
+                let checked = doc::check_envelope(&envelope, self.origin).and_then(|kind| match kind {
+                    "snapshot" => Ok(()),
+                    other => Err(usage(format!(
+                        "{}: expected a `snapshot` document (printed by rb-snapshot), got a document of kind `{other}`",
+                        self.origin
+                    ))),
+                });
+                if let Err(e) = checked {
+                    self.stopped = Some(e);
+                    return Err(A::Error::custom("stopped"));
+                }
+            }
+            map.next_value_seed(EntriesSeed(&mut *self))?;
+        }
+        Ok(head)
+    }
+}
+
+/// The `entries` array, each element handed on as it is parsed.
+struct EntriesSeed<'t, 'a>(&'t mut Top<'a>);
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            self.0.count += 1;
+            if let Err(e) = (self.0.each)(entry) {
+                self.0.stopped = Some(e);
+                return Err(A::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entries of a stored manifest as an iterator, read on a thread of their own a little
+/// ahead of the consumer (a bounded queue): memory stays flat however many there are. A
+/// manifest that cannot be read ends the iteration early; [`Entries::error`] says why.
+pub struct Entries {
+    rx: mpsc::IntoIter<Entry>,
+    reader: Option<std::thread::JoinHandle<Result<()>>>,
+    error: Option<Error>,
+}
+
+/// How many entries the reader thread may be ahead.
+const AHEAD: usize = 1024;
+
+impl Entries {
+    /// Starts reading the manifest file at `path`.
+    pub fn open(path: &Path) -> Result<Entries> {
+        let file = std::fs::File::open(path).ctx(|| format!("reading {}", path.display()))?;
+        let origin: PathBuf = path.to_path_buf();
+        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        let reader = std::thread::Builder::new()
+            .name("rb-manifest".to_string())
+            .spawn(move || {
+                let shown = origin.display().to_string();
+                // A consumer that stopped listening ends the read: that is not an error.
+                let gone = || usage("the reader is gone");
+                read(file, &shown, &mut |e| tx.send(e).map_err(|_| gone())).map(drop)
+            })
+            .ctx(|| "starting the manifest reader")?;
+        Ok(Entries { rx: rx.into_iter(), reader: Some(reader), error: None })
+    }
+
+    /// Why the iteration ended before the end of the manifest, once it has ended.
+    pub fn error(&mut self) -> Option<&Error> {
+        if let Some(reader) = self.reader.take() {
+            match reader.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.error = Some(e),
+                Err(_) => self.error = Some(failed("the manifest reader stopped")),
+            }
+        }
+        self.error.as_ref()
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        self.rx.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsx::{Mode, Mtime};
+    use crate::manifest::Node;
+
+    fn manifest(entries: Vec<Entry>) -> Manifest {
+        let files = entries.iter().filter(|e| matches!(e.node, Node::File { .. })).count() as u64;
+        Manifest {
+            id: "config_20251013_120000".into(),
+            set: "config".into(),
+            created: "2025-10-13T12:00:00+00:00".into(),
+            paths: vec!["etc/".into(), "say \"entries\":[ here".into()],
+            globs: Vec::new(),
+            exclude: vec!["*.pid".into()],
+            entries,
+            missing: vec!["gone".into()],
+            files,
+            bytes: 3 * files,
+            verified: true,
+            legacy: false,
+            undo_for: None,
+            dry_run: false,
+            xattrs: true,
+            message: Some("\"entries\":[] in a message".into()),
+            adhoc: false,
+            tags: Vec::new(),
+        }
+    }
+
+    fn file(path: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            node: Node::File { mode: Mode(0o644), size: 3, sha256: Some("ab".repeat(32)) },
+            mtime: Mtime { secs: 7, nanos: 9 },
+            uid: Some(1000),
+            gid: Some(1000),
+            ino: Some(12),
+            ctime: None,
+            xattrs: Default::default(),
+            link: None,
+            sparse: false,
+        }
+    }
+
+    #[test]
+    fn the_streamed_manifest_is_the_same_bytes_and_reads_back_entry_by_entry() {
+        for entries in [vec![], vec![file("etc/a")], vec![file("etc/a"), file("etc/b\\xe9"), file("etc/c")]] {
+            let whole = manifest(entries.clone());
+            let mut expected = Vec::new();
+            doc::write_doc(&mut expected, &whole).unwrap();
+
+            let head = Manifest { entries: Vec::new(), ..whole.clone() };
+            let mut w = Writer::begin(Vec::new(), &head).unwrap();
+            for e in &entries {
+                w.push(e).unwrap();
+            }
+            let written = w.end(&head).unwrap();
+            assert_eq!(String::from_utf8(written.clone()).unwrap(), String::from_utf8(expected).unwrap());
+
+            let mut seen = Vec::new();
+            let (read_head, count) = read(&written[..], "m", &mut |e| {
+                seen.push(e);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!((read_head, count as usize, seen), (head, entries.len(), entries));
+        }
+    }
+
+    #[test]
+    fn a_callback_error_stops_the_read_and_is_returned_as_it_is() {
+        let mut text = Vec::new();
+        doc::write_doc(&mut text, &manifest(vec![file("a"), file("b")])).unwrap();
+        let mut n = 0;
+        let e = read(&text[..], "m", &mut |_| {
+            n += 1;
+            Err(failed("enough"))
+        })
+        .unwrap_err();
+        assert_eq!((e.message(), n), ("enough", 1));
+    }
+
+    #[test]
+    fn another_kind_is_refused_before_its_entries() {
+        let text = br#"{"rb":1,"kind":"restore","entries":[{"bad":1}]}"#;
+        let e = read(&text[..], "m", &mut |_| panic!("no entry is read")).unwrap_err();
+        assert!(e.message().contains("got a document of kind `restore`"), "{}", e.message());
+        let e = read(&b"{\"rb\":1,"[..], "m", &mut |_| Ok(())).unwrap_err();
+        assert!(e.message().starts_with("m: not a JSON document: EOF"), "{}", e.message());
+    }
+}

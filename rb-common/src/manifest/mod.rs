@@ -164,6 +164,29 @@ impl From<&Manifest> for Summary {
 }
 
 impl Summary {
+    /// [`Summary::counted`] of a manifest no longer needed: its lists are moved, not copied
+    /// (an undo's `missing` can name every file of a tree).
+    pub fn of_head(m: Manifest, entries: u64) -> Summary {
+        Summary {
+            id: m.id,
+            set: m.set,
+            created: m.created,
+            paths: m.paths,
+            exclude: m.exclude,
+            entries,
+            missing: m.missing,
+            files: m.files,
+            bytes: m.bytes,
+            verified: m.verified,
+            legacy: m.legacy,
+            undo_for: m.undo_for,
+            dry_run: m.dry_run,
+            message: m.message,
+            adhoc: m.adhoc,
+            tags: m.tags,
+        }
+    }
+
     /// The summary of `m`, whose entries were counted as they streamed by (`m.entries` is
     /// then empty): `entries` is their number.
     pub fn counted(m: &Manifest, entries: u64) -> Summary {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Entry, Manifest};
 use crate::doc;
-use crate::error::{Context, Error, Result, failed, usage};
+use crate::error::{Context, ErrContext, Error, Result, failed, usage};
 
 /// The one place in a serialized manifest where its entries go: field names are never
 /// escaped, and a `"` inside a string always is, so the first match is the field itself.
@@ -28,20 +28,82 @@ pub struct Writer<W: Write> {
     first: bool,
 }
 
-/// The serialized manifest `head` (its entries left out) split around the entries list.
-fn halves(head: &Manifest) -> Result<(String, String)> {
+/// Which side of the entries list [`Split`] passes on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Everything up to and with `"entries":[`.
+    Before,
+    /// Everything after it.
+    After,
+}
+
+/// A writer that passes on one side of the first [`ENTRIES`] of what is written to it, so
+/// that a manifest's fields around its entries go to the file as they are serialized, never
+/// held as text (an undo's `missing` list can name every file of a tree).
+struct Split<'w> {
+    out: &'w mut dyn Write,
+    side: Side,
+    /// How many bytes of [`ENTRIES`] end what was written so far (a KMP match).
+    matched: usize,
+    /// True once [`ENTRIES`] was met.
+    met: bool,
+}
+
+impl Write for Split<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.met {
+            if self.side == Side::After {
+                self.out.write_all(buf)?;
+            }
+            return Ok(buf.len());
+        }
+        let marker = ENTRIES.as_bytes();
+        for (i, &b) in buf.iter().enumerate() {
+            while self.matched > 0 && marker[self.matched] != b {
+                self.matched = fallback(marker, self.matched);
+            }
+            if marker[self.matched] == b {
+                self.matched += 1;
+            }
+            if self.matched == marker.len() {
+                self.met = true;
+                let (before, after) = buf.split_at(i + 1);
+                self.out.write_all(if self.side == Side::Before { before } else { after })?;
+                return Ok(buf.len());
+            }
+        }
+        if self.side == Side::Before {
+            self.out.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The KMP fallback of a partial match of `k` bytes of `marker`: the longest proper prefix
+/// of `marker[..k]` that is also its suffix.
+fn fallback(marker: &[u8], k: usize) -> usize {
+    (1..k).rev().find(|&n| marker[..n] == marker[k - n..k]).unwrap_or(0)
+}
+
+/// Writes one side of the document of `head` (whose entries are empty) to `out`.
+fn write_side(out: &mut dyn Write, head: &Manifest, side: Side) -> Result<()> {
     debug_assert!(head.entries.is_empty());
-    let line = doc::to_line(head)?;
-    let at = line.find(ENTRIES).ok_or_else(|| failed("a manifest without its entries field"))?;
-    let (before, after) = line.split_at(at + ENTRIES.len());
-    Ok((before.to_string(), after.to_string()))
+    let mut split = Split { out, side, matched: 0, met: false };
+    doc::write_doc(&mut split, head).within(|| "writing the manifest")?;
+    match split.met {
+        true => Ok(()),
+        false => Err(failed("writing the manifest: its entries field is missing")),
+    }
 }
 
 impl<W: Write> Writer<W> {
     /// Starts the document of `head`, whose entries are empty: they come by [`Writer::push`].
     pub fn begin(mut out: W, head: &Manifest) -> Result<Self> {
-        let (before, _) = halves(head)?;
-        out.write_all(before.as_bytes()).ctx(|| "writing the manifest")?;
+        write_side(&mut out, head, Side::Before)?;
         Ok(Writer { out, first: true })
     }
 
@@ -56,9 +118,7 @@ impl<W: Write> Writer<W> {
     /// Ends the document with the fields of `tail` after its entries (the counts), the
     /// newline, and a flush; returns the writer.
     pub fn end(mut self, tail: &Manifest) -> Result<W> {
-        let (_, after) = halves(tail)?;
-        self.out.write_all(after.as_bytes()).ctx(|| "writing the manifest")?;
-        self.out.write_all(b"\n").ctx(|| "writing the manifest")?;
+        write_side(&mut self.out, tail, Side::After)?;
         self.out.flush().ctx(|| "writing the manifest")?;
         Ok(self.out)
     }
@@ -297,6 +357,22 @@ mod tests {
             })
             .unwrap();
             assert_eq!((read_head, count as usize, seen), (head, entries.len(), entries));
+        }
+    }
+
+    #[test]
+    fn the_split_finds_the_entries_field_across_writes_and_after_false_starts() {
+        for side in [Side::Before, Side::After] {
+            let mut out = Vec::new();
+            let mut split = Split { out: &mut out, side, matched: 0, met: false };
+            for chunk in ["{\"\"entries\"", ":1,\"entr", "ies\":", "[{\"a\"", ":[]}]}"] {
+                split.write_all(chunk.as_bytes()).unwrap();
+            }
+            let want = match side {
+                Side::Before => "{\"\"entries\":1,\"entries\":[",
+                Side::After => "{\"a\":[]}]}",
+            };
+            assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 

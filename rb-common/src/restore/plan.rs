@@ -2,7 +2,7 @@
 //! [`Step`]s that make the tree match it, the lists the document reports, and what the undo
 //! snapshot must hold. Nothing is written here.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -48,6 +48,25 @@ impl Plan {
     /// True when the live tree already matches the snapshot.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+}
+
+/// The snapshot's entries by path: a binary search of the sorted list (every manifest is
+/// sorted: [`manifest::check_manifest`]), not a map of its own beside it.
+#[derive(Clone, Copy)]
+struct Desired<'a>(&'a [Entry]);
+
+impl<'a> Desired<'a> {
+    fn get(&self, rel: &str) -> Option<&'a Entry> {
+        self.0.binary_search_by(|e| e.path.as_str().cmp(rel)).ok().map(|i| &self.0[i])
+    }
+
+    fn contains_key(&self, rel: &str) -> bool {
+        self.get(rel).is_some()
+    }
+
+    fn values(&self) -> std::slice::Iter<'a, Entry> {
+        self.0.iter()
     }
 }
 
@@ -108,12 +127,13 @@ struct Planner<'a> {
     store: Option<String>,
     snap: &'a Snapshot,
     opts: Options,
-    desired: BTreeMap<&'a str, &'a Entry>,
+    desired: Desired<'a>,
     /// The manifest's `exclude` globs: what they match is never modified or removed.
     exclude: manifest::Exclude,
     /// Paths removed (with everything under them): their descendants count as missing.
     gone: HashSet<String>,
-    /// Paths created by this restore.
+    /// Folders created by this restore (only folders are ever asked about: nothing is below
+    /// a file, so a set of every created file would only cost memory).
     made: HashSet<String>,
     /// Folders whose entries change (something created, renamed or removed in them).
     touched: BTreeSet<String>,
@@ -123,7 +143,10 @@ struct Planner<'a> {
     metas: Vec<Step>,
     dir_metas: Vec<Step>,
     links: Vec<Step>,
-    /// Files whose content is written (a new inode), so their hard links must be made again.
+    /// The files other entries are hard links of.
+    targets: HashSet<&'a str>,
+    /// Those of [`Planner::targets`] whose content is written (a new inode), so their hard
+    /// links must be made again.
     written: HashSet<String>,
     plan: Plan,
 }
@@ -192,12 +215,11 @@ impl Planner<'_> {
         match live {
             Live::Missing => {
                 self.plan.created.push(rel.to_string());
-                self.created(rel);
+                self.created(rel, false);
             }
             Live::Dir(_) => {
                 self.remove(rel);
                 self.plan.modified.push(rel.to_string());
-                self.made.insert(rel.to_string());
             }
             _ => {
                 self.plan.undo.full.push(rel.to_string());
@@ -240,9 +262,11 @@ impl Planner<'_> {
 
     /// Records that `rel` will be created: restoring the undo removes it (a folder only
     /// once it holds nothing else, so what others put there since is never lost).
-    fn created(&mut self, rel: &str) {
+    fn created(&mut self, rel: &str, folder: bool) {
         self.plan.undo.missing.push(rel.to_string());
-        self.made.insert(rel.to_string());
+        if folder {
+            self.made.insert(rel.to_string());
+        }
         self.touch_parent(rel);
     }
 
@@ -258,7 +282,7 @@ impl Planner<'_> {
             if let Live::Missing = self.live(&dir)? {
                 self.mkdirs.push(Step::MkDir { path: dir.clone() });
                 self.plan.created.push(dir.clone());
-                self.created(&dir);
+                self.created(&dir, true);
             }
         }
         Ok(())
@@ -377,10 +401,13 @@ impl Planner<'_> {
     /// Plans the creation of entry `e` where nothing is (any more).
     fn create(&mut self, e: &Entry, report_undo_missing: bool) -> Result<()> {
         let rel = e.path.as_str();
+        let folder = matches!(e.node, Node::Dir { .. });
         if report_undo_missing {
-            self.created(rel);
+            self.created(rel, folder);
         } else {
-            self.made.insert(rel.to_string());
+            if folder {
+                self.made.insert(rel.to_string());
+            }
             self.touch_parent(rel);
         }
         match &e.node {
@@ -407,7 +434,9 @@ impl Planner<'_> {
         let xattrs = self.xattrs(e);
         match &e.node {
             Node::File { mode, size, sha256 } => {
-                self.written.insert(rel.clone());
+                if self.targets.contains(rel.as_str()) {
+                    self.written.insert(rel.clone());
+                }
                 self.writes.push(Step::Write {
                     src: self.snap.source(&rel),
                     path: rel,
@@ -523,8 +552,8 @@ impl Planner<'_> {
 
     /// Folder metadata and the shallow part of the undo, once all changes are known.
     fn finish_dirs(&mut self) -> Result<()> {
-        let desired: Vec<&Entry> = self.desired.values().copied().collect();
-        for e in desired {
+        let desired = self.desired;
+        for e in desired.values() {
             let Node::Dir { mode, .. } = e.node else { continue };
             if self.made.contains(&e.path) || self.is_gone(&e.path) {
                 continue;
@@ -676,7 +705,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         store: store_rel,
         snap,
         opts,
-        desired: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
+        desired: Desired(&m.entries),
         exclude: manifest::Exclude::new(&m.exclude)?,
         gone: HashSet::new(),
         made: HashSet::new(),
@@ -687,6 +716,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         metas: Vec::new(),
         dir_metas: Vec::new(),
         links: Vec::new(),
+        targets: m.entries.iter().filter_map(|e| e.link.as_deref()).collect(),
         written: HashSet::new(),
         plan: Plan::default(),
     };
@@ -709,9 +739,13 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     p.dir_metas.sort_by(|a, b| step_path(b).cmp(step_path(a)));
     p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
     let mut plan = p.plan;
-    // Moved, not cloned: a plan of 100,000 files holds its steps once.
-    plan.steps =
-        [p.removes, p.mkdirs, p.writes, p.links, p.metas, p.dir_metas].into_iter().flatten().collect();
+    // Moved, not cloned, into the largest list (the writes, most often): a plan of 100,000
+    // files holds its steps once, never a second list of them while it is put together.
+    let mut steps = p.writes;
+    steps.reserve_exact(p.removes.len() + p.mkdirs.len() + p.links.len() + p.metas.len() + p.dir_metas.len());
+    steps.splice(0..0, p.removes.into_iter().chain(p.mkdirs));
+    steps.extend(p.links.into_iter().chain(p.metas).chain(p.dir_metas));
+    plan.steps = steps;
     for list in [
         &mut plan.created,
         &mut plan.modified,

@@ -361,11 +361,11 @@ pub(super) fn revert(store: &Store, journal: &Journal) -> Result<RestoreDoc> {
 /// Restores `undo` exactly and removes the journal; the document lists what changed and the
 /// staged files `cleaned` before it.
 pub(super) fn put_undo_back(store: &Store, undo: &Snapshot, cleaned: Vec<String>) -> Result<RestoreDoc> {
-    let plan = plan(store, undo, Options::default())?;
+    let mut plan = plan(store, undo, Options::default())?;
     // Started after a first signal, it stops only at the next one.
     let seen = signals::count();
     verify_sources(undo, &plan)?;
     apply(&store.root, &store.dir, &plan.steps, seen)?;
     clear_journal(store)?;
-    Ok(RestoreDoc { cleaned, ..doc_for(undo, &plan, Options::default(), false) })
+    Ok(RestoreDoc { cleaned, ..doc_for(undo, &mut plan, Options::default(), false) })
 }

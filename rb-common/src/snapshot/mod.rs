@@ -306,26 +306,31 @@ pub fn write_snapshot(
         }
         fsx::sync_fs(&tmp)?;
         store.publish(&tmp, &manifest.id)?;
-        Ok(Summary::counted(&manifest, counted.entries))
+        Ok(counted.entries)
     })();
-    built.map_err(|e: crate::error::Error| {
-        let _ = fsx::remove_any(&tmp);
-        if e.is_full() {
-            // The store filled, not the live tree: say so, and that nothing is left behind.
-            return failed(format!(
-                "the store {} is full: writing {}: {}; it was removed, nothing was changed",
-                store.shown(),
-                manifest.id,
-                e.message()
-            ))
-            .full()
-            .hint("free space on the store's file system (`rb-snapshot prune` removes old snapshots), or keep the store on a larger one (--store DIR)");
-        }
-        if crate::signals::count() > 0 {
-            return failed(format!("{}: the partial copy is removed, nothing was stored or changed", e.message()));
-        }
-        e
-    })
+    let e: crate::error::Error = match built {
+        Ok(entries) => return Ok(Summary::of_head(manifest, entries)),
+        Err(e) => e,
+    };
+    let _ = fsx::remove_any(&tmp);
+    if e.is_full() {
+        // The store filled, not the live tree: say so, and that nothing is left behind.
+        return Err(failed(format!(
+            "the store {} is full: writing {}: {}; it was removed, nothing was changed",
+            store.shown(),
+            manifest.id,
+            e.message()
+        ))
+        .full()
+        .hint("free space on the store's file system (`rb-snapshot prune` removes old snapshots), or keep the store on a larger one (--store DIR)"));
+    }
+    if crate::signals::count() > 0 {
+        return Err(failed(format!(
+            "{}: the partial copy is removed, nothing was stored or changed",
+            e.message()
+        )));
+    }
+    Err(e)
 }
 
 #[cfg(test)]

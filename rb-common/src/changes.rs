@@ -135,9 +135,9 @@ pub fn between(a: &Snapshot, b: &Snapshot) -> Result<SnapshotDiff> {
 /// planner sees it (content by SHA-256; size and mtime with `quick`). Changes nothing.
 pub fn against_live(store: &Store, snap: &Snapshot, quick: bool) -> Result<SnapshotDiff> {
     let plan = restore::plan(store, snap, Options { keep_extra: false, quick, after: None })?;
-    let mut rewritten: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for step in &plan.steps {
-        match step {
+    let mut rewritten: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for step in plan.steps.iter() {
+        match step? {
             Step::Remove { path }
             | Step::Write { path, .. }
             | Step::Link { path, .. }

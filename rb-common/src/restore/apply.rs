@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result, failed};
 use crate::fsx::{self, Mode};
-use crate::journal::Step;
+use crate::journal::{Step, Steps};
 use crate::manifest::{Manifest, Node, Special};
 use crate::paths;
 use crate::signals;
@@ -28,7 +28,7 @@ pub fn crash_point() {
 /// anywhere can run the same steps again (`--resume`). A stopping signal beyond the `seen`
 /// first ones ends it at the next step (see [`crate::signals`]); what was staged and not yet
 /// renamed is removed on the way out.
-pub fn apply(root: &Path, store_dir: &Path, steps: &[Step], seen: usize) -> Result<()> {
+pub fn apply(root: &Path, store_dir: &Path, steps: &Steps, seen: usize) -> Result<()> {
     apply_counting(root, store_dir, steps, seen, &mut false)
 }
 
@@ -36,15 +36,15 @@ pub fn apply(root: &Path, store_dir: &Path, steps: &[Step], seen: usize) -> Resu
 pub(super) fn apply_counting(
     root: &Path,
     store_dir: &Path,
-    steps: &[Step],
+    steps: &Steps,
     seen: usize,
     changed: &mut bool,
 ) -> Result<()> {
     let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
-    for step in steps {
+    for step in steps.iter() {
         crash_point();
         signals::check(seen)?;
-        match step {
+        match &step? {
             Step::Remove { path } => fsx::remove_any(&paths::under(root, path))?,
             Step::MkDir { path } => match fs::create_dir(paths::under(root, path)) {
                 Err(e)
@@ -95,8 +95,8 @@ pub(super) fn apply_counting(
             .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
     }
     // Hard links once the files they share an inode with are in place.
-    for step in steps {
-        if let Step::HardLink { path, to } = step {
+    for step in steps.iter() {
+        if let Step::HardLink { path, to } = &step? {
             crash_point();
             signals::check(seen)?;
             hard_link(root, path, to)?;
@@ -104,8 +104,8 @@ pub(super) fn apply_counting(
     }
     // Owner, mode, extended attributes, mtime, in that order: chown clears set-id bits and
     // capabilities, and chmod rewrites an ACL's mask.
-    for step in steps {
-        match step {
+    for step in steps.iter() {
+        match &step? {
             Step::Meta { path, owner, mode: Some(mode), mtime, xattrs }
             | Step::DirMeta { path, owner, mode, mtime, xattrs } => {
                 crash_point();
@@ -136,13 +136,13 @@ pub(super) fn apply_counting(
 
 /// Removes what a killed restore left staged (`.rb-tmp.*` next to the targets of `steps`),
 /// returning the paths removed.
-pub(super) fn clean_staging(root: &Path, steps: &[Step]) -> Result<Vec<String>> {
+pub(super) fn clean_staging(root: &Path, steps: &Steps) -> Result<Vec<String>> {
     let mut dirs = BTreeSet::new();
-    for step in steps {
+    for step in steps.iter() {
         if let Step::Write { path, .. }
         | Step::Link { path, .. }
         | Step::MkNod { path, .. }
-        | Step::HardLink { path, .. } = step
+        | Step::HardLink { path, .. } = &step?
         {
             dirs.insert(staging_dir(root, path));
         }

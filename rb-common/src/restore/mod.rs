@@ -199,7 +199,7 @@ pub fn restore_then(
             doc,
             check: check.cloned(),
             after: opts.after.map(str::to_string),
-            steps: srcs_in_store(store, plan.steps),
+            steps: srcs_in_store(store, &plan.steps)?,
             pid: std::process::id(),
             started: clock::rfc3339(&clock::now()?),
         };

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{Context, Result, failed, usage};
 use crate::fsx::{self, Mode, Mtime, Xattrs};
-use crate::journal::{Step, step_path};
+use crate::journal::{Step, Steps, StepsWriter, step_path};
 use crate::manifest::{self, Entry, Node, Special, UNDO_SET};
 use crate::paths;
 use crate::snapshot;
@@ -30,8 +30,8 @@ pub struct UndoSpec {
 /// The plan of a restore: the steps in order, the report lists, and the undo's content.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// Steps in execution order.
-    pub steps: Vec<Step>,
+    /// Steps in execution order (kept in a temporary file in the store, not in memory).
+    pub steps: Steps,
     /// Paths that will be created.
     pub created: Vec<String>,
     /// Paths whose content, type, mode or mtime will change.
@@ -139,7 +139,10 @@ struct Planner<'a> {
     touched: BTreeSet<String>,
     removes: Vec<Step>,
     mkdirs: Vec<Step>,
-    writes: Vec<Step>,
+    /// The writes, the one list as long as the set: kept in a temporary file as planned.
+    writes: StepsWriter,
+    /// The first error of keeping [`Planner::writes`] (returned when the plan is done).
+    spill_error: Option<crate::error::Error>,
     metas: Vec<Step>,
     dir_metas: Vec<Step>,
     links: Vec<Step>,
@@ -229,6 +232,15 @@ impl Planner<'_> {
         self.touch_parent(rel);
         self.links.push(Step::HardLink { path: rel.to_string(), to: to.to_string() });
         Ok(())
+    }
+
+    /// Keeps a write step (the first error is kept for the end of the plan).
+    fn spill(&mut self, step: Step) {
+        if self.spill_error.is_none()
+            && let Err(e) = self.writes.push(&step)
+        {
+            self.spill_error = Some(e);
+        }
     }
 
     fn is_gone(&self, rel: &str) -> bool {
@@ -437,7 +449,7 @@ impl Planner<'_> {
                 if self.targets.contains(rel.as_str()) {
                     self.written.insert(rel.clone());
                 }
-                self.writes.push(Step::Write {
+                self.spill(Step::Write {
                     src: self.snap.source(&rel),
                     path: rel,
                     owner,
@@ -449,11 +461,11 @@ impl Planner<'_> {
                 })
             }
             Node::Symlink { target } => {
-                self.writes.push(Step::Link { path: rel, owner, target: target.clone(), mtime: e.mtime });
+                self.spill(Step::Link { path: rel, owner, target: target.clone(), mtime: e.mtime });
             }
             Node::Fifo { .. } | Node::Char { .. } | Node::Block { .. } => {
                 if let Some((kind, mode, rdev)) = e.node.special() {
-                    self.writes.push(Step::MkNod { path: rel, owner, kind, mode, rdev, mtime: e.mtime });
+                    self.spill(Step::MkNod { path: rel, owner, kind, mode, rdev, mtime: e.mtime });
                 }
             }
             Node::Dir { .. } => unreachable!("folders are created, not written"),
@@ -712,7 +724,8 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         touched: BTreeSet::new(),
         removes: Vec::new(),
         mkdirs: Vec::new(),
-        writes: Vec::new(),
+        writes: StepsWriter::new(store.tmp_dir().as_deref())?,
+        spill_error: None,
         metas: Vec::new(),
         dir_metas: Vec::new(),
         links: Vec::new(),
@@ -739,13 +752,19 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     p.dir_metas.sort_by(|a, b| step_path(b).cmp(step_path(a)));
     p.mkdirs.sort_by(|a, b| step_path(a).cmp(step_path(b)));
     let mut plan = p.plan;
-    // Moved, not cloned, into the largest list (the writes, most often): a plan of 100,000
-    // files holds its steps once, never a second list of them while it is put together.
-    let mut steps = p.writes;
-    steps.reserve_exact(p.removes.len() + p.mkdirs.len() + p.links.len() + p.metas.len() + p.dir_metas.len());
-    steps.splice(0..0, p.removes.into_iter().chain(p.mkdirs));
-    steps.extend(p.links.into_iter().chain(p.metas).chain(p.dir_metas));
-    plan.steps = steps;
+    if let Some(e) = p.spill_error {
+        return Err(e);
+    }
+    // The steps in their order, in one temporary file: the writes are copied as written.
+    let mut steps = StepsWriter::new(store.tmp_dir().as_deref())?;
+    for step in p.removes.iter().chain(&p.mkdirs) {
+        steps.push(step)?;
+    }
+    steps.append(&p.writes.finish()?)?;
+    for step in p.links.iter().chain(&p.metas).chain(&p.dir_metas) {
+        steps.push(step)?;
+    }
+    plan.steps = steps.finish()?;
     for list in [
         &mut plan.created,
         &mut plan.modified,
@@ -826,7 +845,7 @@ mod tests {
         let steps = p
             .steps
             .iter()
-            .map(|s| match s {
+            .map(|s| match s.unwrap() {
                 Step::Remove { .. } => "remove",
                 Step::MkDir { .. } => "mkdir",
                 Step::Write { .. } => "write",

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{Context, ErrContext, Error, Kind, Result, failed, partial, usage};
 use crate::exec;
 use crate::fsx::{self, Mode};
-use crate::journal::{Journal, RestoreDoc, Step, step_path};
+use crate::journal::{Journal, RestoreDoc, Step, Steps, step_path};
 use crate::lock::Lock;
 use crate::manifest::{self, UNDO_SET};
 use crate::paths;
@@ -52,15 +52,15 @@ pub(super) fn read_journal(store: &Store) -> Result<Journal> {
 /// The steps with their snapshot copies named relative to the store, for the journal: a store
 /// moved or copied with its project still finds them ([`apply`] joins them to the store's
 /// folder). A journal of an older rb names them absolute, inside the store.
-pub(super) fn srcs_in_store(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
-    for step in &mut steps {
-        if let Step::Write { src, .. } = step
+pub(super) fn srcs_in_store(store: &Store, steps: &Steps) -> Result<Steps> {
+    steps.map(store.tmp_dir().as_deref(), &mut |mut step| {
+        if let Step::Write { src, .. } = &mut step
             && let Ok(rel) = src.strip_prefix(&store.dir)
         {
             *src = rel.to_path_buf();
         }
-    }
-    steps
+        step
+    })
 }
 
 /// Checks a journal as the input it is: every path relative, without `..`, not in rb's
@@ -73,6 +73,7 @@ pub(super) fn check_journal(store: &Store, journal: &Journal) -> Result<()> {
     let store_rel = store.rel_in_root();
     let store_dir = store.dir.canonicalize().unwrap_or_else(|_| store.dir.clone());
     for (n, step) in journal.steps.iter().enumerate() {
+        let step = &step?;
         let path = step_path(step);
         let what = format!("step {} ({path:?})", n + 1);
         let rel = |p: &str| -> Result<()> {

@@ -16,9 +16,9 @@ use super::plan::Plan;
 /// reading them all before anything changes. Every damaged or missing file is named.
 pub fn verify_sources(snap: &Snapshot, plan: &Plan) -> Result<()> {
     let mut problems = Vec::new();
-    for step in &plan.steps {
-        let Step::Write { path, src, size, sha256, .. } = step else { continue };
-        if let Some(problem) = check_file(src, *size, sha256.as_deref()) {
+    for step in plan.steps.iter() {
+        let Step::Write { path, src, size, sha256, .. } = step? else { continue };
+        if let Some(problem) = check_file(&src, size, sha256.as_deref()) {
             problems.push(format!("{path}: {problem}"));
         }
     }

@@ -7,6 +7,10 @@
 //! and the store (what a pending restore protects, what blocks a change). What it says is
 //! input like any other document: the restore engine checks every path before it acts.
 
+mod steps;
+
+pub use steps::{Iter, Steps, StepsWriter};
+
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
@@ -244,7 +248,7 @@ pub struct Journal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
     /// Every step with its target state, in order: `--resume` runs them all again.
-    pub steps: Vec<Step>,
+    pub steps: Steps,
     /// The process that started it.
     pub pid: u32,
     /// When it started, RFC 3339.

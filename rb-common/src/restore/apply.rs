@@ -3,7 +3,10 @@
 //! more `syncfs`; and cleaning up staged files a killed run left.
 
 use std::collections::BTreeSet;
-use std::fs;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +43,7 @@ pub(super) fn apply_counting(
     seen: usize,
     changed: &mut bool,
 ) -> Result<()> {
-    let mut staged: Vec<(tempfile::TempPath, PathBuf)> = Vec::new();
+    let mut staged = Staged::new(store_dir)?;
     for step in steps.iter() {
         crash_point();
         signals::check(seen)?;
@@ -65,13 +68,13 @@ pub(super) fn apply_counting(
                     fsx::write_xattrs(&tmp, xattrs, owner.is_some())?;
                 }
                 fsx::set_mtime(&tmp, *mtime)?;
-                staged.push((tmp, paths::under(root, path)));
+                staged.push(tmp)?;
             }
             Step::Link { path, owner, target, mtime } => {
                 let tmp = stage_link(root, path, target)?;
                 set_owner(&tmp, *owner)?;
                 fsx::set_symlink_mtime(&tmp, *mtime)?;
-                staged.push((tmp, paths::under(root, path)));
+                staged.push(tmp)?;
             }
             Step::MkNod { path, owner, kind, mode, rdev, mtime } => {
                 let tmp = stage_node(root, path, *kind, *rdev)?;
@@ -79,21 +82,28 @@ pub(super) fn apply_counting(
                 set_owner(&tmp, *owner)?;
                 fsx::set_mode(&tmp, *mode)?;
                 fsx::set_mtime(&tmp, *mtime)?;
-                staged.push((tmp, paths::under(root, path)));
+                staged.push(tmp)?;
             }
             Step::Meta { .. } | Step::DirMeta { .. } | Step::HardLink { .. } => {}
         }
     }
-    if !staged.is_empty() {
+    if staged.count > 0 {
         fsx::sync_fs(root)?;
     }
-    for (tmp, target) in staged {
+    // The targets in the order they were staged: the steps that stage, read again.
+    let targets = steps.iter().filter_map(|step| match step {
+        Ok(Step::Write { path, .. } | Step::Link { path, .. } | Step::MkNod { path, .. }) => {
+            Some(Ok(paths::under(root, &path)))
+        }
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
+    });
+    staged.rename_all(targets, &mut || {
         crash_point();
         signals::check(seen)?;
         *changed = true;
-        tmp.persist(&target)
-            .map_err(|e| failed(format!("renaming into {}: {}", target.display(), e.error)))?;
-    }
+        Ok(())
+    })?;
     // Hard links once the files they share an inode with are in place.
     for step in steps.iter() {
         if let Step::HardLink { path, to } = &step? {
@@ -132,6 +142,88 @@ pub(super) fn apply_counting(
     }
     crash_point();
     fsx::sync_fs(root)
+}
+
+/// The files staged next to their targets and not yet renamed into place, named in a nameless
+/// temporary file rather than a list in memory (a full restore stages every file of its set).
+/// Dropped before each is renamed, it removes those left, as `tempfile::TempPath` does.
+struct Staged {
+    names: BufWriter<File>,
+    /// How many were staged.
+    count: usize,
+    /// How many of them are renamed into place (the first ones).
+    renamed: usize,
+}
+
+impl Staged {
+    /// Names kept in the store's `.rb/tmp` (or `.rb`), else in the system's temporary folder.
+    fn new(store_dir: &Path) -> Result<Staged> {
+        let meta = store_dir.join(crate::manifest::META_DIR);
+        let file = [meta.join("tmp"), meta]
+            .into_iter()
+            .find_map(|d| tempfile::tempfile_in(d).ok())
+            .map_or_else(tempfile::tempfile, Ok)
+            .ctx(|| "creating a temporary file for the names of staged files")?;
+        Ok(Staged { names: BufWriter::with_capacity(1 << 16, file), count: 0, renamed: 0 })
+    }
+
+    /// One more staged file, kept until it is renamed (or this is dropped).
+    fn push(&mut self, tmp: tempfile::TempPath) -> Result<()> {
+        let path = tmp.keep().map_err(|e| failed(format!("keeping a staged file: {}", e.error)))?;
+        let mut name = path.into_os_string().into_vec();
+        name.push(0);
+        if let Err(e) = self.names.write_all(&name) {
+            let _ = fs::remove_file(std::ffi::OsStr::from_bytes(&name[..name.len() - 1]));
+            return Err(failed(format!("writing the names of staged files: {e}")));
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The staged names in order, from the first not yet renamed.
+    fn names(&mut self) -> Result<impl Iterator<Item = std::io::Result<PathBuf>> + use<>> {
+        self.names.flush().ctx(|| "writing the names of staged files")?;
+        let mut file = self.names.get_ref().try_clone().ctx(|| "reading the names of staged files")?;
+        file.seek(SeekFrom::Start(0)).ctx(|| "reading the names of staged files")?;
+        let names = BufReader::with_capacity(1 << 16, file)
+            .split(0)
+            .map(|n| n.map(|n| PathBuf::from(OsString::from_vec(n))));
+        Ok(names.skip(self.renamed))
+    }
+
+    /// Renames every staged file to its target (`targets`, in the same order), calling
+    /// `before` ahead of each rename.
+    fn rename_all(
+        &mut self,
+        targets: impl Iterator<Item = Result<PathBuf>>,
+        before: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
+        let names = self.names()?;
+        for (name, target) in names.zip(targets) {
+            let name = name.ctx(|| "reading the names of staged files")?;
+            let target = target?;
+            before()?;
+            fs::rename(&name, &target)
+                .map_err(|e| failed(format!("renaming into {}: {e}", target.display())))?;
+            self.renamed += 1;
+        }
+        match self.renamed == self.count {
+            true => Ok(()),
+            false => Err(failed("the staged files and the restore's steps do not match")),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.renamed < self.count
+            && let Ok(names) = self.names()
+        {
+            for name in names.map_while(std::io::Result::ok) {
+                let _ = fs::remove_file(&name);
+            }
+        }
+    }
 }
 
 /// Removes what a killed restore left staged (`.rb-tmp.*` next to the targets of `steps`),

@@ -323,6 +323,50 @@ fn unchanged_files_are_linked_from_the_previous_snapshot_never_from_the_live_tre
     );
 }
 
+/// Names where a folder's own entry, a sibling that shares its prefix and what is inside the
+/// folder sort apart (`a`, `a-c`, `a.txt`, `a/b`), given as separate paths of one set, with
+/// more files than one batch and hard links whose names are batches apart: the manifest is
+/// in path order (or no restore could load it), an unchanged snapshot links every file, and
+/// a restore of it puts a change back.
+#[test]
+fn entries_are_in_path_order_where_a_walk_is_not_and_links_span_batches() {
+    let s = Scenario::new();
+    for d in 0..3 {
+        for f in 0..400 {
+            s.write(&format!("conf/a/d{d}/f{f:03}"), format!("{d} {f}\n"));
+        }
+    }
+    s.write("conf/a-c/x", "x\n").write("conf/a.txt", "t\n").write("conf/a/b.txt", "b\n");
+    s.write("conf/a0", "zero\n");
+    std::fs::hard_link(s.path("conf/a-c/x"), s.path("conf/a/d2/x-again")).unwrap();
+    std::fs::hard_link(s.path("conf/a.txt"), s.path("conf/a0-again")).unwrap();
+    let specs = ["conf/a0-again", "conf/a", "conf/a.txt", "conf/a-c", "conf/a0"];
+    let first: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").args(["--name", "conf"]).args(specs).run().success().doc();
+    let order: Vec<&str> = first.entries.iter().map(|e| e.path.as_str()).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    assert_eq!(&order[..4], ["conf", "conf/a", "conf/a-c", "conf/a-c/x"]);
+    let linked = |p: &str| first.entries.iter().find(|e| e.path == p).unwrap().link.clone();
+    assert_eq!(linked("conf/a/d2/x-again").as_deref(), Some("conf/a-c/x"));
+    assert_eq!(linked("conf/a0-again").as_deref(), Some("conf/a.txt"));
+    assert_eq!(first.files, 1206);
+    let copy = |id: &str, p: &str| ino(&s, &format!("backups/{id}/{p}"));
+    assert_eq!(copy(&first.id, "conf/a/d2/x-again"), copy(&first.id, "conf/a-c/x"));
+
+    let second: Manifest =
+        s.cmd("rb-snapshot").arg("--manifest").args(["--name", "conf"]).args(specs).run().success().doc();
+    assert_eq!(second.entries.len(), first.entries.len());
+    for e in second.entries.iter().filter(|e| matches!(e.node, rb_tests::docs::Node::File { .. })) {
+        assert_eq!(copy(&second.id, &e.path), copy(&first.id, &e.path), "{} was copied again", e.path);
+    }
+    let before = s.tree();
+    s.write("conf/a/d1/f007", "changed\n").write("conf/a-c/new", "new\n");
+    s.cmd("rb-restore").arg(&first.id).run().success();
+    s.tree().without(&["backups"]).assert_same(&before.without(&["backups"]));
+}
+
 #[test]
 fn prune_keeps_the_newest_per_set_and_latest() {
     let s = Scenario::helpdesk();

@@ -10,6 +10,7 @@
 mod steps;
 
 pub use steps::{Iter, Steps, StepsWriter};
+pub(crate) use steps::{ReadAt, spill_file};
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

@@ -32,21 +32,22 @@ pub struct StepsWriter {
     len: usize,
 }
 
-/// A temporary file in `dir` (the store's folder of work in progress), or in the system's
-/// when `dir` cannot hold one; it has no name, so nothing is left behind however rb ends.
-fn spill_file(dir: Option<&Path>) -> Result<File> {
-    if let Some(dir) = dir
-        && let Ok(file) = tempfile::tempfile_in(dir)
-    {
+/// A nameless temporary file for work in progress (nothing is left behind however rb ends):
+/// in the store folder `store`'s `.rb/tmp` or `.rb` when it has one (never made for it, so a
+/// dry run leaves the store as it was), else in the system's temporary folder.
+pub(crate) fn spill_file(store: Option<&Path>) -> Result<File> {
+    let meta = store.map(|s| s.join(crate::manifest::META_DIR));
+    let dirs = meta.iter().flat_map(|m| [m.join("tmp"), m.clone()]);
+    if let Some(file) = dirs.filter(|d| d.is_dir()).find_map(|d| tempfile::tempfile_in(d).ok()) {
         return Ok(file);
     }
-    tempfile::tempfile().ctx(|| "creating a temporary file for the restore's steps")
+    tempfile::tempfile().ctx(|| "creating a temporary file for a restore's work")
 }
 
 impl StepsWriter {
-    /// Steps kept in `dir` (the store's `.rb/tmp`, when there is one).
-    pub fn new(dir: Option<&Path>) -> Result<StepsWriter> {
-        Ok(StepsWriter { out: BufWriter::with_capacity(1 << 16, spill_file(dir)?), len: 0 })
+    /// Steps kept where [`spill_file`] puts them for the store folder `store`.
+    pub fn new(store: Option<&Path>) -> Result<StepsWriter> {
+        Ok(StepsWriter { out: BufWriter::with_capacity(1 << 16, spill_file(store)?), len: 0 })
     }
 
     /// One more step.
@@ -117,28 +118,29 @@ impl Steps {
         self.iter().collect()
     }
 
-    /// Copies the steps with `f` applied to each, into `dir` as [`StepsWriter::new`].
-    pub fn map(&self, dir: Option<&Path>, f: &mut dyn FnMut(Step) -> Step) -> Result<Steps> {
-        let mut w = StepsWriter::new(dir)?;
+    /// Copies the steps with `f` applied to each, kept as [`StepsWriter::new`] keeps them.
+    pub fn map(&self, store: Option<&Path>, f: &mut dyn FnMut(Step) -> Step) -> Result<Steps> {
+        let mut w = StepsWriter::new(store)?;
         for step in self.iter() {
             w.push(&f(step?))?;
         }
         w.finish()
     }
 
-    fn reader(&self) -> BufReader<At> {
-        BufReader::with_capacity(1 << 16, At { file: self.file.clone(), pos: 0, end: self.bytes })
+    fn reader(&self) -> BufReader<ReadAt> {
+        BufReader::with_capacity(1 << 16, ReadAt { file: self.file.clone(), pos: 0, end: self.bytes })
     }
 }
 
-/// Reads a shared file from its own offset (`pread`), so that passes never disturb each other.
-struct At {
-    file: Option<Arc<File>>,
-    pos: u64,
-    end: u64,
+/// Reads a shared file up to `end` from its own offset (`pread`), so that passes never
+/// disturb each other or the file's writer.
+pub(crate) struct ReadAt {
+    pub(crate) file: Option<Arc<File>>,
+    pub(crate) pos: u64,
+    pub(crate) end: u64,
 }
 
-impl Read for At {
+impl Read for ReadAt {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let Some(file) = &self.file else { return Ok(0) };
         let want = buf.len().min(usize::try_from(self.end - self.pos).unwrap_or(usize::MAX));
@@ -150,7 +152,7 @@ impl Read for At {
 
 /// The steps of [`Steps::iter`]: a step that cannot be read back ends the pass with its error.
 pub struct Iter {
-    lines: BufReader<At>,
+    lines: BufReader<ReadAt>,
     line: String,
     left: usize,
 }

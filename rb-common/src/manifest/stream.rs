@@ -134,7 +134,7 @@ pub fn read(
     origin: &str,
     each: &mut dyn FnMut(Entry) -> Result<()>,
 ) -> Result<(Manifest, u64)> {
-    let mut top = Top { origin, each, count: 0, stopped: None };
+    let mut top = Top { origin, each, count: 0, stopped: None, seen: false };
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, input));
     let parsed = (&mut top).deserialize(&mut de).and_then(|head| de.end().map(|()| head));
     let head = match parsed {
@@ -159,6 +159,8 @@ struct Top<'a> {
     count: u64,
     /// The callback's (or the envelope check's) own error, which serde only carries as text.
     stopped: Option<Error>,
+    /// True once the `entries` field was met (twice is an error, never is too).
+    seen: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for &mut Top<'_> {
@@ -203,7 +205,13 @@ impl<'de> Visitor<'de> for &mut Top<'_> {
                     return Err(A::Error::custom("stopped"));
                 }
             }
+            if std::mem::replace(&mut self.seen, true) {
+                return Err(A::Error::duplicate_field("entries"));
+            }
             map.next_value_seed(EntriesSeed(&mut *self))?;
+        }
+        if !self.seen {
+            return Err(A::Error::missing_field("entries"));
         }
         Ok(head)
     }
@@ -241,11 +249,11 @@ impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
 
 /// The entries of a stored manifest as an iterator, read on a thread of their own a little
 /// ahead of the consumer (a bounded queue): memory stays flat however many there are. A
-/// manifest that cannot be read ends the iteration early; [`Entries::error`] says why.
+/// manifest that cannot be read ends the iteration early, which to its one user (the next
+/// snapshot, linking unchanged files) only means fewer files linked. Dropped before the end,
+/// it stops the reader at its next entry.
 pub struct Entries {
     rx: mpsc::IntoIter<Entry>,
-    reader: Option<std::thread::JoinHandle<Result<()>>>,
-    error: Option<Error>,
 }
 
 /// How many entries the reader thread may be ahead.
@@ -257,28 +265,15 @@ impl Entries {
         let file = std::fs::File::open(path).ctx(|| format!("reading {}", path.display()))?;
         let origin: PathBuf = path.to_path_buf();
         let (tx, rx) = mpsc::sync_channel(AHEAD);
-        let reader = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("rb-manifest".to_string())
             .spawn(move || {
                 let shown = origin.display().to_string();
-                // A consumer that stopped listening ends the read: that is not an error.
-                let gone = || usage("the reader is gone");
-                read(file, &shown, &mut |e| tx.send(e).map_err(|_| gone())).map(drop)
+                // A consumer that stopped listening ends the read.
+                let _ = read(file, &shown, &mut |e| tx.send(e).map_err(|_| usage("the reader is gone")));
             })
             .ctx(|| "starting the manifest reader")?;
-        Ok(Entries { rx: rx.into_iter(), reader: Some(reader), error: None })
-    }
-
-    /// Why the iteration ended before the end of the manifest, once it has ended.
-    pub fn error(&mut self) -> Option<&Error> {
-        if let Some(reader) = self.reader.take() {
-            match reader.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => self.error = Some(e),
-                Err(_) => self.error = Some(failed("the manifest reader stopped")),
-            }
-        }
-        self.error.as_ref()
+        Ok(Entries { rx: rx.into_iter() })
     }
 }
 
@@ -394,6 +389,13 @@ mod tests {
         let text = br#"{"rb":1,"kind":"restore","entries":[{"bad":1}]}"#;
         let e = read(&text[..], "m", &mut |_| panic!("no entry is read")).unwrap_err();
         assert!(e.message().contains("got a document of kind `restore`"), "{}", e.message());
+        for text in [
+            &br#"{"rb":1,"kind":"snapshot"}"#[..],
+            br#"{"rb":1,"kind":"snapshot","entries":[],"entries":[]}"#,
+        ] {
+            let e = read(text, "m", &mut |_| Ok(())).unwrap_err();
+            assert!(e.message().starts_with("m: a malformed `snapshot` document"), "{}", e.message());
+        }
         let e = read(&b"{\"rb\":1,"[..], "m", &mut |_| Ok(())).unwrap_err();
         assert!(e.message().starts_with("m: not a JSON document: EOF"), "{}", e.message());
     }

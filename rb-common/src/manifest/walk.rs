@@ -218,6 +218,30 @@ mod tests {
     }
 
     #[test]
+    fn names_that_are_not_utf8_sort_as_the_manifest_holds_them() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        for name in [&b"caf\xe9"[..], b"caf\x80", "café".as_bytes(), b"caf-x", b"caf.d", "caf😀".as_bytes()]
+        {
+            fs::write(t.path().join(std::ffi::OsStr::from_bytes(name)), "x").unwrap();
+        }
+        fs::create_dir(t.path().join("caf")).unwrap();
+        fs::write(t.path().join("caf/in"), "x").unwrap();
+        let rel = |n: &[u8]| paths::from_os(std::ffi::OsStr::from_bytes(n)).into_owned();
+        let items: Vec<(String, bool)> =
+            [&b"caf\xe9"[..], b"caf\x80", "café".as_bytes(), b"caf-x", b"caf.d", "caf😀".as_bytes(), b"caf"]
+                .iter()
+                .map(|n| (rel(n), false))
+                .collect();
+        let items: Vec<(&str, bool)> = items.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        let got = seen(t.path(), &items);
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(got, sorted);
+        assert_eq!(got.len(), 8);
+    }
+
+    #[test]
     fn one_path_walks_in_the_same_order() {
         let t = tree();
         let mut got = Vec::new();

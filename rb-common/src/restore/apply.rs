@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -148,23 +148,22 @@ pub(super) fn apply_counting(
 /// temporary file rather than a list in memory (a full restore stages every file of its set).
 /// Dropped before each is renamed, it removes those left, as `tempfile::TempPath` does.
 struct Staged {
-    names: BufWriter<File>,
+    /// The names, each ended by a NUL, written as each file is staged (unbuffered: what is
+    /// staged is always named on disk, for the drop to find).
+    names: std::sync::Arc<File>,
     /// How many were staged.
     count: usize,
     /// How many of them are renamed into place (the first ones).
     renamed: usize,
+    /// The length of the names written.
+    bytes: u64,
 }
 
 impl Staged {
     /// Names kept in the store's `.rb/tmp` (or `.rb`), else in the system's temporary folder.
     fn new(store_dir: &Path) -> Result<Staged> {
-        let meta = store_dir.join(crate::manifest::META_DIR);
-        let file = [meta.join("tmp"), meta]
-            .into_iter()
-            .find_map(|d| tempfile::tempfile_in(d).ok())
-            .map_or_else(tempfile::tempfile, Ok)
-            .ctx(|| "creating a temporary file for the names of staged files")?;
-        Ok(Staged { names: BufWriter::with_capacity(1 << 16, file), count: 0, renamed: 0 })
+        let file = crate::journal::spill_file(Some(store_dir))?;
+        Ok(Staged { names: std::sync::Arc::new(file), count: 0, renamed: 0, bytes: 0 })
     }
 
     /// One more staged file, kept until it is renamed (or this is dropped).
@@ -172,23 +171,21 @@ impl Staged {
         let path = tmp.keep().map_err(|e| failed(format!("keeping a staged file: {}", e.error)))?;
         let mut name = path.into_os_string().into_vec();
         name.push(0);
-        if let Err(e) = self.names.write_all(&name) {
+        if let Err(e) = (&*self.names).write_all(&name) {
             let _ = fs::remove_file(std::ffi::OsStr::from_bytes(&name[..name.len() - 1]));
             return Err(failed(format!("writing the names of staged files: {e}")));
         }
         self.count += 1;
+        self.bytes += name.len() as u64;
         Ok(())
     }
 
-    /// The staged names in order, from the first not yet renamed.
-    fn names(&mut self) -> Result<impl Iterator<Item = std::io::Result<PathBuf>> + use<>> {
-        self.names.flush().ctx(|| "writing the names of staged files")?;
-        let mut file = self.names.get_ref().try_clone().ctx(|| "reading the names of staged files")?;
-        file.seek(SeekFrom::Start(0)).ctx(|| "reading the names of staged files")?;
-        let names = BufReader::with_capacity(1 << 16, file)
-            .split(0)
-            .map(|n| n.map(|n| PathBuf::from(OsString::from_vec(n))));
-        Ok(names.skip(self.renamed))
+    /// The staged names in order, from the first not yet renamed (read with `pread`: the
+    /// writer's offset is left alone).
+    fn names(&self) -> impl Iterator<Item = std::io::Result<PathBuf>> + use<> {
+        let at = crate::journal::ReadAt { file: Some(self.names.clone()), pos: 0, end: self.bytes };
+        let names = BufReader::with_capacity(1 << 16, at).split(0);
+        names.map(|n| n.map(|n| PathBuf::from(OsString::from_vec(n)))).skip(self.renamed)
     }
 
     /// Renames every staged file to its target (`targets`, in the same order), calling
@@ -198,8 +195,7 @@ impl Staged {
         targets: impl Iterator<Item = Result<PathBuf>>,
         before: &mut dyn FnMut() -> Result<()>,
     ) -> Result<()> {
-        let names = self.names()?;
-        for (name, target) in names.zip(targets) {
+        for (name, target) in self.names().zip(targets) {
             let name = name.ctx(|| "reading the names of staged files")?;
             let target = target?;
             before()?;
@@ -216,10 +212,8 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if self.renamed < self.count
-            && let Ok(names) = self.names()
-        {
-            for name in names.map_while(std::io::Result::ok) {
+        if self.renamed < self.count {
+            for name in self.names().map_while(std::io::Result::ok) {
                 let _ = fs::remove_file(&name);
             }
         }

@@ -724,7 +724,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         touched: BTreeSet::new(),
         removes: Vec::new(),
         mkdirs: Vec::new(),
-        writes: StepsWriter::new(store.tmp_dir().as_deref())?,
+        writes: StepsWriter::new(Some(&store.dir))?,
         spill_error: None,
         metas: Vec::new(),
         dir_metas: Vec::new(),
@@ -756,7 +756,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         return Err(e);
     }
     // The steps in their order, in one temporary file: the writes are copied as written.
-    let mut steps = StepsWriter::new(store.tmp_dir().as_deref())?;
+    let mut steps = StepsWriter::new(Some(&store.dir))?;
     for step in p.removes.iter().chain(&p.mkdirs) {
         steps.push(step)?;
     }

@@ -53,7 +53,7 @@ pub(super) fn read_journal(store: &Store) -> Result<Journal> {
 /// moved or copied with its project still finds them ([`apply`] joins them to the store's
 /// folder). A journal of an older rb names them absolute, inside the store.
 pub(super) fn srcs_in_store(store: &Store, steps: &Steps) -> Result<Steps> {
-    steps.map(store.tmp_dir().as_deref(), &mut |mut step| {
+    steps.map(Some(&store.dir), &mut |mut step| {
         if let Step::Write { src, .. } = &mut step
             && let Ok(rel) = src.strip_prefix(&store.dir)
         {

@@ -1,7 +1,8 @@
 //! Recording a set's paths: the walk in path order ([`walk_items`]), each file copied into the
 //! snapshot being built and hashed in the same read, and every entry handed on in batches, in
-//! path order, to whoever writes the manifest. Memory holds one batch and the folder being
-//! listed, not the set: 100,000 files cost what 10,000 do.
+//! path order, to whoever writes the manifest. Memory holds one batch, the folders being
+//! listed, one path per folder (to give it its mtime last) and the first name of each inode
+//! with more than one link, not the set's entries: 100,000 files cost what 10,000 do.
 
 use std::collections::HashMap;
 use std::fs;
@@ -296,11 +297,14 @@ fn set_digest(entry: &mut Entry, digest: fsx::Digest256) {
 fn set_bytes(root: &Path, items: &[Item], skip: Option<&str>, exclude: &Exclude) -> u64 {
     let mut seen = std::collections::HashSet::new();
     let mut bytes = 0;
-    let _ = walk_items(root, items, skip, exclude, &mut |_, _, meta, _| {
-        if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino()))) {
-            bytes += meta.len();
-        }
-        Ok(())
+    // Quietly: the first walk already warned of what it passes over.
+    let _ = crate::ui::capture(|| {
+        walk_items(root, items, skip, exclude, &mut |_, _, meta, _| {
+            if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino()))) {
+                bytes += meta.len();
+            }
+            Ok(())
+        })
     });
     bytes
 }

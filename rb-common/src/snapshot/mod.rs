@@ -54,6 +54,10 @@ pub fn glob_matches(root: &Path, spec: &str) -> Result<Vec<String>> {
     for hit in walker {
         let hit = hit.ctx(|| format!("expanding {spec:?}"))?;
         let rel = paths::relative_to(root, &hit)?;
+        // `.rb` at the root is rb's own (a glob such as `*` matches dot files too).
+        if rel == META_DIR || rel.starts_with(".rb/") {
+            continue;
+        }
         paths::check_ancestors(root, &rel)?;
         out.push(rel);
     }

@@ -581,14 +581,6 @@ impl Store {
             .ok_or_else(|| failed(format!("no free snapshot id for {base} in {}", self.shown())))
     }
 
-    /// Where work in progress can keep a nameless temporary file (a restore's steps): the
-    /// store's `.rb/tmp` or `.rb`, when there is one — never made for it, so a dry run leaves
-    /// the store as it was.
-    pub fn tmp_dir(&self) -> Option<PathBuf> {
-        let meta = self.meta_dir();
-        [meta.join("tmp"), meta].into_iter().find(|d| fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
-    }
-
     /// A fresh build folder for snapshot `id`, after clearing what killed runs left behind
     /// (safe: only the lock holder builds, and the caller holds it). A leftover that cannot be
     /// removed never blocks a build: what a prune could not delete is the next prune's, and

@@ -45,7 +45,8 @@ pub(crate) fn spill_file(store: Option<&Path>) -> Result<File> {
 }
 
 impl StepsWriter {
-    /// Steps kept where [`spill_file`] puts them for the store folder `store`.
+    /// Steps kept in a nameless file in the store folder `store`'s `.rb/tmp` or `.rb` when it
+    /// has one, else in the system's temporary folder.
     pub fn new(store: Option<&Path>) -> Result<StepsWriter> {
         Ok(StepsWriter { out: BufWriter::with_capacity(1 << 16, spill_file(store)?), len: 0 })
     }

@@ -100,7 +100,7 @@ pub fn from_value<T: Document>(value: Value, origin: &str) -> Result<T> {
 }
 
 /// Refuses a document of another kind than `T`, saying which tool prints the right one.
-fn expect_kind<T: Document>(kind: &str, origin: &str) -> Result<()> {
+pub fn expect_kind<T: Document>(kind: &str, origin: &str) -> Result<()> {
     if kind == T::KIND {
         return Ok(());
     }

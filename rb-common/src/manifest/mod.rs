@@ -159,13 +159,14 @@ impl Document for Summary {
 
 impl From<&Manifest> for Summary {
     fn from(m: &Manifest) -> Summary {
-        Summary::counted(m, m.entries.len() as u64)
+        Summary::cloned(m, m.entries.len() as u64)
     }
 }
 
 impl Summary {
-    /// [`Summary::counted`] of a manifest no longer needed: its lists are moved, not copied
-    /// (an undo's `missing` can name every file of a tree).
+    /// The summary of `m`, a manifest no longer needed whose entries were counted as they
+    /// streamed by (`entries`): its lists are moved, not copied (an undo's `missing` can name
+    /// every file of a tree).
     pub fn of_head(m: Manifest, entries: u64) -> Summary {
         Summary {
             id: m.id,
@@ -187,9 +188,8 @@ impl Summary {
         }
     }
 
-    /// The summary of `m`, whose entries were counted as they streamed by (`m.entries` is
-    /// then empty): `entries` is their number.
-    pub fn counted(m: &Manifest, entries: u64) -> Summary {
+    /// The summary of `m` when it is still needed whole (its fields cloned, `entries` counted).
+    fn cloned(m: &Manifest, entries: u64) -> Summary {
         Summary {
             id: m.id.clone(),
             set: m.set.clone(),
@@ -536,6 +536,11 @@ pub fn write_sums(entries: &[Entry], out: &mut dyn std::io::Write) -> std::io::R
     Ok(())
 }
 
+/// True for a SHA-256 as a manifest writes it: 64 hex digits.
+pub fn is_sha256(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// An id split into its parts: `test_config_20251013_120000-2` → (`test_config`,
 /// `20251013_120000`, 2).
 pub fn parse_id(id: &str) -> Option<(&str, &str, u32)> {
@@ -609,7 +614,7 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             return Err(usage(format!("entry {:?} appears twice", e.path)));
         }
         if let Node::File { sha256: Some(h), .. } = &e.node
-            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            && !is_sha256(h)
         {
             return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
         }

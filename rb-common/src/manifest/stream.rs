@@ -193,13 +193,8 @@ impl<'de> Visitor<'de> for &mut Top<'_> {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                 );
-                let checked = doc::check_envelope(&envelope, self.origin).and_then(|kind| match kind {
-                    "snapshot" => Ok(()),
-                    other => Err(usage(format!(
-                        "{}: expected a `snapshot` document (printed by rb-snapshot), got a document of kind `{other}`",
-                        self.origin
-                    ))),
-                });
+                let checked = doc::check_envelope(&envelope, self.origin)
+                    .and_then(|kind| doc::expect_kind::<Manifest>(kind, self.origin));
                 if let Err(e) = checked {
                     self.stopped = Some(e);
                     return Err(A::Error::custom("stopped"));

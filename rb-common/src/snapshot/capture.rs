@@ -49,8 +49,7 @@ impl LinkDest {
             && then.mtime == now.mtime
             && (then.uid, then.gid, then.ino, then.ctime) == (now.uid, now.gid, now.ino, now.ctime)
             && now.ino.is_some()
-            && hash.len() == 64
-            && hash.bytes().all(|b| b.is_ascii_hexdigit());
+            && crate::manifest::is_sha256(&hash);
         same.then_some(hash)
     }
 }

@@ -218,7 +218,7 @@ pub fn take(store: &Store, req: &Request) -> Result<Summary> {
         let skip = store.rel_in_root();
         let counted = capture(&store.root, &x.items, None, skip.as_deref(), &exclude, None, &mut |_| Ok(()))?;
         (manifest.files, manifest.bytes) = (counted.files, counted.bytes);
-        return Ok(Summary::counted(&manifest, counted.entries));
+        return Ok(Summary::of_head(manifest, counted.entries));
     }
     // The set's newest rb snapshot, to link unchanged files from: its manifest is read as
     // the walk goes, never whole (one that cannot be read links fewer files, no more).

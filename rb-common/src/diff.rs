@@ -151,6 +151,8 @@ fn one(rel: &str, old: &Side, new: &Side, mask: &Mask) -> String {
 pub fn show(store: &Store, config: &Config, snap: &Snapshot, doc: &RestoreDoc) -> Result<()> {
     use std::io::Write;
     let mask = Mask::of(config)?;
+    // The diff looks entries up: a snapshot loaded without them reads them now.
+    let snap = &*snap.with_entries()?;
     let text = restore(&store.root, snap, doc, &mask);
     let text = if text.is_empty() { format!("{}: nothing would change\n", crate::ui::tool()) } else { text };
     std::io::stderr()

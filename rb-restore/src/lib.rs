@@ -24,7 +24,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<()> {
         return put_back::emit_after_change(out, &doc);
     }
     let snap = match &cli.snapshot {
-        Some(arg) => store.resolve(arg, cli.set.as_deref())?,
+        // The entries stay in the manifest file, read as the restore goes.
+        Some(arg) => store.resolve_as(arg, cli.set.as_deref(), rb_common::store::Load::Head)?,
         None => restore::from_stdin(&store)?,
     };
     let opts = RestoreOptions {

@@ -597,21 +597,53 @@ pub fn check_xattr_names<'a>(names: impl IntoIterator<Item = &'a String>, what: 
 /// Checks every path in a manifest (relative, inside the root, no entry below a non-folder),
 /// so that a manifest cannot make a restore write outside the root.
 pub fn check_manifest(m: &Manifest) -> Result<()> {
-    check_id(&m.id)?;
-    let mut kinds = std::collections::HashMap::new();
+    let mut checker = Checker::default();
     for e in &m.entries {
+        checker.entry(e)?;
+    }
+    if checker.has_links() {
+        m.entries.iter().for_each(|e| checker.target(e));
+    }
+    checker.finish(m)
+}
+
+/// The checks of [`check_manifest`], an entry at a time, for a manifest read as a stream:
+/// memory grows with the hard links it has, not with its entries. Every entry goes to
+/// [`Checker::entry`] in file order; when [`Checker::has_links`], every entry once more to
+/// [`Checker::target`]; then [`Checker::finish`] with the manifest's other fields.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// The first file without a SHA-256 (only a legacy or dry-run manifest may have one).
+    unhashed: Option<String>,
+    /// The previous entry's path: entries are sorted, so that a folder is always planned
+    /// before what is in it (and none appears twice).
+    prev: Option<String>,
+    /// The non-folders an entry could still be below: in sorted path text, what is below
+    /// `a` (`a/…`) comes after `a`, but names such as `a-c` or `a.txt` can come between.
+    open: Vec<String>,
+    /// The files hard links name, each with the first link that names it, until the second
+    /// pass finds it a file of the snapshot.
+    links: BTreeMap<String, String>,
+}
+
+impl Checker {
+    /// Checks the next entry.
+    pub fn entry(&mut self, e: &Entry) -> Result<()> {
         if let Node::File { sha256: None, .. } = e.node
-            && !m.legacy
-            && !m.dry_run
+            && self.unhashed.is_none()
         {
-            return Err(usage(format!("entry {:?} has no sha256", e.path)));
+            self.unhashed = Some(e.path.clone());
         }
         paths::check_rel(&e.path, "entry").map_err(|e| e.with_kind(crate::error::Kind::Usage))?;
         if e.path == META_DIR || e.path.starts_with(".rb/") {
             return Err(usage(format!("entry {:?} is inside rb's reserved .rb folder", e.path)));
         }
-        if kinds.insert(e.path.as_str(), matches!(e.node, Node::Dir { .. })).is_some() {
-            return Err(usage(format!("entry {:?} appears twice", e.path)));
+        match &self.prev {
+            Some(prev) if *prev == e.path => return Err(usage(format!("entry {:?} appears twice", e.path))),
+            Some(prev) if *prev > e.path => {
+                return Err(usage(format!("entries are not sorted by path: {prev:?} before {:?}", e.path)));
+            }
+            _ => {}
         }
         if let Node::File { sha256: Some(h), .. } = &e.node
             && !is_sha256(h)
@@ -619,42 +651,96 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             return Err(usage(format!("entry {:?} has a malformed sha256", e.path)));
         }
         check_entry_meta(e)?;
+        // A non-folder whose `name/` range the entries have passed can hold nothing more.
+        let path = e.path.as_str();
+        self.open.retain(|f| !passed(f, path));
+        if let Some(f) = self.open.iter().find(|f| paths::is_under(path, f)) {
+            return Err(usage(format!("entry {path:?} is inside {f:?}, which is not a folder")));
+        }
+        if !matches!(e.node, Node::Dir { .. }) {
+            self.open.push(e.path.clone());
+        }
         if let Some(to) = &e.link {
-            let first = m.entries.binary_search_by(|x| x.path.as_str().cmp(to)).ok().map(|i| &m.entries[i]);
-            let ok = to < &e.path
-                && matches!(e.node, Node::File { .. })
-                && first.is_some_and(|f| matches!(f.node, Node::File { .. }) && f.link.is_none());
-            if !ok {
-                return Err(usage(format!(
-                    "entry {:?} is a hard link of {to:?}, which is not an earlier file of the snapshot",
-                    e.path
-                )));
+            if !(to.as_str() < path && matches!(e.node, Node::File { .. })) {
+                return Err(not_a_first_name(path, to));
             }
+            self.links.entry(to.clone()).or_insert_with(|| e.path.clone());
+        }
+        self.prev = Some(e.path.clone());
+        Ok(())
+    }
+
+    /// True when hard links name files that the second pass ([`Checker::target`]) must find.
+    pub fn has_links(&self) -> bool {
+        !self.links.is_empty()
+    }
+
+    /// The second pass: an entry that hard links name is found, when it is a file that is no
+    /// link itself.
+    pub fn target(&mut self, e: &Entry) {
+        if matches!(e.node, Node::File { .. }) && e.link.is_none() {
+            self.links.remove(&e.path);
         }
     }
-    // Sorted, so that a folder is always planned before what is in it.
-    for pair in m.entries.windows(2) {
-        if pair[0].path >= pair[1].path {
-            return Err(usage(format!(
-                "entries are not sorted by path: {:?} before {:?}",
-                pair[0].path, pair[1].path
-            )));
+
+    /// Checks the manifest's own fields (`head`: its id, `missing` paths and globs) and
+    /// refuses it when a hard link names anything but an earlier file of it.
+    pub fn finish(self, head: &Manifest) -> Result<()> {
+        if let Some(path) = self.unhashed
+            && !head.legacy
+            && !head.dry_run
+        {
+            return Err(usage(format!("entry {path:?} has no sha256")));
+        }
+        if let Some((to, path)) = self.links.into_iter().next() {
+            return Err(not_a_first_name(&path, &to));
+        }
+        check_id(&head.id)?;
+        for p in &head.missing {
+            paths::check_rel(p, "missing path")?;
+        }
+        for g in &head.globs {
+            check_spec(g)?;
+        }
+        Ok(())
+    }
+}
+
+/// True when sorted path text has passed everything below `folder`: `p` is after `folder/`
+/// and not below it.
+pub fn passed(folder: &str, p: &str) -> bool {
+    match p.strip_prefix(folder) {
+        // `folder` itself, below it (`/`), or a name such as `folder-c` that sorts before it.
+        Some(rest) => rest.as_bytes().first().is_some_and(|&b| b > b'/'),
+        // Another name: differing within `folder`'s length, it sorts after all of `folder/`.
+        None => p > folder,
+    }
+}
+
+fn not_a_first_name(path: &str, to: &str) -> crate::error::Error {
+    usage(format!("entry {path:?} is a hard link of {to:?}, which is not an earlier file of the snapshot"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passed;
+
+    #[test]
+    fn sorted_path_text_passes_a_folder_only_after_everything_below_it() {
+        let cases = [
+            ("a", "a", false),
+            ("a", "a-c", false),  // sorts between `a` and `a/…`
+            ("a", "a.txt", false), // so does this
+            ("a", "a/b", false),
+            ("a", "a/b/c", false),
+            ("a", "a0", true),
+            ("a", "b", true),
+            ("a/b", "a/c", true),
+            ("a/b", "a/b-c/d", false),
+            ("a/b", "a/a", false),
+        ];
+        for (folder, p, want) in cases {
+            assert_eq!(passed(folder, p), want, "passed({folder:?}, {p:?})");
         }
     }
-    for e in &m.entries {
-        let mut at = e.path.as_str();
-        while let Some(parent) = paths::parent(at) {
-            if kinds.get(parent) == Some(&false) {
-                return Err(usage(format!("entry {:?} is inside {parent:?}, which is not a folder", e.path)));
-            }
-            at = parent;
-        }
-    }
-    for p in &m.missing {
-        paths::check_rel(p, "missing path")?;
-    }
-    for g in &m.globs {
-        check_spec(g)?;
-    }
-    Ok(())
 }

@@ -208,7 +208,7 @@ pub fn restore_then(
             let _ = store.remove_snapshot(&journal.undo);
             return Err(e);
         }
-        finish(store, &journal, then, seen)
+        finish(store, journal, then, seen)
     })();
     let action = if m.set == UNDO_SET { "undo" } else { "restore" };
     log(store, action, &result, &m.set, &m.id, undo_id.as_deref());

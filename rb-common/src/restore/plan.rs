@@ -2,7 +2,7 @@
 //! [`Step`]s that make the tree match it, the lists the document reports, and what the undo
 //! snapshot must hold. Nothing is written here.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -48,25 +48,6 @@ impl Plan {
     /// True when the live tree already matches the snapshot.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
-    }
-}
-
-/// The snapshot's entries by path: a binary search of the sorted list (every manifest is
-/// sorted: [`manifest::check_manifest`]), not a map of its own beside it.
-#[derive(Clone, Copy)]
-struct Desired<'a>(&'a [Entry]);
-
-impl<'a> Desired<'a> {
-    fn get(&self, rel: &str) -> Option<&'a Entry> {
-        self.0.binary_search_by(|e| e.path.as_str().cmp(rel)).ok().map(|i| &self.0[i])
-    }
-
-    fn contains_key(&self, rel: &str) -> bool {
-        self.get(rel).is_some()
-    }
-
-    fn values(&self) -> std::slice::Iter<'a, Entry> {
-        self.0.iter()
     }
 }
 
@@ -127,7 +108,15 @@ struct Planner<'a> {
     store: Option<String>,
     snap: &'a Snapshot,
     opts: Options,
-    desired: Desired<'a>,
+    /// The snapshot's folders by path: only folders are looked up while planning, and the
+    /// other entries stream past once ([`Snapshot::each_entry`]).
+    folders: BTreeMap<String, Entry>,
+    /// The `missing` paths and glob matches that are entries after all (never removed).
+    listed: HashSet<String>,
+    /// Folders recorded whole whose live content is being compared, each with the paths in
+    /// it that no entry seen so far has: what is left once the entries pass the folder is
+    /// extra, and goes.
+    pending: BTreeMap<String, BTreeSet<String>>,
     /// The manifest's `exclude` globs: what they match is never modified or removed.
     exclude: manifest::Exclude,
     /// Paths removed (with everything under them): their descendants count as missing.
@@ -147,7 +136,7 @@ struct Planner<'a> {
     dir_metas: Vec<Step>,
     links: Vec<Step>,
     /// The files other entries are hard links of.
-    targets: HashSet<&'a str>,
+    targets: HashSet<String>,
     /// Those of [`Planner::targets`] whose content is written (a new inode), so their hard
     /// links must be made again.
     written: HashSet<String>,
@@ -288,7 +277,8 @@ impl Planner<'_> {
         let parts: Vec<&str> = rel.split('/').collect();
         for i in 1..parts.len() {
             let dir = parts[..i].join("/");
-            if self.desired.contains_key(dir.as_str()) || self.made.contains(&dir) {
+            // An entry above another is a folder (the manifest was checked).
+            if self.folders.contains_key(dir.as_str()) || self.made.contains(&dir) {
                 continue;
             }
             if let Live::Missing = self.live(&dir)? {
@@ -302,10 +292,11 @@ impl Planner<'_> {
 
     fn entry(&mut self, e: &Entry) -> Result<()> {
         let rel = e.path.as_str();
+        self.pass(rel);
         // Under a folder recorded whole, the folder is made a real one first; anywhere else
         // the way there is checked (a symlink that leads out is refused).
         let parent_is_full =
-            paths::parent(rel).is_some_and(|p| self.desired.get(p).is_some_and(|d| d.is_full_dir()));
+            paths::parent(rel).is_some_and(|p| self.folders.get(p).is_some_and(|d| d.is_full_dir()));
         if !parent_is_full {
             self.ensure_parents(rel)?;
         }
@@ -372,7 +363,7 @@ impl Planner<'_> {
             }
             (Node::Dir { shallow, .. }, Live::Dir(_)) => {
                 if !*shallow && !self.opts.keep_extra {
-                    self.extras_in(rel)?;
+                    self.open_folder(rel)?;
                 }
             }
             (node, Live::Special(meta, _)) => {
@@ -472,9 +463,10 @@ impl Planner<'_> {
         }
     }
 
-    /// Plans the removal of what is in folder `rel` now and is not in the snapshot.
-    fn extras_in(&mut self, rel: &str) -> Result<()> {
-        let mut extra = Vec::new();
+    /// Starts comparing folder `rel`, recorded whole, with what it holds now: every path in
+    /// it but the store and what the set excludes waits in [`Planner::pending`] for its entry.
+    fn open_folder(&mut self, rel: &str) -> Result<()> {
+        let mut live = BTreeSet::new();
         let shown = paths::escaped(rel);
         for child in fs::read_dir(paths::under(self.root, rel)).ctx(|| format!("listing {shown}"))? {
             let child = child.ctx(|| format!("listing {shown}"))?;
@@ -484,25 +476,42 @@ impl Planner<'_> {
                 self.plan.sockets.push(child_rel.clone());
             }
             let is_dir = child.file_type().is_ok_and(|t| t.is_dir());
-            if !self.desired.contains_key(child_rel.as_str())
-                && self.store.as_deref() != Some(child_rel.as_str())
-                && !self.exclude.excludes(&child_rel, is_dir)
-            {
-                extra.push(child_rel);
+            if self.store.as_deref() != Some(child_rel.as_str()) && !self.exclude.excludes(&child_rel, is_dir) {
+                live.insert(child_rel);
             }
         }
-        extra.sort();
-        for child in extra {
+        if !live.is_empty() {
+            self.pending.insert(rel.to_string(), live);
+        }
+        Ok(())
+    }
+
+    /// The entries have reached `rel` (in path order): it is no extra in its folder, and
+    /// what is left in the folders they have passed is removed.
+    fn pass(&mut self, rel: &str) {
+        let done: Vec<String> = self.pending.keys().filter(|f| manifest::passed(f, rel)).cloned().collect();
+        for folder in done {
+            self.extras(&folder);
+        }
+        if let Some(parent) = paths::parent(rel)
+            && let Some(live) = self.pending.get_mut(parent)
+        {
+            live.remove(rel);
+        }
+    }
+
+    /// Plans the removal of what is in folder `rel` now and is not in the snapshot.
+    fn extras(&mut self, rel: &str) {
+        for child in self.pending.remove(rel).unwrap_or_default() {
             self.remove(&child);
             self.plan.removed.push(child);
         }
-        Ok(())
     }
 
     /// Plans the removal of a path outside the entries that the snapshot says should not
     /// exist (a `missing` path or a glob match it did not have).
     fn unwanted(&mut self, rel: &str) -> Result<()> {
-        if self.desired.contains_key(rel)
+        if self.listed.contains(rel)
             || self.is_gone(rel)
             || self.in_store(rel)
             || self.exclude.excludes_live(self.root, rel)
@@ -511,7 +520,7 @@ impl Planner<'_> {
         }
         let mut at = rel;
         while let Some(parent) = paths::parent(at) {
-            if self.desired.get(parent).is_some_and(|e| e.is_full_dir()) {
+            if self.folders.get(parent).is_some_and(|e| e.is_full_dir()) {
                 return Ok(()); // a full folder's extras are already handled
             }
             at = parent;
@@ -564,8 +573,8 @@ impl Planner<'_> {
 
     /// Folder metadata and the shallow part of the undo, once all changes are known.
     fn finish_dirs(&mut self) -> Result<()> {
-        let desired = self.desired;
-        for e in desired.values() {
+        let folders = std::mem::take(&mut self.folders);
+        for e in folders.values() {
             let Node::Dir { mode, .. } = e.node else { continue };
             if self.made.contains(&e.path) || self.is_gone(&e.path) {
                 continue;
@@ -597,7 +606,7 @@ impl Planner<'_> {
         }
         let touched: Vec<String> = self.touched.iter().cloned().collect();
         for dir in touched {
-            if self.desired.contains_key(dir.as_str()) || self.made.contains(&dir) || self.is_gone(&dir) {
+            if folders.contains_key(dir.as_str()) || self.made.contains(&dir) || self.is_gone(&dir) {
                 continue;
             }
             if let Live::Dir(_) = lstat(self.root, &dir)? {
@@ -617,6 +626,8 @@ impl Planner<'_> {
 /// snapshot's files before anything is written, cover those paths only. A path that is not in
 /// the set is refused (exit 2).
 pub fn narrow(root: &Path, snap: &Snapshot, only: &[String]) -> Result<Snapshot> {
+    // The entries are looked up here: a snapshot loaded without them reads them now.
+    let snap = &*snap.with_entries()?;
     let m = &snap.manifest;
     let at_or_under = |rel: &str, p: &str| rel == p || paths::is_under(rel, p);
     let mut asked: Vec<String> = Vec::new();
@@ -697,27 +708,53 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     let root = store.root.as_path();
     let m = &snap.manifest;
     let store_rel = store.rel_in_root();
-    if let Some(inside) = &store_rel {
-        let hit = m
-            .entries
-            .iter()
-            .map(|e| &e.path)
-            .chain(&m.missing)
-            .find(|p| *p == inside || paths::is_under(p, inside));
-        if let Some(hit) = hit {
-            return Err(usage(format!(
-                "{} names {hit}, inside the store {inside}; a restore never writes there",
-                m.id
-            )));
+    let inside_store = |p: &str| store_rel.as_deref().is_some_and(|s| p == s || paths::is_under(p, s));
+    let refuse = |hit: &str| {
+        let inside = store_rel.as_deref().unwrap_or_default();
+        usage(format!("{} names {hit}, inside the store {inside}; a restore never writes there", m.id))
+    };
+    if let Some(hit) = m.missing.iter().find(|p| inside_store(p)) {
+        return Err(refuse(hit));
+    }
+    // What the snapshot does not want, to be removed unless it is an entry after all.
+    let mut hits = Vec::new();
+    if !opts.keep_extra {
+        for glob in &m.globs {
+            hits.extend(snapshot::glob_matches(root, glob)?);
         }
     }
+    let mut unwanted: Vec<&str> = m.missing.iter().chain(&hits).map(String::as_str).collect();
+    unwanted.sort_unstable();
+    unwanted.dedup();
+    // A first pass over the entries: the folders, what hard links name, and which of the
+    // unwanted paths are entries. Memory grows with those, not with the files.
+    let mut folders = BTreeMap::new();
+    let mut targets = HashSet::new();
+    let mut listed = HashSet::new();
+    snap.each_entry(&mut |e| {
+        if inside_store(&e.path) {
+            return Err(refuse(&e.path));
+        }
+        if matches!(e.node, Node::Dir { .. }) {
+            folders.insert(e.path.clone(), e.clone());
+        }
+        if let Some(to) = &e.link {
+            targets.insert(to.clone());
+        }
+        if unwanted.binary_search(&e.path.as_str()).is_ok() {
+            listed.insert(e.path.clone());
+        }
+        Ok(())
+    })?;
     let mut p = Planner {
         root,
         own: rustix::process::geteuid().is_root(),
-        store: store_rel,
+        store: store_rel.clone(),
         snap,
         opts,
-        desired: Desired(&m.entries),
+        folders,
+        listed,
+        pending: BTreeMap::new(),
         exclude: manifest::Exclude::new(&m.exclude)?,
         gone: HashSet::new(),
         made: HashSet::new(),
@@ -729,22 +766,21 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         metas: Vec::new(),
         dir_metas: Vec::new(),
         links: Vec::new(),
-        targets: m.entries.iter().filter_map(|e| e.link.as_deref()).collect(),
+        targets,
         written: HashSet::new(),
         plan: Plan::default(),
     };
-    for e in &m.entries {
-        p.entry(e)?;
+    snap.each_entry(&mut |e| p.entry(e))?;
+    for folder in p.pending.keys().cloned().collect::<Vec<_>>() {
+        p.extras(&folder);
     }
     if !opts.keep_extra {
         // Deepest first, so that an undo's created folder is judged after what is in it.
         for rel in m.missing.iter().rev() {
             p.unwanted(rel)?;
         }
-        for glob in &m.globs {
-            for hit in snapshot::glob_matches(root, glob)? {
-                p.unwanted(&hit)?;
-            }
+        for hit in &hits {
+            p.unwanted(hit)?;
         }
     }
     p.finish_dirs()?;
@@ -901,6 +937,22 @@ mod tests {
                 want: Said {
                     removed: vec!["etc/sites/new.conf"],
                     steps: vec!["remove", "dir-meta"],
+                    ..NOTHING
+                },
+            },
+            Case {
+                // The entries stream past in path order: `etc/sites-x.conf` comes between
+                // `etc/sites` and what is in it, and both folders' extras are found.
+                name: "extras in a folder and beside it, with a name that sorts between",
+                change: |r| {
+                    fs::write(r.join("etc/sites/new.conf"), "x\n").unwrap();
+                    fs::write(r.join("etc/sites-x.conf"), "x\n").unwrap();
+                },
+                opts: Options::default(),
+                exclude: &[],
+                want: Said {
+                    removed: vec!["etc/sites-x.conf", "etc/sites/new.conf"],
+                    steps: vec!["remove", "remove", "dir-meta", "dir-meta"],
                     ..NOTHING
                 },
             },

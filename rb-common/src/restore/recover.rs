@@ -166,13 +166,15 @@ pub(super) fn clear_journal(store: &Store) -> Result<()> {
 }
 
 /// Runs a journaled restore's steps and verify command, then removes the journal. On a
-/// failure the undo goes back (exit 1), or the journal stays pending (exit 3).
+/// failure the undo goes back (exit 1), or the journal stays pending (exit 3). The document
+/// returned is the journal's, moved out (its lists can name every file of the set).
 pub(super) fn finish(
     store: &Store,
-    journal: &Journal,
+    owned: Journal,
     then: FinalCheck<'_>,
     seen: usize,
 ) -> Result<RestoreDoc> {
+    let journal = &owned;
     crash_point();
     let mut changed = false;
     if let Err(e) = apply_counting(&store.root, &store.dir, &journal.steps, seen, &mut changed)
@@ -180,10 +182,8 @@ pub(super) fn finish(
     {
         return Err(put_back(store, journal, e, "the restore failed", changed));
     }
-    let mut doc = journal.doc.clone();
     if let Some(check) = &journal.check {
         crate::ui::note(&format!("checking the restored files with `{}`", exec::display(&check.argv)));
-        doc.check = Some(exec::display(&check.argv));
     }
     if let Err(e) = then(Checking { check: journal.check.as_ref(), changed: true }) {
         return Err(put_back(store, journal, e, "the restored files failed their check", true));
@@ -198,6 +198,10 @@ pub(super) fn finish(
             "remove the cause, then `rb-restore --resume` finishes it (nothing is written again)",
         )
     })?;
+    let Journal { mut doc, check, .. } = owned;
+    if let Some(check) = check {
+        doc.check = Some(exec::display(&check.argv));
+    }
     Ok(doc)
 }
 
@@ -212,7 +216,7 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     let _critical = signals::Critical::open();
     let seen = signals::count();
     let result = clean_staging(&store.root, &journal.steps)
-        .and_then(|_| finish(store, &journal, &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
+        .and_then(|_| finish(store, journal.clone(), &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
     say_after(&journal, &result);
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result

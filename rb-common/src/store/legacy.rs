@@ -169,7 +169,7 @@ pub fn load(store: &Store, id: &str, kind: LegacyKind) -> Result<Snapshot> {
         tags: Vec::new(),
     };
     manifest::check_manifest(&manifest)?;
-    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new() })
+    Ok(Snapshot { manifest, dir, sources: b.sources, ignored: b.ignored, only: Vec::new(), streamed: None })
 }
 
 fn children(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {

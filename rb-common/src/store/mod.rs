@@ -32,7 +32,7 @@ use crate::journal;
 pub mod legacy;
 
 use crate::lock::Lock;
-use crate::manifest::{MANIFEST, META_DIR, Manifest, UNDO_SET};
+use crate::manifest::{Entry, MANIFEST, META_DIR, Manifest, UNDO_SET};
 pub use crate::manifest::{check_id, check_manifest, check_xattr_names, parse_id};
 use crate::paths;
 use legacy::LegacyKind;
@@ -78,9 +78,59 @@ pub struct Snapshot {
     /// The paths a restore of it is limited to ([`crate::restore::narrow`], `--only`);
     /// empty for the whole snapshot.
     pub only: Vec<String>,
+    /// Set when only the manifest's head was loaded ([`Load::Head`]): the manifest file whose
+    /// entries [`Snapshot::each_entry`] reads as it goes; `manifest.entries` is then empty.
+    pub streamed: Option<PathBuf>,
+}
+
+/// How much of a manifest [`Store::load_as`] keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Everything, entries too.
+    Whole,
+    /// Its fields but the entries, which stay in the file ([`Snapshot::each_entry`]): a
+    /// restore of 100,000 files does not hold 100,000 entries. A legacy backup's synthesized
+    /// manifest is always whole.
+    Head,
 }
 
 impl Snapshot {
+    /// Calls `each` with every entry, in path order: from memory, or read from the manifest
+    /// file as it goes when only the head was loaded. A snapshot pruned since it was loaded
+    /// is "no snapshot X" (exit 1).
+    pub fn each_entry(&self, each: &mut dyn FnMut(&Entry) -> Result<()>) -> Result<()> {
+        let Some(path) = &self.streamed else {
+            return self.manifest.entries.iter().try_for_each(each);
+        };
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.check_present()?;
+                return Err(failed(format!("reading {}: {e}", path.display())));
+            }
+            Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
+        };
+        let shown = path.display().to_string();
+        crate::manifest::stream::read(file, &shown, &mut |e| each(&e))
+            .map(|_| ())
+            .map_err(|e| if e.kind() == crate::error::Kind::Usage { e.with_kind(crate::error::Kind::Failed) } else { e })
+    }
+
+    /// This snapshot with its entries in memory (read from the manifest file when only its
+    /// head was loaded), for what looks entries up: `--only`, `--diff`.
+    pub fn with_entries(&self) -> Result<std::borrow::Cow<'_, Snapshot>> {
+        if self.streamed.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        let mut entries = Vec::new();
+        self.each_entry(&mut |e| {
+            entries.push(e.clone());
+            Ok(())
+        })?;
+        let manifest = Manifest { entries, ..self.manifest.clone() };
+        Ok(std::borrow::Cow::Owned(Snapshot { manifest, streamed: None, ..self.clone() }))
+    }
+
     /// The file holding the content of entry `rel`.
     pub fn source(&self, rel: &str) -> PathBuf {
         self.sources.get(rel).cloned().unwrap_or_else(|| paths::under(&self.dir, rel))
@@ -811,6 +861,10 @@ impl Store {
 
     /// The newest rb snapshot tagged [`GOOD`], of `set` (any set but undo when `None`).
     pub fn latest_good(&self, set: Option<&str>) -> Result<Snapshot> {
+        self.latest_good_as(set, Load::Whole)
+    }
+
+    fn latest_good_as(&self, set: Option<&str>, how: Load) -> Result<Snapshot> {
         let good = self
             .list()?
             .into_iter()
@@ -822,7 +876,7 @@ impl Store {
                 failed(format!("no snapshot{what} tagged {GOOD} in {}", self.shown()))
                     .hint(format!("`rb-snapshot tag ID {GOOD}` tags one; rb-snapshot list shows the tags"))
             })?;
-        self.load(&good.id)
+        self.load_as(&good.id, how)
     }
 
     /// Removes snapshot `id` (or a file rb wrote, by its name) from the store: renamed out of sight into `.rb/tmp/` first
@@ -948,13 +1002,18 @@ impl Store {
 
     /// Loads snapshot `id`: an rb snapshot's manifest (checked), or a legacy backup.
     pub fn load(&self, id: &str) -> Result<Snapshot> {
+        self.load_as(id, Load::Whole)
+    }
+
+    /// [`Store::load`], keeping as much of the manifest as `how` says.
+    pub fn load_as(&self, id: &str, how: Load) -> Result<Snapshot> {
         check_id(id)?;
         self.check_trusted()?;
         if id == LATEST {
-            return self.latest(None);
+            return self.latest_as(None, how);
         }
         if id == LATEST_GOOD {
-            return self.latest_good(None);
+            return self.latest_good_as(None, how);
         }
         if parse_id(id).is_none() {
             let e = usage(format!(
@@ -972,7 +1031,7 @@ impl Store {
         let dir = self.dir.join(id);
         let manifest_path = dir.join(META_DIR).join(MANIFEST);
         if manifest_path.is_file() {
-            return self.load_manifest(id, &dir, &manifest_path);
+            return self.load_manifest(id, &dir, &manifest_path, how);
         }
         if let Some(listed) = self
             .classify(id)
@@ -1006,23 +1065,55 @@ impl Store {
         Ok(dir)
     }
 
-    fn load_manifest(&self, id: &str, dir: &Path, path: &Path) -> Result<Snapshot> {
+    fn load_manifest(&self, id: &str, dir: &Path, path: &Path, how: Load) -> Result<Snapshot> {
         let shown = format!("{}/{id}/{META_DIR}/{MANIFEST}", self.shown());
         self.trusted_dir(id)?;
-        // Read as it is parsed: the text of a large manifest is never held beside its entries.
-        let file = fs::File::open(path).ctx(|| format!("reading {shown}"))?;
+        let read = |each: &mut dyn FnMut(Entry) -> Result<()>| -> Result<Manifest> {
+            // Read as it is parsed: the text of a large manifest is never held.
+            let file = fs::File::open(path).ctx(|| format!("reading {shown}"))?;
+            let (m, _) = crate::manifest::stream::read(file, &shown, each)
+                .map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
+            Ok(m)
+        };
         let mut entries = Vec::new();
-        let (mut manifest, _) = crate::manifest::stream::read(file, &shown, &mut |e| {
-            entries.push(e);
-            Ok(())
-        })
-        .map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
-        entries.shrink_to_fit();
-        manifest.entries = entries;
+        let mut checker = crate::manifest::Checker::default();
+        // A refused entry is bad input (exit 2), not a file that cannot be read.
+        let mut refused = None;
+        let read_all = read(&mut |e| match how {
+            Load::Whole => {
+                entries.push(e);
+                Ok(())
+            }
+            Load::Head => checker.entry(&e).map_err(|e| {
+                refused = Some(e.context(&shown));
+                failed("refused")
+            }),
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let mut manifest = read_all?;
         if manifest.id != id {
             return Err(failed(format!("{shown} names snapshot {:?}, not {id}", manifest.id)));
         }
-        check_manifest(&manifest).map_err(|e| e.context(&shown))?;
+        let streamed = match how {
+            Load::Whole => {
+                entries.shrink_to_fit();
+                manifest.entries = entries;
+                check_manifest(&manifest).map_err(|e| e.context(&shown))?;
+                None
+            }
+            Load::Head => {
+                if checker.has_links() {
+                    read(&mut |e| {
+                        checker.target(&e);
+                        Ok(())
+                    })?;
+                }
+                checker.finish(&manifest).map_err(|e| e.context(&shown))?;
+                Some(path.to_path_buf())
+            }
+        };
         pause_point("snapshot-loaded");
         manifest.tags = read_tags(dir);
         Ok(Snapshot {
@@ -1031,6 +1122,7 @@ impl Store {
             sources: Default::default(),
             ignored: Vec::new(),
             only: Vec::new(),
+            streamed,
         })
     }
 
@@ -1038,6 +1130,10 @@ impl Store {
     /// link when there is one and no set is asked for, a hand-made `latest/` folder as a
     /// legacy snapshot, else the newest in the listing.
     pub fn latest(&self, set: Option<&str>) -> Result<Snapshot> {
+        self.latest_as(set, Load::Whole)
+    }
+
+    fn latest_as(&self, set: Option<&str>, how: Load) -> Result<Snapshot> {
         let link = self.dir.join(LATEST);
         if set.is_none()
             && let Ok(meta) = fs::symlink_metadata(&link)
@@ -1045,7 +1141,7 @@ impl Store {
             if meta.file_type().is_symlink() {
                 let target = fs::read_link(&link).ctx(|| format!("reading {}/latest", self.shown()))?;
                 let target = paths::utf8(&target)?;
-                return self.load(target).map_err(|e| e.context(format!("{}/latest", self.shown())));
+                return self.load_as(target, how).map_err(|e| e.context(format!("{}/latest", self.shown())));
             }
             if meta.is_dir() {
                 // A hand-made folder is "latest" only while no rb snapshot is newer than it.
@@ -1060,7 +1156,7 @@ impl Store {
                             newer.id,
                             newer.id
                         ));
-                        return self.load(&newer.id);
+                        return self.load_as(&newer.id, how);
                     }
                     _ => {
                         self.warn_legacy_latest();
@@ -1081,27 +1177,32 @@ impl Store {
                 let what = set.map(|s| format!(" of set {s}")).unwrap_or_default();
                 failed(format!("no snapshot{what} in {}", self.shown())).hint("take one with rb-snapshot")
             })?;
-        self.load(&newest.id)
+        self.load_as(&newest.id, how)
     }
 
     /// Whether `l` can be what `latest` means when no set is named: not an undo, not an
     /// ad-hoc (`--name`) snapshot. A manifest that cannot be read says nothing here: loading
     /// it reports why.
     fn may_be_latest(&self, l: &Listed) -> bool {
-        l.set != UNDO_SET && !(l.origin == Origin::Rb && self.load(&l.id).is_ok_and(|s| s.manifest.adhoc))
+        l.set != UNDO_SET && !(l.origin == Origin::Rb && self.load_as(&l.id, Load::Head).is_ok_and(|s| s.manifest.adhoc))
     }
 
     /// Resolves a command-line argument: `latest`, an id, or the path of a snapshot folder
     /// inside the store.
     pub fn resolve(&self, arg: &str, set: Option<&str>) -> Result<Snapshot> {
+        self.resolve_as(arg, set, Load::Whole)
+    }
+
+    /// [`Store::resolve`], keeping as much of the manifest as `how` says.
+    pub fn resolve_as(&self, arg: &str, set: Option<&str>, how: Load) -> Result<Snapshot> {
         if arg == LATEST {
-            return self.latest(set);
+            return self.latest_as(set, how);
         }
         if arg == LATEST_GOOD {
-            return self.latest_good(set);
+            return self.latest_good_as(set, how);
         }
         if !arg.contains('/') {
-            return self.load(arg);
+            return self.load_as(arg, how);
         }
         let trimmed = arg.trim_end_matches('/');
         let path = Path::new(trimmed);
@@ -1114,7 +1215,7 @@ impl Store {
         let store = self.dir.canonicalize().ok();
         let name = full.file_name().and_then(|n| n.to_str());
         match (parent, store, name) {
-            (Some(p), Some(s), Some(name)) if p == s && name != ".." && name != "." => self.load(name),
+            (Some(p), Some(s), Some(name)) if p == s && name != ".." && name != "." => self.load_as(name, how),
             _ => Err(usage(format!("{arg} is not a snapshot in the store {}", self.shown()))
                 .hint("give a snapshot id, `latest`, or a folder directly inside the store")),
         }

@@ -729,7 +729,7 @@ mod tests {
     fn sorted_path_text_passes_a_folder_only_after_everything_below_it() {
         let cases = [
             ("a", "a", false),
-            ("a", "a-c", false),  // sorts between `a` and `a/…`
+            ("a", "a-c", false),   // sorts between `a` and `a/…`
             ("a", "a.txt", false), // so does this
             ("a", "a/b", false),
             ("a", "a/b/c", false),

@@ -64,15 +64,18 @@ pub struct Options {
 /// The prefix of the temporary files a restore stages next to their targets.
 pub const STAGING_PREFIX: &str = ".rb-tmp.";
 
-/// Takes the undo snapshot for `plan`: what the restore of `snap` will replace.
-pub fn take_undo(store: &Store, snap: &Snapshot, plan: &mut Plan) -> Result<Summary> {
+/// Takes the undo snapshot for `plan`: what the restore of `snap` will replace. Returns its id.
+pub fn take_undo(store: &Store, snap: &Snapshot, plan: &mut Plan) -> Result<String> {
     let now = clock::now()?;
     let mut items: Vec<Item> =
         plan.undo.full.iter().map(|p| Item { path: p.clone(), shallow: false }).collect();
     items.extend(plan.undo.shallow.iter().map(|p| Item { path: p.clone(), shallow: true }));
-    let mut listed: Vec<String> = items.iter().map(|i| i.path.clone()).collect();
-    listed.extend(plan.undo.missing.iter().cloned());
-    listed.sort();
+    // Its paths are what it records and what the restore creates (its `missing`, made from
+    // these paths as they are written: the plan's list is moved, not copied).
+    let mut listed = std::mem::take(&mut plan.undo.missing);
+    listed.extend(items.iter().map(|i| i.path.clone()));
+    // In place: a stable sort would take a buffer of half the list.
+    listed.sort_unstable();
     let manifest = Manifest {
         id: String::new(),
         set: UNDO_SET.to_string(),
@@ -81,7 +84,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &mut Plan) -> Result<Summ
         globs: Vec::new(),
         exclude: Vec::new(),
         entries: Vec::new(),
-        missing: std::mem::take(&mut plan.undo.missing),
+        missing: Vec::new(),
         files: 0,
         bytes: 0,
         verified: true,
@@ -93,7 +96,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &mut Plan) -> Result<Summ
         adhoc: false,
         tags: Vec::new(),
     };
-    snapshot::write_snapshot(store, &now, manifest, &items, None)
+    snapshot::write_undo(store, &now, manifest, &items)
 }
 
 /// The `restore` document of `plan`: its lists are moved out of the plan, not copied (a full
@@ -191,11 +194,11 @@ pub fn restore_then(
             return Ok(doc);
         }
         let undo = take_undo(store, snap, &mut plan)?;
-        undo_id = Some(undo.id.clone());
-        doc.undo = Some(undo.id.clone());
+        undo_id = Some(undo.clone());
+        doc.undo = Some(undo.clone());
         let journal = Journal {
             snapshot: m.id.clone(),
-            undo: undo.id,
+            undo,
             doc,
             check: check.cloned(),
             after: opts.after.map(str::to_string),

@@ -476,7 +476,8 @@ impl Planner<'_> {
                 self.plan.sockets.push(child_rel.clone());
             }
             let is_dir = child.file_type().is_ok_and(|t| t.is_dir());
-            if self.store.as_deref() != Some(child_rel.as_str()) && !self.exclude.excludes(&child_rel, is_dir) {
+            if self.store.as_deref() != Some(child_rel.as_str()) && !self.exclude.excludes(&child_rel, is_dir)
+            {
                 live.insert(child_rel);
             }
         }
@@ -809,7 +810,8 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         &mut plan.undo.missing,
         &mut plan.sockets,
     ] {
-        list.sort();
+        // In place: a stable sort would take a buffer of half the list (equal paths are equal).
+        list.sort_unstable();
         list.dedup();
     }
     Ok(plan)

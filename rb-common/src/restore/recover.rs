@@ -168,12 +168,7 @@ pub(super) fn clear_journal(store: &Store) -> Result<()> {
 /// Runs a journaled restore's steps and verify command, then removes the journal. On a
 /// failure the undo goes back (exit 1), or the journal stays pending (exit 3). The document
 /// returned is the journal's, moved out (its lists can name every file of the set).
-pub(super) fn finish(
-    store: &Store,
-    owned: Journal,
-    then: FinalCheck<'_>,
-    seen: usize,
-) -> Result<RestoreDoc> {
+pub(super) fn finish(store: &Store, owned: Journal, then: FinalCheck<'_>, seen: usize) -> Result<RestoreDoc> {
     let journal = &owned;
     crash_point();
     let mut changed = false;
@@ -215,8 +210,9 @@ pub fn resume(store: &Store, _lock: &Lock, dry_run: bool) -> Result<RestoreDoc> 
     }
     let _critical = signals::Critical::open();
     let seen = signals::count();
-    let result = clean_staging(&store.root, &journal.steps)
-        .and_then(|_| finish(store, journal.clone(), &mut |c| run_check(c.check, &store.root).map(|_| ()), seen));
+    let result = clean_staging(&store.root, &journal.steps).and_then(|_| {
+        finish(store, journal.clone(), &mut |c| run_check(c.check, &store.root).map(|_| ()), seen)
+    });
     say_after(&journal, &result);
     log(store, "resume", &result, &journal.doc.set, &journal.snapshot, Some(&journal.undo));
     result

@@ -111,9 +111,9 @@ impl Snapshot {
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
         let shown = path.display().to_string();
-        crate::manifest::stream::read(file, &shown, &mut |e| each(&e))
-            .map(|_| ())
-            .map_err(|e| if e.kind() == crate::error::Kind::Usage { e.with_kind(crate::error::Kind::Failed) } else { e })
+        crate::manifest::stream::read(file, &shown, &mut |e| each(&e)).map(|_| ()).map_err(|e| {
+            if e.kind() == crate::error::Kind::Usage { e.with_kind(crate::error::Kind::Failed) } else { e }
+        })
     }
 
     /// This snapshot with its entries in memory (read from the manifest file when only its
@@ -1184,7 +1184,8 @@ impl Store {
     /// ad-hoc (`--name`) snapshot. A manifest that cannot be read says nothing here: loading
     /// it reports why.
     fn may_be_latest(&self, l: &Listed) -> bool {
-        l.set != UNDO_SET && !(l.origin == Origin::Rb && self.load_as(&l.id, Load::Head).is_ok_and(|s| s.manifest.adhoc))
+        l.set != UNDO_SET
+            && !(l.origin == Origin::Rb && self.load_as(&l.id, Load::Head).is_ok_and(|s| s.manifest.adhoc))
     }
 
     /// Resolves a command-line argument: `latest`, an id, or the path of a snapshot folder
@@ -1215,7 +1216,9 @@ impl Store {
         let store = self.dir.canonicalize().ok();
         let name = full.file_name().and_then(|n| n.to_str());
         match (parent, store, name) {
-            (Some(p), Some(s), Some(name)) if p == s && name != ".." && name != "." => self.load_as(name, how),
+            (Some(p), Some(s), Some(name)) if p == s && name != ".." && name != "." => {
+                self.load_as(name, how)
+            }
             _ => Err(usage(format!("{arg} is not a snapshot in the store {}", self.shown()))
                 .hint("give a snapshot id, `latest`, or a folder directly inside the store")),
         }

@@ -261,6 +261,9 @@ fn tamper_entries(s: &Scenario, m: &Summary, edit: impl Fn(&mut Vec<serde_json::
     s.write(&path, format!("{doc}\n"));
 }
 
+/// An edit of a manifest's entries.
+type Edit = fn(&mut Vec<serde_json::Value>);
+
 /// The index of the entry at `path`.
 fn at(entries: &[serde_json::Value], path: &str) -> usize {
     entries.iter().position(|e| e["path"] == path).unwrap()
@@ -270,7 +273,7 @@ fn at(entries: &[serde_json::Value], path: &str) -> usize {
 fn a_stored_manifest_out_of_order_twice_below_a_file_or_linked_to_a_folder() {
     // rb-restore reads the entries as it goes, a second time for the hard links: each check
     // of a whole manifest holds there too (exit 2, nothing changed).
-    let cases: [(&str, fn(&mut Vec<serde_json::Value>)); 4] = [
+    let cases: [(&str, Edit); 4] = [
         ("entries are not sorted by path: \"nginx/nginx.conf\" before \"nginx/conf.d/helpdesk.conf\"", |e| {
             let (a, b) = (at(e, "nginx/conf.d"), at(e, "nginx/nginx.conf"));
             e.swap(a, b);
@@ -290,10 +293,13 @@ fn a_stored_manifest_out_of_order_twice_below_a_file_or_linked_to_a_folder() {
             }
             e.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
         }),
-        ("entry \"nginx/nginx.conf\" is a hard link of \"nginx/conf.d\", which is not an earlier file", |e| {
-            let i = at(e, "nginx/nginx.conf");
-            e[i]["link"] = "nginx/conf.d".into();
-        }),
+        (
+            "entry \"nginx/nginx.conf\" is a hard link of \"nginx/conf.d\", which is not an earlier file",
+            |e| {
+                let i = at(e, "nginx/nginx.conf");
+                e[i]["link"] = "nginx/conf.d".into();
+            },
+        ),
     ];
     for (needle, edit) in cases {
         let (s, m, _) = with_snapshot();

@@ -111,9 +111,18 @@ impl Snapshot {
             Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
         };
         let shown = path.display().to_string();
-        crate::manifest::stream::read(file, &shown, &mut |e| each(&e)).map(|_| ()).map_err(|e| {
-            if e.kind() == crate::error::Kind::Usage { e.with_kind(crate::error::Kind::Failed) } else { e }
-        })
+        // What `each` refuses keeps its kind; a manifest that no longer parses is damaged (1).
+        let mut refused = None;
+        let read = crate::manifest::stream::read(file, &shown, &mut |e| {
+            each(&e).map_err(|e| {
+                refused = Some(e);
+                failed("refused")
+            })
+        });
+        match refused {
+            Some(e) => Err(e),
+            None => read.map(|_| ()).map_err(|e| e.with_kind(crate::error::Kind::Failed)),
+        }
     }
 
     /// This snapshot with its entries in memory (read from the manifest file when only its

@@ -273,7 +273,7 @@ fn at(entries: &[serde_json::Value], path: &str) -> usize {
 fn a_stored_manifest_out_of_order_twice_below_a_file_or_linked_to_a_folder() {
     // rb-restore reads the entries as it goes, a second time for the hard links: each check
     // of a whole manifest holds there too (exit 2, nothing changed).
-    let cases: [(&str, Edit); 4] = [
+    let cases: [(&str, Edit); 5] = [
         ("entries are not sorted by path: \"nginx/nginx.conf\" before \"nginx/conf.d/helpdesk.conf\"", |e| {
             let (a, b) = (at(e, "nginx/conf.d"), at(e, "nginx/nginx.conf"));
             e.swap(a, b);
@@ -300,6 +300,13 @@ fn a_stored_manifest_out_of_order_twice_below_a_file_or_linked_to_a_folder() {
                 e[i]["link"] = "nginx/conf.d".into();
             },
         ),
+        // Found by the planner as the entries stream past: still bad input, not a damaged file.
+        ("names backups/evil.conf, inside the store backups; a restore never writes there", |e| {
+            let mut evil = e[at(e, "nginx/nginx.conf")].clone();
+            evil["path"] = "backups/evil.conf".into();
+            e.push(evil);
+            e.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+        }),
     ];
     for (needle, edit) in cases {
         let (s, m, _) = with_snapshot();

@@ -74,7 +74,7 @@ pub fn take_undo(store: &Store, snap: &Snapshot, plan: &mut Plan) -> Result<Stri
     // these paths as they are written: the plan's list is moved, not copied).
     let mut listed = std::mem::take(&mut plan.undo.missing);
     listed.extend(items.iter().map(|i| i.path.clone()));
-    // In place: a stable sort would take a buffer of half the list.
+    // In place: a stable sort takes a scratch buffer as long as the list.
     listed.sort_unstable();
     let manifest = Manifest {
         id: String::new(),

@@ -487,17 +487,20 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// The entries have reached `rel` (in path order): it is no extra in its folder, and
-    /// what is left in the folders they have passed is removed.
+    /// The entries have reached `rel` (in path order): neither it nor a folder on its way is
+    /// extra (a manifest can have `etc/x/y` below a whole `etc` without `etc/x`), and what is
+    /// left in the folders they have passed is removed.
     fn pass(&mut self, rel: &str) {
         let done: Vec<String> = self.pending.keys().filter(|f| manifest::passed(f, rel)).cloned().collect();
         for folder in done {
             self.extras(&folder);
         }
-        if let Some(parent) = paths::parent(rel)
-            && let Some(live) = self.pending.get_mut(parent)
-        {
-            live.remove(rel);
+        let mut at = rel;
+        while let Some(parent) = paths::parent(at) {
+            if let Some(live) = self.pending.get_mut(parent) {
+                live.remove(at);
+            }
+            at = parent;
         }
     }
 
@@ -569,7 +572,7 @@ impl Planner<'_> {
     }
 
     fn in_store(&self, rel: &str) -> bool {
-        self.store.as_deref().is_some_and(|s| rel == s || paths::is_under(rel, s))
+        in_store(self.store.as_deref(), rel)
     }
 
     /// Folder metadata and the shallow part of the undo, once all changes are known.
@@ -616,6 +619,11 @@ impl Planner<'_> {
         }
         Ok(())
     }
+}
+
+/// True when `rel` is the store (at `store` under the root, if it is inside it) or in it.
+fn in_store(store: Option<&str>, rel: &str) -> bool {
+    store.is_some_and(|s| rel == s || paths::is_under(rel, s))
 }
 
 /// `snap` limited to the paths `only` names (`rb-restore ID --only PATH…`, as restic's
@@ -709,7 +717,7 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
     let root = store.root.as_path();
     let m = &snap.manifest;
     let store_rel = store.rel_in_root();
-    let inside_store = |p: &str| store_rel.as_deref().is_some_and(|s| p == s || paths::is_under(p, s));
+    let inside_store = |p: &str| in_store(store_rel.as_deref(), p);
     let refuse = |hit: &str| {
         let inside = store_rel.as_deref().unwrap_or_default();
         usage(format!("{} names {hit}, inside the store {inside}; a restore never writes there", m.id))
@@ -810,7 +818,8 @@ pub fn plan(store: &Store, snap: &Snapshot, opts: Options) -> Result<Plan> {
         &mut plan.undo.missing,
         &mut plan.sockets,
     ] {
-        // In place: a stable sort would take a buffer of half the list (equal paths are equal).
+        // In place: a stable sort takes a scratch buffer as long as the list (and equal paths
+        // are equal).
         list.sort_unstable();
         list.dedup();
     }

@@ -96,8 +96,9 @@ pub enum Load {
 
 impl Snapshot {
     /// Calls `each` with every entry, in path order: from memory, or read from the manifest
-    /// file as it goes when only the head was loaded. A snapshot pruned since it was loaded
-    /// is "no snapshot X" (exit 1).
+    /// file as it goes when only the head was loaded, checked again on the way (order, paths,
+    /// nothing below a non-folder: what the planner relies on; the load checked the rest). A
+    /// snapshot pruned since it was loaded is "no snapshot X" (exit 1).
     pub fn each_entry(&self, each: &mut dyn FnMut(&Entry) -> Result<()>) -> Result<()> {
         let Some(path) = &self.streamed else {
             return self.manifest.entries.iter().try_for_each(each);
@@ -113,15 +114,20 @@ impl Snapshot {
         let shown = path.display().to_string();
         // What `each` refuses keeps its kind; a manifest that no longer parses is damaged (1).
         let mut refused = None;
+        let mut checker = crate::manifest::Checker::default();
         let read = crate::manifest::stream::read(file, &shown, &mut |e| {
-            each(&e).map_err(|e| {
+            checker.entry(&e).map_err(|e| e.context(&shown)).and_then(|()| each(&e)).map_err(|e| {
                 refused = Some(e);
                 failed("refused")
             })
         });
-        match refused {
-            Some(e) => Err(e),
-            None => read.map(|_| ()).map_err(|e| e.with_kind(crate::error::Kind::Failed)),
+        match (refused, read) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(e.with_kind(crate::error::Kind::Failed)),
+            (None, Ok((head, _))) if head.id != self.manifest.id => {
+                Err(failed(format!("{shown} names snapshot {:?}, not {}", head.id, self.manifest.id)))
+            }
+            (None, Ok(_)) => Ok(()),
         }
     }
 

@@ -315,3 +315,21 @@ fn a_stored_manifest_out_of_order_twice_below_a_file_or_linked_to_a_folder() {
         refused(&s, &["--dry-run", &m.id], "", 2, needle);
     }
 }
+
+#[test]
+fn a_file_below_a_whole_folder_whose_own_folder_has_no_entry_is_kept() {
+    // A hand-edited manifest: `core/config/settings/` recorded whole, `…/settings/local/db.py`
+    // without `…/settings/local`. The restore streams past the entries: the live `local` is
+    // on the way to an entry, so it is no extra (removing it would take the file with it).
+    let s = Scenario::helpdesk();
+    s.write("core/config/settings/local/db.py", "DB = 'x'\n");
+    let m: Summary = s.cmd("rb-snapshot").run().success().doc();
+    s.append("core/config/settings/base.py", "# broken\n");
+    tamper_entries(&s, &m, |e| {
+        let i = at(e, "core/config/settings/local");
+        e.remove(i);
+    });
+    s.cmd("rb-restore").arg(&m.id).run().success();
+    assert_eq!(s.read("core/config/settings/local/db.py"), "DB = 'x'\n");
+    assert!(!s.read("core/config/settings/base.py").ends_with("# broken\n"));
+}

@@ -103,15 +103,16 @@ impl Snapshot {
         let Some(path) = &self.streamed else {
             return self.manifest.entries.iter().try_for_each(each);
         };
+        // Named as the load names it: relative to where rb runs, when it is below.
+        let shown = paths::shown(path);
         let file = match fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.check_present()?;
-                return Err(failed(format!("reading {}: {e}", path.display())));
+                return Err(failed(format!("reading {shown}: {e}")));
             }
-            Err(e) => return Err(failed(format!("reading {}: {e}", path.display()))),
+            Err(e) => return Err(failed(format!("reading {shown}: {e}"))),
         };
-        let shown = path.display().to_string();
         // What `each` refuses keeps its kind; a manifest that no longer parses is damaged (1).
         let mut refused = None;
         let mut checker = crate::manifest::Checker::default();

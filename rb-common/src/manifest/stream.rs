@@ -152,6 +152,19 @@ pub fn read(
     Ok((manifest, top.count))
 }
 
+/// [`read`] of a manifest in the store: one that does not parse is a damaged snapshot (exit
+/// 1, not bad input from the user), while what `each` refuses keeps its own kind (an entry
+/// the checks or the planner refuse is exit 2).
+pub fn read_stored(
+    input: impl Read,
+    shown: &str,
+    each: &mut dyn FnMut(Entry) -> Result<()>,
+) -> Result<(Manifest, u64)> {
+    let mut refused = false;
+    read(input, shown, &mut |e| each(e).inspect_err(|_| refused = true))
+        .map_err(|e| if refused { e } else { e.with_kind(crate::error::Kind::Failed) })
+}
+
 /// The top-level object: every field kept as a value but `entries`, streamed.
 struct Top<'a> {
     origin: &'a str,

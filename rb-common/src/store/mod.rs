@@ -113,23 +113,15 @@ impl Snapshot {
             }
             Err(e) => return Err(failed(format!("reading {shown}: {e}"))),
         };
-        // What `each` refuses keeps its kind; a manifest that no longer parses is damaged (1).
-        let mut refused = None;
         let mut checker = crate::manifest::Checker::default();
-        let read = crate::manifest::stream::read(file, &shown, &mut |e| {
-            checker.entry(&e).map_err(|e| e.context(&shown)).and_then(|()| each(&e)).map_err(|e| {
-                refused = Some(e);
-                failed("refused")
-            })
-        });
-        match (refused, read) {
-            (Some(e), _) => Err(e),
-            (None, Err(e)) => Err(e.with_kind(crate::error::Kind::Failed)),
-            (None, Ok((head, _))) if head.id != self.manifest.id => {
-                Err(failed(format!("{shown} names snapshot {:?}, not {}", head.id, self.manifest.id)))
-            }
-            (None, Ok(_)) => Ok(()),
+        let (head, _) = crate::manifest::stream::read_stored(file, &shown, &mut |e| {
+            checker.entry(&e).map_err(|e| e.context(&shown))?;
+            each(&e)
+        })?;
+        if head.id != self.manifest.id {
+            return Err(failed(format!("{shown} names snapshot {:?}, not {}", head.id, self.manifest.id)));
         }
+        Ok(())
     }
 
     /// This snapshot with its entries in memory (read from the manifest file when only its
@@ -1087,28 +1079,17 @@ impl Store {
         let read = |each: &mut dyn FnMut(Entry) -> Result<()>| -> Result<Manifest> {
             // Read as it is parsed: the text of a large manifest is never held.
             let file = fs::File::open(path).ctx(|| format!("reading {shown}"))?;
-            let (m, _) = crate::manifest::stream::read(file, &shown, each)
-                .map_err(|e| e.with_kind(crate::error::Kind::Failed))?;
-            Ok(m)
+            crate::manifest::stream::read_stored(file, &shown, each).map(|(m, _)| m)
         };
         let mut entries = Vec::new();
         let mut checker = crate::manifest::Checker::default();
-        // A refused entry is bad input (exit 2), not a file that cannot be read.
-        let mut refused = None;
-        let read_all = read(&mut |e| match how {
+        let mut manifest = read(&mut |e| match how {
             Load::Whole => {
                 entries.push(e);
                 Ok(())
             }
-            Load::Head => checker.entry(&e).map_err(|e| {
-                refused = Some(e.context(&shown));
-                failed("refused")
-            }),
-        });
-        if let Some(e) = refused {
-            return Err(e);
-        }
-        let mut manifest = read_all?;
+            Load::Head => checker.entry(&e).map_err(|e| e.context(&shown)),
+        })?;
         if manifest.id != id {
             return Err(failed(format!("{shown} names snapshot {:?}, not {id}", manifest.id)));
         }
